@@ -1,0 +1,3 @@
+"""A helper module shared by steps (imported with a relative import)."""
+
+users: dict = {}

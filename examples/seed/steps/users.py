@@ -1,0 +1,3 @@
+"""In-memory user store shared by the user steps."""
+
+USERS: dict[str, dict] = {}

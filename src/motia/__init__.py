@@ -1,0 +1,72 @@
+"""motia: event-driven Python backends from typed steps.
+
+Decorate typed handlers with `@api`, `@on`, `@cron`, `@on_state` or `@on_stream`; `motia run` discovers
+them and serves the app. The seed's `StepConfig` + `step_wrapper` and `config = {...}` + `handler` forms
+work unchanged.
+"""
+
+from .context import FlowContext, TriggerInfo, TriggerMetadata
+from .dsl import api, cron, delete, event, get, http, on, on_state, on_stream, patch, post, put, queue, step
+from .errors import MotiaError, StepError
+from .legacy import (
+    ApiTrigger,
+    CronTrigger,
+    Emit,
+    Enqueue,
+    EventTrigger,
+    InfrastructureConfig,
+    QueueTrigger,
+    StateTrigger,
+    StepConfig,
+    StreamTrigger,
+    step_wrapper,
+)
+from .log import StepLogger
+from .model import HandlerConfig, QueryParam, QueueConfig, Step
+from .registry import Registry
+from .requests import ApiRequest, ApiResponse, Headers
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiRequest",
+    "ApiResponse",
+    "ApiTrigger",
+    "CronTrigger",
+    "Emit",
+    "Enqueue",
+    "EventTrigger",
+    "FlowContext",
+    "HandlerConfig",
+    "Headers",
+    "InfrastructureConfig",
+    "MotiaError",
+    "QueryParam",
+    "QueueConfig",
+    "QueueTrigger",
+    "Registry",
+    "StateTrigger",
+    "Step",
+    "StepConfig",
+    "StepError",
+    "StepLogger",
+    "StreamTrigger",
+    "TriggerInfo",
+    "TriggerMetadata",
+    "__version__",
+    "api",
+    "cron",
+    "delete",
+    "event",
+    "get",
+    "http",
+    "on",
+    "on_state",
+    "on_stream",
+    "patch",
+    "post",
+    "put",
+    "queue",
+    "step",
+    "step_wrapper",
+]

@@ -1,0 +1,136 @@
+"""The `motia` command line. Heavy imports happen inside commands so that `motia --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="motia",
+    help="Event-driven Python backends from typed steps (HTTP routes, queues, cron, state, streams).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DirOption = typer.Option(
+    None, "--dir", "-d", help="Steps directory (default: ./steps). `src/` is scanned too when present."
+)
+
+
+def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
+    from .discovery import discover
+    from .errors import StepError
+
+    try:
+        return discover(Path.cwd(), steps_dir)
+    except StepError as exc:
+        typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    steps_dir: Optional[Path] = DirOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
+    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
+    max_body_size: int = typer.Option(
+        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
+    ),
+    timeout: float = typer.Option(30.0, "--timeout", help="Default handler time limit in seconds (504/failure above)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_format: str = typer.Option("human", "--log-format", help="human or json."),
+) -> None:
+    """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111)."""
+    from . import log
+    from .runtime.app import App
+    from .runtime.app import run as run_loop
+
+    log.configure(log_level, log_format)
+    registry = _discover(steps_dir)
+    application = App(registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout)
+
+    async def main() -> None:
+        await application.serve()
+
+    try:
+        run_loop(main())
+    except OSError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def steps(
+    steps_dir: Optional[Path] = DirOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List every step with its triggers and file:line."""
+    import msgspec
+
+    from .model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, StreamTrigger
+
+    registry = _discover(steps_dir)
+    rows = []
+    for step in registry:
+        triggers: list[dict[str, Any]] = []
+        for trigger in step.triggers:
+            if isinstance(trigger, HttpTrigger):
+                triggers.append({"type": "http", "method": trigger.method, "path": trigger.path})
+            elif isinstance(trigger, QueueTrigger):
+                triggers.append({"type": "queue", "topic": trigger.topic})
+            elif isinstance(trigger, CronTrigger):
+                triggers.append({"type": "cron", "expression": trigger.expression})
+            elif isinstance(trigger, StateTrigger):
+                triggers.append({"type": "state", "scope": trigger.scope, "key": trigger.key})
+            elif isinstance(trigger, StreamTrigger):
+                triggers.append({"type": "stream", "stream_name": trigger.stream_name})
+        rows.append({
+            "name": step.name,
+            "triggers": triggers,
+            "emits": [e.topic for e in step.emits],
+            "flows": step.flows,
+            "file": _relative(step.source.file) if step.source else None,
+            "line": step.source.line if step.source else None,
+        })
+    if as_json:
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(rows)).decode() + "\n")
+        return
+    if not rows:
+        typer.echo("no steps found")
+        return
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        described = ", ".join(_describe(t) for t in row["triggers"]) or "(no trigger)"
+        typer.echo(f"{row['name']:<{width}}  {described}  {row['file']}:{row['line']}")
+
+
+def _describe(trigger: dict[str, Any]) -> str:
+    kind = trigger["type"]
+    if kind == "http":
+        return f"{trigger['method']} {trigger['path']}"
+    if kind == "queue":
+        return f"on {trigger['topic']}"
+    if kind == "cron":
+        return f"cron {trigger['expression']}"
+    if kind == "stream":
+        return f"stream {trigger['stream_name']}"
+    return "state" + (f" {trigger['scope']}" if trigger.get("scope") else "")
+
+
+def _relative(file: str) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return file
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

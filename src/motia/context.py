@@ -1,0 +1,215 @@
+"""`FlowContext`: what a handler gets besides its input (logger, trace id, trigger, emit, free attributes)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from .log import StepLogger
+
+# Every spelling a trigger kind has had (seed, Motia 1.x, iii); the first is the canonical kind.
+TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
+    "http": ("http", "api"),
+    "queue": ("queue", "event", "durable:subscriber"),
+    "cron": ("cron",),
+    "state": ("state",),
+    "stream": ("stream",),
+}
+_CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
+
+
+def canonical_kind(name: str) -> str | None:
+    """`"api"` -> `"http"`, `"event"` -> `"queue"`; None for an unknown kind."""
+    return _CANONICAL.get(name)
+
+
+class TriggerType(str):
+    """A trigger kind that compares equal to each of its aliases.
+
+    Seed code compares `ctx.trigger.type == "api"` or `"event"`, Motia 1.x code `"http"` or `"queue"`;
+    both hold for the same trigger. (Hashing follows the canonical string, so use `kind` as a dict key.)
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str.__eq__(self, other) or _CANONICAL.get(other) == str(self)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = str.__hash__
+
+
+class TriggerInfo:
+    """Which trigger fired: `type` (alias-tolerant), `kind` (canonical), `index` and its details."""
+
+    __slots__ = ("expression", "group_id", "index", "item_id", "kind", "method", "path", "stream_name", "topic",
+                 "type")
+
+    def __init__(
+        self,
+        kind: str,
+        index: int = 0,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        topic: str | None = None,
+        expression: str | None = None,
+        stream_name: str | None = None,
+        group_id: str | None = None,
+        item_id: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.type = TriggerType(kind)
+        self.index = index
+        self.path = path
+        self.method = method
+        self.topic = topic
+        self.expression = expression
+        self.stream_name = stream_name
+        self.group_id = group_id
+        self.item_id = item_id
+
+    def __repr__(self) -> str:
+        details = {k: getattr(self, k) for k in ("path", "method", "topic", "expression", "stream_name")}
+        shown = ", ".join(f"{k}={v!r}" for k, v in details.items() if v is not None)
+        return f"TriggerInfo(type={self.kind!r}, index={self.index}{', ' + shown if shown else ''})"
+
+
+# Motia 1.x name of the same class.
+TriggerMetadata = TriggerInfo
+
+
+class Services(Protocol):
+    """What the runtime gives a context: emitting (and, later, state and streams)."""
+
+    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None: ...
+
+
+class FlowContext:
+    """The second argument of every handler.
+
+    Attributes set by middleware (`ctx.user = user`) stay on the context for the handler.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        trigger: TriggerInfo,
+        services: Services | None = None,
+        *,
+        traceparent: str | None = None,
+        input_value: Any = None,
+    ) -> None:
+        self.step = step
+        self.trigger = trigger
+        self.input_value = input_value
+        self._services = services
+        self._traceparent = traceparent
+        self._trace_id: str | None = None
+        self._logger: StepLogger | None = None
+
+    @property
+    def trace_id(self) -> str:
+        # Lazy: most requests never read it, and a fresh id costs a syscall.
+        if self._trace_id is None:
+            self._trace_id = trace_id_from(self._traceparent) or os.urandom(16).hex()
+        return self._trace_id
+
+    @property
+    def logger(self) -> StepLogger:
+        if self._logger is None:
+            self._logger = StepLogger(self.step, self.trace_id)
+        return self._logger
+
+    @property
+    def _input(self) -> Any:
+        return self.input_value
+
+    async def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> None:
+        """Publish `data` to `topic`: `emit("topic", data)` or `emit({"topic": ..., "data": ...})`."""
+        topic, payload, group = _event_parts(topic_or_event, data)
+        if self._services is None:
+            raise RuntimeError("this context is not attached to a running app, so it cannot emit")
+        await self._services.emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
+
+    async def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> None:
+        """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
+        await self.emit(event, data)
+
+    # Motia 1.x helpers: ctx.is_api(), ctx.get_data(), await ctx.match({...}).
+    def is_api(self) -> bool:
+        return self.trigger.kind == "http"
+
+    is_http = is_api
+
+    def is_queue(self) -> bool:
+        return self.trigger.kind == "queue"
+
+    is_event = is_queue
+
+    def is_cron(self) -> bool:
+        return self.trigger.kind == "cron"
+
+    def is_state(self) -> bool:
+        return self.trigger.kind == "state"
+
+    def is_stream(self) -> bool:
+        return self.trigger.kind == "stream"
+
+    def get_data(self) -> Any:
+        value = self.input_value
+        if self.trigger.kind == "http":
+            return getattr(value, "body", None)
+        if self.trigger.kind == "cron":
+            return None
+        return value
+
+    async def match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
+        """Run the branch for the trigger that fired (keys: any alias of a kind, or `default`)."""
+        import inspect
+
+        for key, branch in handlers.items():
+            if key != "default" and canonical_kind(key) == self.trigger.kind:
+                args = () if self.trigger.kind == "cron" else (self.input_value,)
+                result = branch(*args)
+                return await result if inspect.isawaitable(result) else result
+        if "default" in handlers:
+            result = handlers["default"](self.input_value)
+            return await result if inspect.isawaitable(result) else result
+        raise RuntimeError(f"No handler defined for trigger type {self.trigger.kind!r}")
+
+    def __repr__(self) -> str:
+        return f"FlowContext(step={self.step!r}, trigger={self.trigger!r})"
+
+
+def trace_id_from(traceparent: str | None) -> str | None:
+    """The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed."""
+    if not traceparent:
+        return None
+    parts = traceparent.strip().split("-")
+    if len(parts) < 4 or len(parts[1]) != 32:
+        return None
+    trace_id = parts[1].lower()
+    try:
+        int(trace_id, 16)
+    except ValueError:
+        return None
+    return None if trace_id == "0" * 32 else trace_id
+
+
+def _event_parts(topic_or_event: str | Mapping[str, Any], data: Any) -> tuple[str, Any, str | None]:
+    if isinstance(topic_or_event, str):
+        return topic_or_event, data, None
+    if isinstance(topic_or_event, Mapping):
+        topic = topic_or_event.get("topic") or topic_or_event.get("type")
+        if not isinstance(topic, str) or not topic:
+            raise ValueError("an event needs a 'topic' (or legacy 'type') string")
+        group = topic_or_event.get("messageGroupId") or topic_or_event.get("message_group_id")
+        return topic, topic_or_event.get("data"), group
+    raise TypeError(f"emit() takes a topic string or an event dict, not {type(topic_or_event).__name__}")

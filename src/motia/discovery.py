@@ -1,0 +1,164 @@
+"""Finding and importing step files: `*_step.py` and `*.step.py` under the steps directory (and `src/`).
+
+Step files are imported as real modules named after their path (`steps/users/create_step.py` is
+`steps.users.create_step`), so relative imports and shared helper modules work. `*.step.py` files, whose
+names are not importable, are loaded by path under the same kind of name (`steps.users.create_step`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .dsl import step_of
+from .errors import StepError
+from .legacy import compile_step
+from .model import SourceLocation, Step
+from .registry import Registry
+
+SKIP_DIRS = frozenset({"__pycache__", ".venv", "venv", "node_modules", "dist", "build", ".motia"})
+
+
+def is_step_file(path: Path) -> bool:
+    return path.suffix == ".py" and (path.name.endswith("_step.py") or path.name.endswith(".step.py"))
+
+
+def find_step_files(directory: Path) -> list[Path]:
+    """Every step file below `directory`, sorted, skipping hidden and tool directories."""
+    found: list[Path] = []
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.rglob("*.py")):
+        relative = path.relative_to(directory)
+        if any(part.startswith(".") or part in SKIP_DIRS for part in relative.parts[:-1]):
+            continue
+        if is_step_file(path):
+            found.append(path)
+    return found
+
+
+def step_dirs(root: Path, steps_dir: Path | None = None) -> list[Path]:
+    """The directories to scan: the steps directory (default `<root>/steps`) and `<root>/src` if present."""
+    primary = (steps_dir if steps_dir is not None else root / "steps").resolve()
+    dirs = [primary]
+    src = (root / "src").resolve()
+    if src.is_dir() and src != primary and primary not in src.parents and src not in primary.parents:
+        dirs.append(src)
+    return dirs
+
+
+def discover(root: Path | str = ".", steps_dir: Path | str | None = None) -> Registry:
+    """Import every step file of a project and collect its steps into a Registry.
+
+    Raises StepError naming the file and line of the first broken step file, duplicate or invalid step.
+    """
+    root = Path(root).resolve()
+    dirs = step_dirs(root, Path(steps_dir) if steps_dir is not None else None)
+    if not dirs[0].is_dir():
+        raise StepError(
+            f"steps directory {dirs[0]} does not exist",
+            hint="run from your project root, or pass --dir path/to/steps",
+        )
+    registry = Registry()
+    for directory in dirs:
+        import_root = directory if directory.name == "src" and directory.parent == root else directory.parent
+        for file in find_step_files(directory):
+            module = load_step_file(file, import_root)
+            for step in steps_in_module(module, file):
+                registry.add(step)
+    return registry
+
+
+def module_name(file: Path, import_root: Path) -> str:
+    relative = file.relative_to(import_root)
+    parts = list(relative.parts)
+    stem = parts[-1][: -len(".py")]
+    parts[-1] = stem.replace(".", "_")
+    return ".".join(parts)
+
+
+def load_step_file(file: Path, import_root: Path) -> ModuleType:
+    """Import one step file as `<package path>.<name>`; errors become StepError with file and line."""
+    root = str(import_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    name = module_name(file, import_root)
+    existing = sys.modules.get(name)
+    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == file:
+        return existing
+    try:
+        if file.name.endswith(".step.py"):
+            _import_parents(name)
+            spec = importlib.util.spec_from_file_location(name, file)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {file}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+            return module
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        location = f"{exc.filename or file}:{exc.lineno or 1}"
+        raise StepError(f"syntax error: {exc.msg}", location) from None
+    except Exception as exc:
+        line = _error_line(exc, file)
+        raise StepError(
+            f"cannot import step file: {type(exc).__name__}: {exc}", f"{file}:{line}"
+        ) from exc
+
+
+def _import_parents(name: str) -> None:
+    parts = name.split(".")[:-1]
+    for i in range(1, len(parts) + 1):
+        importlib.import_module(".".join(parts[:i]))
+
+
+def _error_line(exc: BaseException, file: Path) -> int:
+    """The line of `file` nearest to where `exc` was raised (1 when the file is not on the stack)."""
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == file:
+            line = frame.lineno or 1
+    return line
+
+
+def steps_in_module(module: ModuleType, file: Path | None = None) -> list[Step]:
+    """The steps a module defines: decorated handlers, `step_wrapper`ed ones, and `config` + `handler`."""
+    steps: list[Step] = []
+    seen: set[int] = set()
+    for value in list(vars(module).values()):
+        step = step_of(value)
+        if step is not None and getattr(value, "__module__", None) == module.__name__ and id(step) not in seen:
+            seen.add(id(step))
+            steps.append(step)
+    config: Any = getattr(module, "config", None)
+    handler = getattr(module, "handler", None)
+    if config is not None and callable(handler) and step_of(handler) is None:
+        source = SourceLocation(str(file or module.__file__), _line_of(handler))
+        steps.append(compile_step(config, handler, source=source))
+    steps.sort(key=lambda s: s.source.line if s.source else 0)
+    return steps
+
+
+def _line_of(fn: Any) -> int:
+    code = getattr(fn, "__code__", None)
+    return code.co_firstlineno if code is not None else 1
+
+
+def registry_from_modules(modules: Iterable[ModuleType]) -> Registry:
+    """A Registry from already-imported modules (tests, programmatic apps)."""
+    registry = Registry()
+    for module in modules:
+        for step in steps_in_module(module):
+            registry.add(step)
+    return registry

@@ -1,0 +1,276 @@
+"""The `http` trigger type: an ASGI app (served by uvicorn) that routes requests to bound functions.
+
+Semantics follow iii's REST module (`iii-protocol.md` §3.1): the function gets `HttpRequestData` and
+returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope.
+The embedded engine adds 405 + `Allow`, HEAD and OPTIONS, repeated query keys as lists, and a request
+body limit (413).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from .. import errors
+from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
+from .engine import Engine, TriggerEntry
+from .router import RouteConflict, Router
+
+log = logging.getLogger("motia.engine.http")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+
+_JSON = b"application/json"
+_TEXT = b"text/plain; charset=utf-8"
+_BINARY = b"application/octet-stream"
+_encoder = msgspec.json.Encoder()
+
+
+class HttpRoute:
+    __slots__ = ("function_id", "info", "metadata", "method", "path", "trigger_id")
+
+    def __init__(self, trigger: TriggerEntry, method: str, path: str) -> None:
+        self.trigger_id = trigger.id
+        self.function_id = trigger.function_id
+        self.metadata = trigger.metadata
+        self.method = method
+        self.path = path
+        self.info = HttpTriggerInfo("http", path, method)
+
+
+class HttpModule:
+    """Trigger provider for `http` plus the ASGI application that serves the routes."""
+
+    def __init__(self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> None:
+        self.engine = engine
+        self.max_body_size = max_body_size
+        self.router: Router[HttpRoute] = Router()
+        self._bound: dict[str, HttpRoute] = {}
+        engine.add_trigger_type("http", self)
+
+    # --- trigger provider ---------------------------------------------------------------------------
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        config = trigger.config if isinstance(trigger.config, dict) else {}
+        api_path = config.get("api_path")
+        if not isinstance(api_path, str) or (not api_path.strip("/ ") and api_path.strip() != "/"):
+            return "api_path is required for http triggers"
+        method = str(config.get("http_method") or "GET").upper()
+        if method not in METHODS:
+            return f"Unsupported http_method '{method}'"
+        path = "/" + api_path.strip().strip("/")
+        route = HttpRoute(trigger, method, path)
+        try:
+            self.router.add(method, path, route)
+        except RouteConflict as exc:
+            return str(exc)
+        self._bound[trigger.id] = route
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        route = self._bound.pop(trigger.id, None)
+        if route is not None:
+            self.router.remove(route.method, route.path, route)
+
+    # --- ASGI ---------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.handle(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        route, params, allowed = self.router.match(method, path)
+        head_only = False
+        if route is None:
+            if method == "HEAD":
+                route, params, _ = self.router.match("GET", path)
+                head_only = route is not None
+            if route is None:
+                await self._no_route(method, path, allowed, send)
+                return
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        body = b""
+        if "content-length" in headers or "transfer-encoding" in headers:
+            read = await self._read_body(headers, receive, send)
+            if read is None:
+                return
+            body = read
+        query_string: bytes = scope["query_string"]
+        query = _parse_query(query_string) if query_string else {}
+        json_body = msgspec.Raw(body) if body and "json" in headers.get("content-type", "") else None
+        payload = HttpRequestData(
+            method, route.path, params, query, headers, json_body, route.info, body
+        )
+        result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
+        if result.error is not None:
+            error_id = os.urandom(8).hex()
+            log.error(
+                "function %s failed (error_id=%s): %s: %s",
+                route.function_id, error_id, result.error.code, result.error.message,
+            )
+            await _respond(send, 500, errors.error_body(
+                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            return
+        await self._write_result(result.result, route, send, head_only)
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive, send: Send) -> bytes | None:
+        limit = self.max_body_size
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _respond(send, 400, errors.error_body(errors.VALIDATION_ERROR, "Invalid Content-Length"), _JSON)
+                return None
+            if size > limit:
+                await _too_large(send, limit)
+                return None
+        chunks: list[bytes] = []
+        total = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                await _too_large(send, limit)
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _no_route(self, method: str, path: str, allowed: list[str], send: Send) -> None:
+        if not allowed:
+            await _respond(send, 404, _NOT_FOUND, _JSON)
+            return
+        allow = ", ".join(sorted({*allowed, "OPTIONS", *(["HEAD"] if "GET" in allowed else [])}))
+        if method == "OPTIONS":
+            await _respond(send, 204, b"", None, [(b"allow", allow.encode())])
+            return
+        body = errors.error_body(errors.METHOD_NOT_ALLOWED, f"Method {method} not allowed on {path}")
+        await _respond(send, 405, body, _JSON, [(b"allow", allow.encode())])
+
+    async def _write_result(self, result: Any, route: HttpRoute, send: Send, head_only: bool) -> None:
+        if isinstance(result, HttpResponseData):
+            status, user_headers, body = result.status_code, result.headers, result.body
+        elif isinstance(result, dict):
+            status, user_headers, body = _from_dict(result)
+        else:
+            error_id = os.urandom(8).hex()
+            log.error("function %s returned %r, not an HTTP response (error_id=%s)",
+                      route.function_id, type(result).__name__, error_id)
+            await _respond(send, 500, errors.error_body(
+                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            return
+        content_type: bytes | None = None
+        extra: list[tuple[bytes, bytes]] = []
+        if user_headers:
+            for name, value in user_headers.items():
+                lower = name.lower()
+                if lower == "content-type":
+                    content_type = str(value).encode("latin-1")
+                elif lower != "content-length":
+                    extra.append((lower.encode("latin-1"), str(value).encode("latin-1")))
+        if isinstance(body, msgspec.Raw):
+            data = bytes(body)
+            content_type = content_type or _JSON
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            data = bytes(body)
+            content_type = content_type or _BINARY
+        elif isinstance(body, str) and content_type is not None:
+            data = body.encode()
+        elif body is None:
+            data = b""
+        else:
+            data = _encoder.encode(body)
+            content_type = content_type or _JSON
+        await _respond(send, status, data, content_type, extra, head_only)
+
+
+_NOT_FOUND = errors.error_body(errors.NOT_FOUND, "Not Found")
+
+
+def _from_dict(result: dict[str, Any]) -> tuple[int, dict[str, str] | None, Any]:
+    """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1, §9.7)."""
+    status = result.get("status_code", result.get("statusCode", result.get("status", 200)))
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        status = 200
+    headers = result.get("headers")
+    if isinstance(headers, list):
+        pairs = [h.split(":", 1) for h in headers if isinstance(h, str) and ":" in h]
+        headers = {k.strip(): v.strip() for k, v in pairs}
+    elif not isinstance(headers, dict):
+        headers = None
+    return status, headers, result.get("body")
+
+
+def _parse_query(query_string: bytes) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in query:
+            existing = query[key]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                query[key] = [existing, value]
+        else:
+            query[key] = value
+    return query
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = errors.error_body(errors.PAYLOAD_TOO_LARGE, f"Request body exceeds the limit of {limit} bytes")
+    await _respond(send, 413, body, _JSON, [(b"connection", b"close")])
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes | None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    head_only: bool = False,
+) -> None:
+    headers = extra or []
+    if status not in (204, 304) and not 100 <= status < 200:
+        if content_type is not None and body:
+            headers.append((b"content-type", content_type))
+        headers.append((b"content-length", str(len(body)).encode()))
+    else:
+        body = b""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,122 @@
+"""HTTP route matching: `:param` segments, static segments before parameters, 405 for a known path.
+
+Fully static paths are one dict lookup; paths with parameters walk a segment tree that tries the static
+child before the parameter child at every level (so `/greetings/summary` beats `/greetings/:name`).
+Parameter names belong to each route, so `/users/:id` and `/users/:user_id/posts` coexist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+
+
+class RouteConflict(ValueError):
+    pass
+
+
+class _Node(Generic[R]):
+    __slots__ = ("param_child", "routes", "static")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node[R]] = {}
+        self.param_child: _Node[R] | None = None
+        # method -> (route, parameter names in path order)
+        self.routes: dict[str, tuple[R, tuple[str, ...]]] = {}
+
+
+def split(path: str) -> list[str]:
+    return [segment for segment in path.split("/") if segment]
+
+
+class Router(Generic[R]):
+    """Maps (method, path) to a route value R, with the path parameters."""
+
+    def __init__(self) -> None:
+        self._static: dict[str, dict[str, R]] = {}
+        self._root: _Node[R] = _Node()
+
+    def add(self, method: str, path: str, route: R) -> None:
+        """Add, or replace when the pattern is the same. A pattern that differs from an existing one only
+        in its parameter names raises RouteConflict (the iii engine's rule)."""
+        segments = split(path)
+        node = self._root
+        names: list[str] = []
+        for segment in segments:
+            if segment.startswith(":"):
+                names.append(segment[1:])
+                if node.param_child is None:
+                    node.param_child = _Node()
+                node = node.param_child
+            else:
+                node = node.static.setdefault(segment, _Node())
+        existing = node.routes.get(method)
+        if existing is not None and existing[1] != tuple(names):
+            raise RouteConflict(
+                f"Route '{method} {path}' conflicts with already-registered route "
+                f"'{method} {_pattern(segments, existing[1])}': routes with identical structure but different "
+                "path-parameter names are not supported"
+            )
+        node.routes[method] = (route, tuple(names))
+        if not names:
+            self._static.setdefault("/" + "/".join(segments), {})[method] = route
+
+    def remove(self, method: str, path: str, route: R | None = None) -> None:
+        """Remove the route at this pattern (only if it is `route`, when given)."""
+        segments = split(path)
+        node: _Node[R] | None = self._root
+        for segment in segments:
+            if node is None:
+                return
+            node = node.param_child if segment.startswith(":") else node.static.get(segment)
+        if node is None or method not in node.routes:
+            return
+        if route is not None and node.routes[method][0] is not route:
+            return
+        del node.routes[method]
+        key = "/" + "/".join(segments)
+        static = self._static.get(key)
+        if static is not None:
+            static.pop(method, None)
+            if not static:
+                del self._static[key]
+
+    def match(self, method: str, path: str) -> tuple[R | None, dict[str, str], list[str]]:
+        """(route, params, allowed): route None with `allowed` empty is 404, with `allowed` set is 405."""
+        static = self._static.get(path if len(path) < 2 or path[-1] != "/" else path.rstrip("/") or "/")
+        if static is not None:
+            route = static.get(method)
+            if route is not None:
+                return route, {}, []
+        segments = split(path)
+        allowed: list[str] = []
+        for node, values in self._candidates(self._root, segments, 0, ()):
+            found = node.routes.get(method)
+            if found is not None:
+                route, names = found
+                return route, dict(zip(names, values, strict=False)), []
+            for m in node.routes:
+                if m not in allowed:
+                    allowed.append(m)
+        return None, {}, allowed
+
+    def _candidates(
+        self, node: _Node[R], segments: list[str], index: int, values: tuple[str, ...]
+    ) -> Iterator[tuple[_Node[R], tuple[str, ...]]]:
+        if index == len(segments):
+            if node.routes:
+                yield node, values
+            return
+        segment = segments[index]
+        child = node.static.get(segment)
+        if child is not None:
+            yield from self._candidates(child, segments, index + 1, values)
+        if node.param_child is not None:
+            yield from self._candidates(node.param_child, segments, index + 1, (*values, segment))
+
+
+def _pattern(segments: list[str], names: tuple[str, ...]) -> str:
+    it = iter(names)
+    return "/" + "/".join(f":{next(it)}" if s.startswith(":") else s for s in segments)

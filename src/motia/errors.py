@@ -1,0 +1,76 @@
+"""Errors a user can cause, each pointing at the step file and line, and the HTTP error envelope."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class MotiaError(Exception):
+    """Base of motia's own errors."""
+
+
+class StepError(MotiaError):
+    """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
+
+    def __init__(self, message: str, location: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
+    """One failing field: `path` is a JSON path such as `$.age`."""
+
+    message: str
+    path: str | None = None
+
+
+class ErrorInfo(msgspec.Struct, omit_defaults=True):
+    code: str
+    message: str
+    error_id: str | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorEnvelope(msgspec.Struct, omit_defaults=True):
+    """Every error response body: `{"error": {"code", "message", "error_id"?, "details"?}}`.
+
+    The same shape the iii engine uses for its own errors (NOT_FOUND, CONDITION_NOT_MET, ...), so a
+    client sees one envelope whichever engine serves the app. `skipped` is set on 422 condition misses.
+    """
+
+    error: ErrorInfo
+    skipped: bool = False
+
+
+# Error codes, with the HTTP status each one is answered with.
+NOT_FOUND = "NOT_FOUND"  # 404
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # 405
+INVALID_JSON = "INVALID_JSON"  # 400
+VALIDATION_ERROR = "VALIDATION_ERROR"  # 400
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # 413
+CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
+INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
+FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
+TIMEOUT = "TIMEOUT"  # 504
+
+_encoder = msgspec.json.Encoder()
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    error_id: str | None = None,
+    details: list[ErrorDetail] | None = None,
+    skipped: bool = False,
+) -> bytes:
+    """The encoded envelope."""
+    return _encoder.encode(ErrorEnvelope(ErrorInfo(code, message, error_id, details), skipped))

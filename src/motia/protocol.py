@@ -1,0 +1,203 @@
+"""The iii wire protocol: every message a worker and the engine exchange, as msgspec Structs.
+
+Field names are the wire names of `shared/reference/iii-protocol.md` §2. In-process the runtime and the
+embedded engine hand these objects to each other directly; over a WebSocket they are JSON text frames.
+Payload structs for the built-in `http` trigger (§3.1) live here too, because they cross the same boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import msgspec
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """The error of a failed invocation (§2.10)."""
+
+    code: str
+    message: str
+    stacktrace: str | None = None
+
+
+class Action(msgspec.Struct, omit_defaults=True):
+    """How an `invokefunction` wants its call handled: `void`, `enqueue` or (absent) synchronous."""
+
+    type: str
+    queue: str | None = None
+
+
+class Message(msgspec.Struct, tag_field="type", omit_defaults=True):
+    """Base of every protocol message; the `type` field is the lower-case message name."""
+
+
+class WorkerRegistered(Message, tag="workerregistered"):
+    worker_id: str
+    reattach_token: str | None = None
+
+
+class RegisterFunction(Message, tag="registerfunction"):
+    id: str
+    description: str | None = None
+    request_format: Any = None
+    response_format: Any = None
+    metadata: Any = None
+    invocation: Any = None
+
+
+class UnregisterFunction(Message, tag="unregisterfunction"):
+    id: str
+
+
+class RegistrationRejected(Message, tag="registrationrejected"):
+    code: str
+    namespace: str = "default"
+    function_id: str | None = None
+    worker_name: str | None = None
+    owner_worker_id: str = ""
+
+
+class RegisterTriggerType(Message, tag="registertriggertype"):
+    id: str
+    description: str | None = None
+    trigger_request_format: Any = None
+    call_request_format: Any = None
+    namespace: str | None = None
+
+
+class UnregisterTriggerType(Message, tag="unregistertriggertype"):
+    id: str
+    namespace: str | None = None
+
+
+class RegisterTrigger(Message, tag="registertrigger"):
+    id: str
+    trigger_type: str
+    function_id: str
+    # The Rust engine requires `config`; SDKs sometimes omit it (§1.4), so it defaults to {}.
+    config: Any = msgspec.field(default_factory=dict)
+    metadata: Any = None
+    namespace: str | None = None
+    trigger_namespace: str | None = None
+
+
+class UnregisterTrigger(Message, tag="unregistertrigger"):
+    id: str
+    trigger_type: str | None = None
+
+
+class TriggerRegistrationResult(Message, tag="triggerregistrationresult"):
+    id: str
+    trigger_type: str
+    function_id: str
+    error: ErrorBody | None = None
+
+
+class InvokeFunction(Message, tag="invokefunction"):
+    function_id: str
+    data: Any = None
+    invocation_id: str | None = None
+    action: Action | None = None
+    metadata: Any = None
+    namespace: str | None = None
+    traceparent: str | None = None
+    baggage: str | None = None
+
+
+class InvocationResult(Message, tag="invocationresult"):
+    invocation_id: str | None = None
+    function_id: str | None = None
+    result: Any = None
+    error: ErrorBody | None = None
+    traceparent: str | None = None
+    baggage: str | None = None
+
+
+class Reattach(Message, tag="reattach"):
+    previous_worker_id: str
+    reattach_token: str
+
+
+class Ping(Message, tag="ping"):
+    pass
+
+
+class Pong(Message, tag="pong"):
+    pass
+
+
+class RegisterService(Message, tag="registerservice"):
+    """Legacy (0.9-era) service grouping: accepted and ignored."""
+
+    id: str
+    name: str | None = None
+    description: str | None = None
+    parent_service_id: str | None = None
+
+
+AnyMessage = Union[
+    WorkerRegistered,
+    RegisterFunction,
+    UnregisterFunction,
+    RegistrationRejected,
+    RegisterTriggerType,
+    UnregisterTriggerType,
+    RegisterTrigger,
+    UnregisterTrigger,
+    TriggerRegistrationResult,
+    InvokeFunction,
+    InvocationResult,
+    Reattach,
+    Ping,
+    Pong,
+    RegisterService,
+]
+
+
+# --- payloads of the built-in `http` trigger (§3.1) -------------------------------------------------
+
+
+class HttpTriggerInfo(msgspec.Struct):
+    type: str
+    path: str
+    method: str
+
+
+class HttpRequestData(msgspec.Struct, omit_defaults=True):
+    """What the engine sends a function bound to an `http` trigger.
+
+    `body` is the parsed JSON body on the wire. In-process the embedded engine does not parse it: it
+    passes `msgspec.Raw` (JSON bytes, decoded once by the runtime into the handler's type) and the raw
+    request bytes in `raw_body`, a field the wire form does not have (there the bytes travel through the
+    `request_body` data channel).
+    """
+
+    method: str
+    path: str
+    path_params: dict[str, str] = {}
+    query_params: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    body: Any = None
+    trigger: HttpTriggerInfo | None = None
+    raw_body: bytes | None = None
+    request_body: Any = None
+    response: Any = None
+
+
+class HttpResponseData(msgspec.Struct, omit_defaults=True):
+    """What a function bound to an `http` trigger returns.
+
+    `body` is a JSON value on the wire; in-process it may also be `msgspec.Raw` (already-encoded JSON,
+    written as is) or `bytes`.
+    """
+
+    status_code: int = 200
+    headers: dict[str, str] | None = None
+    body: Any = None
+
+
+def new_id() -> str:
+    """A fresh canonical UUIDv4 string (invocation, worker and trigger ids)."""
+    import uuid
+
+    return str(uuid.uuid4())

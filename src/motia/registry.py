@@ -1,0 +1,150 @@
+"""The registry: every step of an app, checked once (names, routes, types) before anything runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from .errors import StepError
+from .model import (
+    HTTP_METHODS,
+    INFER,
+    HttpTrigger,
+    QueueTrigger,
+    Step,
+)
+from .signature import handler_shape, payload_type, request_body_type, response_types
+
+_PARAM = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def normalize_path(path: str) -> str:
+    """`users/:id/` -> `/users/:id` (leading slash, no trailing slash except for the root)."""
+    path = "/" + path.strip().strip("/")
+    return path
+
+
+def route_shape(method: str, path: str) -> tuple[str, tuple[str, ...]]:
+    """Two routes with the same shape cannot coexist (`/a/:x` and `/a/:y` are the same route)."""
+    segments = tuple(":" if s.startswith(":") else s for s in path.strip("/").split("/") if s)
+    return method, segments
+
+
+class Registry:
+    """Steps in registration order, with duplicate names and routes refused (both locations named)."""
+
+    def __init__(self, steps: Iterable[Step] = ()) -> None:
+        self.steps: list[Step] = []
+        self._names: dict[str, Step] = {}
+        self._routes: dict[tuple[str, tuple[str, ...]], tuple[Step, HttpTrigger]] = {}
+        for step in steps:
+            self.add(step)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def get(self, name: str) -> Step | None:
+        return self._names.get(name)
+
+    def add(self, step: Step) -> Step:
+        location = step.location
+        if not step.name or not step.name.strip():
+            raise StepError("a step needs a non-empty name", location)
+        previous = self._names.get(step.name)
+        if previous is not None:
+            if previous is step:
+                return step
+            raise StepError(
+                f"duplicate step name {step.name!r}, also defined at {previous.location}",
+                location,
+                "give one of them another name (name=...)",
+            )
+        resolve(step)
+        for trigger in step.triggers:
+            if isinstance(trigger, HttpTrigger):
+                key = route_shape(trigger.method, trigger.path)
+                if key in self._routes:
+                    other, other_trigger = self._routes[key]
+                    raise StepError(
+                        f"duplicate route {trigger.method} {trigger.path} (step {step.name!r}); "
+                        f"{other_trigger.method} {other_trigger.path} is already served by step "
+                        f"{other.name!r} at {other.location}",
+                        location,
+                        "change the path or method of one of them",
+                    )
+        for trigger in step.triggers:
+            if isinstance(trigger, HttpTrigger):
+                self._routes[route_shape(trigger.method, trigger.path)] = (step, trigger)
+        self._names[step.name] = step
+        self.steps.append(step)
+        return step
+
+
+def resolve(step: Step) -> None:
+    """Check a step and fill in what its handler's annotations declare (body, payload, response types)."""
+    location = step.location
+    try:
+        shape = handler_shape(step.handler)
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"step {step.name!r}: {exc}", location) from None
+    for trigger in step.triggers:
+        if isinstance(trigger, HttpTrigger):
+            _resolve_http(step, trigger, shape.input_annotation, shape.return_annotation)
+        elif isinstance(trigger, QueueTrigger):
+            if trigger.input is INFER:
+                trigger.input = payload_type(shape.input_annotation)
+            _check_type(step, trigger.input, f"payload of topic {trigger.topic!r}")
+
+
+def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) -> None:
+    location = step.location
+    method = trigger.method.upper()
+    if method not in HTTP_METHODS:
+        raise StepError(
+            f"step {step.name!r}: unknown HTTP method {trigger.method!r}",
+            location,
+            f"use one of {', '.join(sorted(HTTP_METHODS))}",
+        )
+    trigger.method = method
+    path = normalize_path(trigger.path)
+    names = []
+    for segment in path.strip("/").split("/"):
+        if segment.startswith(":"):
+            if not _PARAM.match(segment):
+                raise StepError(f"step {step.name!r}: invalid path parameter {segment!r} in {path}", location,
+                                "a parameter is ':' followed by a Python identifier, e.g. /users/:user_id")
+            names.append(segment[1:])
+    if len(set(names)) != len(names):
+        raise StepError(f"step {step.name!r}: path {path} repeats a parameter name", location)
+    trigger.path = path
+    if trigger.body is INFER:
+        trigger.body = request_body_type(request)
+    if not isinstance(trigger.body, dict):
+        _check_type(step, trigger.body, f"request body of {method} {path}")
+    if isinstance(trigger.query, type):
+        _check_type(step, trigger.query, f"query of {method} {path}")
+    declared = dict(trigger.responses)
+    for status, body in response_types(returns, trigger.status).items():
+        declared.setdefault(status, body)
+    trigger.responses = declared
+
+
+def _check_type(step: Step, tp: Any, what: str) -> None:
+    if tp is None or isinstance(tp, dict):
+        return
+    try:
+        # Building the JSON schema walks the whole type: it refuses what msgspec can only hand to a hook.
+        msgspec.json.Decoder(tp)
+        msgspec.json.schema(tp)
+    except TypeError as exc:
+        raise StepError(
+            f"step {step.name!r}: the {what} has a type msgspec cannot decode: {exc}",
+            step.location,
+            "use msgspec.Struct, dataclasses, TypedDict or builtin types",
+        ) from None

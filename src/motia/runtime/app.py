@@ -1,0 +1,191 @@
+"""Running an app: the embedded engine, its HTTP server and the worker, in one event loop.
+
+`App.serve()` is what `motia run` calls; `App.start()`/`stop()` let tests and tools drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from ..engine.engine import Engine
+from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from ..registry import Registry
+from .transport import InProcessTransport
+from .worker import Worker
+
+log = logging.getLogger("motia")
+
+
+class _Server(uvicorn.Server):
+    # The app owns SIGINT/SIGTERM (graceful shutdown, exit 0); uvicorn must not re-raise them.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class App:
+    """An app served by the embedded engine."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3111,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        default_timeout: float | None = 30.0,
+    ) -> None:
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self.engine = Engine()
+        self.http = HttpModule(self.engine, max_body_size=max_body_size)
+        self.worker = Worker(registry, default_timeout=default_timeout)
+        self.transport: InProcessTransport | None = None
+        self._server: _Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Register the steps with the engine and start serving HTTP; returns once the port is bound."""
+        self.transport = InProcessTransport(self.engine, self.worker)
+        await self.worker.attach(self.transport)
+        sock = _bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.http,
+            http="httptools" if _has("httptools") else "h11",
+            ws="none",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            date_header=True,
+            timeout_graceful_shutdown=10,
+        )
+        self._server = _Server(config)
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._server_task.done():
+                self._server_task.result()
+                raise RuntimeError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.005)
+        log.info("%d steps loaded; serving HTTP on %s", len(self.registry), self.url)
+
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight ones finish, disconnect the worker."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._server_task is not None:
+            await self._server_task
+            self._server_task = None
+        if self.transport is not None:
+            await self.transport.close()
+            self.transport = None
+
+    async def serve(self) -> None:
+        """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+                    installed.append(sig)
+        try:
+            await self.start()
+            assert self._server_task is not None
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            log.info("shutting down")
+        finally:
+            await self.stop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine on uvloop when it is installed, else on asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+class ServedApp:
+    """An App running on its own event loop in a background thread (tests, notebooks)."""
+
+    def __init__(self, registry: Registry, **options: Any) -> None:
+        options.setdefault("port", 0)
+        self.app = App(registry, **options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> ServedApp:
+        self._thread = threading.Thread(target=self._run, name="motia-app", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.app.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self.app.stop())
+        loop.close()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._loop is not None and self._thread is not None and self._error is None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+
+    @property
+    def url(self) -> str:
+        return self.app.url

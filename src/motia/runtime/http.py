@@ -1,0 +1,258 @@
+"""The function behind one `@api` trigger: decode and validate the request, run condition, middleware and
+handler, and turn what the handler returns into an HTTP response.
+
+Every failure a client can cause is answered here with the error envelope (400, 422, 500, 504), so the
+same responses come back whichever engine (embedded or external iii) routes the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from .. import errors
+from ..context import FlowContext, Services, TriggerInfo
+from ..model import HttpTrigger, Step
+from ..protocol import HttpRequestData, HttpResponseData
+from ..requests import ApiRequest, ApiResponse, Headers
+from .invoke import make_caller, maybe_await, with_timeout
+
+log = logging.getLogger("motia.runtime")
+
+_encoder = msgspec.json.Encoder(enc_hook=lambda obj: _to_builtins(obj))
+_any_decoder = msgspec.json.Decoder()
+_RESPONSE_KEYS = frozenset({"status", "status_code", "statusCode", "body", "headers"})
+
+
+def _to_builtins(obj: Any) -> Any:
+    if isinstance(obj, str):  # str subclasses such as TriggerType
+        return str(obj)
+    dump = getattr(obj, "model_dump", None)  # pydantic models returned by legacy handlers
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str, details: list[errors.ErrorDetail] | None = None) -> None:
+        super().__init__(message)
+        self.body = errors.error_body(code, message, details=details)
+
+
+class HttpFunction:
+    __slots__ = (
+        "body_decoder", "body_type", "call", "chain", "condition", "info", "json_schema", "none_allowed",
+        "query_type", "services", "status", "step", "timeout",
+    )
+
+    def __init__(
+        self, step: Step, trigger: HttpTrigger, index: int, services: Services, default_timeout: float | None
+    ) -> None:
+        self.step = step
+        self.services = services
+        self.status = trigger.status
+        self.info = TriggerInfo("http", index, path=trigger.path, method=trigger.method)
+        self.call = make_caller(step.handler)
+        self.condition = trigger.condition
+        self.timeout = step.handler_config.timeout if step.handler_config else default_timeout
+        self.body_type: Any = trigger.body
+        self.json_schema: Any = None
+        self.body_decoder: msgspec.json.Decoder[Any] | None = None
+        if isinstance(trigger.body, dict):
+            self.json_schema = compile_json_schema(trigger.body)
+            self.body_decoder = _any_decoder
+        elif trigger.body is not None:
+            self.body_decoder = msgspec.json.Decoder(trigger.body)
+        self.none_allowed = _accepts_none(trigger.body)
+        self.query_type = trigger.query if isinstance(trigger.query, type) else None
+        self.chain = _compose(list(trigger.middleware), self.call)
+
+    async def __call__(self, data: Any, metadata: Any = None) -> HttpResponseData:
+        if type(data) is not HttpRequestData:
+            try:
+                data = msgspec.convert(data, HttpRequestData)
+            except msgspec.ValidationError as exc:
+                return _error(400, errors.VALIDATION_ERROR, f"Malformed HTTP trigger payload: {exc}")
+        try:
+            body = self._body(data) if self.body_type is not None else None
+            query = self._query(data.query_params) if self.query_type is not None else None
+        except BadRequest as exc:
+            return HttpResponseData(400, None, msgspec.Raw(exc.body))
+        request: ApiRequest[Any] = ApiRequest.__new__(ApiRequest)
+        request.path_params = data.path_params
+        request.query_params = data.query_params
+        request.headers = Headers._from_lower(data.headers)
+        request.body = body
+        request.method = data.method
+        request.path = data.path
+        request.query = query
+        request.raw_body = data.raw_body or b""
+        ctx = FlowContext(
+            self.step.name, self.info, self.services, traceparent=data.headers.get("traceparent"),
+            input_value=request,
+        )
+        try:
+            if self.condition is not None and not await maybe_await(self.condition(request, ctx)):
+                return HttpResponseData(422, None, msgspec.Raw(_CONDITION_NOT_MET))
+            result = await with_timeout(self.chain(request, ctx), self.timeout)
+            return to_response(result, self.status)
+        except TimeoutError:
+            error_id = os.urandom(8).hex()
+            ctx.logger.error(f"handler timed out after {self.timeout}s", error_id=error_id)
+            return _error(504, errors.TIMEOUT, "The handler did not finish in time", error_id)
+        except Exception:
+            error_id = os.urandom(8).hex()
+            ctx.logger.error("handler failed", exc_info=True, error_id=error_id)
+            return _error(500, errors.INTERNAL_ERROR, "Internal server error", error_id)
+
+    def _body(self, data: HttpRequestData) -> Any:
+        raw = data.body
+        decoder = self.body_decoder
+        if isinstance(raw, msgspec.Raw):
+            value = _decode(decoder, raw)
+        elif raw is None and data.raw_body:
+            # No JSON content type (curl -d sends form encoding); a typed body is still JSON.
+            if self.body_type is Any and self.json_schema is None:
+                return None
+            value = _decode(decoder, data.raw_body)
+        elif raw is not None:
+            # Already parsed: the request came from an external iii engine.
+            value = _convert(raw, self.body_type if self.json_schema is None else Any)
+        else:
+            if self.none_allowed:
+                return None
+            raise BadRequest(errors.VALIDATION_ERROR, "Request body is required",
+                             [errors.ErrorDetail("Expected a JSON body, got nothing", "$")])
+        if self.json_schema is not None:
+            _validate_schema(self.json_schema, value)
+        return value
+
+    def _query(self, params: Mapping[str, Any]) -> Any:
+        try:
+            return msgspec.convert(params, self.query_type, strict=False)
+        except msgspec.ValidationError as exc:
+            path, message = _split_error(str(exc))
+            where = path.replace("$.", "query.", 1) if path else "query"
+            raise BadRequest(errors.VALIDATION_ERROR, f"{where}: {message}",
+                             [errors.ErrorDetail(message, where)]) from None
+
+
+_CONDITION_NOT_MET = errors.error_body(errors.CONDITION_NOT_MET, "Request condition not met", skipped=True)
+
+
+def _decode(decoder: Any, raw: Any) -> Any:
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        path, message = _split_error(str(exc))
+        raise BadRequest(errors.VALIDATION_ERROR, f"{path}: {message}" if path else message,
+                         [errors.ErrorDetail(message, path or "$")]) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(errors.INVALID_JSON, f"Malformed JSON body: {exc}") from None
+
+
+def _convert(value: Any, tp: Any) -> Any:
+    if tp is Any:
+        return value
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        path, message = _split_error(str(exc))
+        raise BadRequest(errors.VALIDATION_ERROR, f"{path}: {message}" if path else message,
+                         [errors.ErrorDetail(message, path or "$")]) from None
+
+
+def _split_error(text: str) -> tuple[str | None, str]:
+    """`Expected \\`int\\`, got \\`str\\` - at \\`$.age\\`` -> (`$.age`, `Expected int, got str`)."""
+    message, sep, where = text.rpartition(" - at ")
+    if not sep:
+        return None, text.replace("`", "")
+    return where.strip("`"), message.replace("`", "")
+
+
+def _accepts_none(tp: Any) -> bool:
+    if tp is None or tp is Any or isinstance(tp, dict):
+        return True
+    try:
+        msgspec.convert(None, tp)
+        return True
+    except (msgspec.ValidationError, TypeError):
+        return False
+
+
+def _error(status: int, code: str, message: str, error_id: str | None = None) -> HttpResponseData:
+    return HttpResponseData(status, None, msgspec.Raw(errors.error_body(code, message, error_id=error_id)))
+
+
+def to_response(result: Any, default_status: int) -> HttpResponseData:
+    """What a handler returned -> status, headers and body (JSON encoded once, here)."""
+    if result is None:
+        return HttpResponseData(204)
+    if isinstance(result, ApiResponse):
+        status, headers, body = result.status, result.headers or None, result.body
+    elif isinstance(result, HttpResponseData):
+        return result
+    elif isinstance(result, dict) and result.keys() <= _RESPONSE_KEYS and _response_status(result) is not None:
+        status = _response_status(result)  # type: ignore[assignment]
+        headers, body = result.get("headers") or None, result.get("body")
+    else:
+        status, headers, body = default_status, None, result
+    if body is None or isinstance(body, (bytes, bytearray, str, msgspec.Raw)):
+        if isinstance(body, str) and not _has_content_type(headers):
+            headers = {**(headers or {}), "content-type": "text/plain; charset=utf-8"}
+        return HttpResponseData(status, headers, body)
+    return HttpResponseData(status, headers, msgspec.Raw(_encoder.encode(body)))
+
+
+def _response_status(result: dict[str, Any]) -> int | None:
+    for key in ("status", "status_code", "statusCode"):
+        value = result.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _has_content_type(headers: Mapping[str, str] | None) -> bool:
+    return bool(headers) and any(k.lower() == "content-type" for k in headers)  # type: ignore[union-attr]
+
+
+def _compose(middleware: list[Callable[..., Any]], handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Seed-style middleware `async (req, ctx, next)`, outermost first; `next()` or `next(req, ctx)`."""
+    chain = handler
+    for layer in reversed(middleware):
+        chain = _wrap(layer, chain)
+    return chain
+
+
+def _wrap(layer: Callable[..., Any], inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    async def run(request: Any, ctx: Any) -> Any:
+        async def next_handler(req: Any = None, context: Any = None) -> Any:
+            return await inner(request if req is None else req, ctx if context is None else context)
+
+        return await maybe_await(layer(request, ctx, next_handler))
+
+    return run
+
+
+# --- legacy JSON-Schema bodies ---------------------------------------------------------------------------
+
+
+def compile_json_schema(schema: dict[str, Any]) -> Any:
+    """A jsonschema validator for a legacy `body_schema`, built once per route."""
+    from jsonschema import validators
+
+    cls = validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _validate_schema(validator: Any, value: Any) -> None:
+    problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if problems:
+        details = [errors.ErrorDetail(p.message, p.json_path) for p in problems]
+        first = details[0]
+        raise BadRequest(errors.VALIDATION_ERROR, f"{first.path}: {first.message}", details)

@@ -1,0 +1,96 @@
+"""Shared fixtures: serve an app for real (uvicorn on an ephemeral loopback port) and talk HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from motia import Registry
+from motia.dsl import step_of
+from motia.runtime import ServedApp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def registry_of(*handlers: Callable[..., Any]) -> Registry:
+    """A registry of decorated handlers defined in a test."""
+    steps = [step_of(h) for h in handlers]
+    assert all(steps), "every handler must be decorated"
+    return Registry(steps)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., httpx.Client]]:
+    """`serve(registry_or_handlers..., **App options)` -> an httpx client bound to the served app."""
+    running: list[tuple[ServedApp, httpx.Client]] = []
+
+    def start(*handlers: Any, **options: Any) -> httpx.Client:
+        registry = handlers[0] if len(handlers) == 1 and isinstance(handlers[0], Registry) else registry_of(*handlers)
+        served = ServedApp(registry, **options).__enter__()
+        client = httpx.Client(base_url=served.url, timeout=10)
+        running.append((served, client))
+        return client
+
+    yield start
+    for served, client in running:
+        client.close()
+        served.__exit__(None, None, None)
+
+
+class MotiaProcess:
+    """`motia run` in a subprocess, on an ephemeral port read from its start-up log."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "motia.cli", "run", "--port", "0", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        self.lines: list[str] = []
+        self.url = self._wait_for_url()
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def _wait_for_url(self) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            found = re.search(r"serving HTTP on (http://\S+)", line)
+            if found:
+                return found.group(1)
+        self.proc.kill()
+        raise RuntimeError("motia run did not start:\n" + "".join(self.lines) + (self.proc.stdout.read() or ""))
+
+    def stop(self) -> str:
+        self.client.close()
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        self.lines.append(out)
+        return "".join(self.lines)
+
+
+@pytest.fixture(scope="module")
+def motia_run() -> Iterator[Callable[..., MotiaProcess]]:
+    started: list[MotiaProcess] = []
+
+    def start(cwd: Path, *args: str) -> MotiaProcess:
+        process = MotiaProcess(cwd, *args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.stop()
