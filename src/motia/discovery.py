@@ -79,7 +79,8 @@ def module_name(file: Path, import_root: Path) -> str:
     relative = file.relative_to(import_root)
     parts = list(relative.parts)
     stem = parts[-1][: -len(".py")]
-    parts[-1] = stem.replace(".", "_")
+    # `hello.step.py` -> `hello__step`, distinct from a `hello_step.py` beside it.
+    parts[-1] = stem.replace(".", "__")
     return ".".join(parts)
 
 
@@ -92,6 +93,7 @@ def load_step_file(file: Path, import_root: Path) -> ModuleType:
     existing = sys.modules.get(name)
     if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == file:
         return existing
+    _evict_foreign(name, import_root)
     try:
         if file.name.endswith(".step.py"):
             _import_parents(name)
@@ -115,6 +117,28 @@ def load_step_file(file: Path, import_root: Path) -> ModuleType:
         raise StepError(
             f"cannot import step file: {type(exc).__name__}: {exc}", f"{file}:{line}"
         ) from exc
+
+
+def _evict_foreign(name: str, import_root: Path) -> None:
+    """Forget cached modules of that name (and their parent packages) that come from another project,
+    so that a second project in the same process (a reloader, a test) imports its own files."""
+    parts = name.split(".")
+    for i in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:i])
+        module = sys.modules.get(prefix)
+        if module is None:
+            continue
+        expected = import_root.joinpath(*parts[:i])
+        if i < len(parts):
+            locations = [Path(p).resolve() for p in getattr(module, "__path__", [])]
+            foreign = expected.resolve() not in locations
+        else:
+            foreign = True  # only called when the cached module is not this file
+        if foreign:
+            for key in [k for k in sys.modules if k == prefix or k.startswith(prefix + ".")]:
+                del sys.modules[key]
+            importlib.invalidate_caches()
+            return
 
 
 def _import_parents(name: str) -> None:

@@ -162,7 +162,7 @@ def api(
             flows=flows,
             emits=emits,
             virtual_emits=virtual_emits,
-            handler_config=HandlerConfig(timeout=timeout) if timeout is not None else None,
+            handler_config=_limits(timeout),
         ),
     )
 
@@ -220,7 +220,7 @@ def on(
             flows=flows,
             emits=emits,
             virtual_emits=virtual_emits,
-            handler_config=HandlerConfig(timeout=timeout) if timeout is not None else None,
+            handler_config=_limits(timeout),
         ),
     )
 
@@ -249,7 +249,7 @@ def cron(
             flows=flows,
             emits=emits,
             virtual_emits=virtual_emits,
-            handler_config=HandlerConfig(timeout=timeout) if timeout is not None else None,
+            handler_config=_limits(timeout),
         ),
     )
 
@@ -301,7 +301,7 @@ def step(
     handler_config: HandlerConfig | None = None,
 ) -> StepDecorator:
     """Step-level settings without a trigger (name, flows, emits, handler limits), stacked with the others."""
-    config = handler_config or (HandlerConfig(timeout=timeout) if timeout is not None else None)
+    config = to_handler_config(handler_config) if handler_config is not None else _limits(timeout)
     return StepDecorator(
         [],
         StepOptions(
@@ -327,6 +327,25 @@ def to_emit(value: str | Emit | Mapping[str, Any]) -> Emit:
     if isinstance(topic, str):  # a legacy Emit/Enqueue-like object
         return Emit(topic, getattr(value, "label", None), bool(getattr(value, "conditional", False)))
     raise TypeError(f"an emit is a topic string or {{'topic': ...}}, not {value!r}")
+
+
+def to_handler_config(value: HandlerConfig | Mapping[str, Any] | None) -> HandlerConfig | None:
+    """A checked HandlerConfig from a HandlerConfig or a dict (snake_case or camelCase keys)."""
+    import msgspec
+
+    from .legacy import normalize_keys
+
+    if value is None:
+        return None
+    raw = msgspec.structs.asdict(value) if isinstance(value, HandlerConfig) else normalize_keys(dict(value))
+    try:
+        return msgspec.convert(raw, HandlerConfig)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid handler config: {exc}") from None
+
+
+def _limits(timeout: float | None) -> HandlerConfig | None:
+    return to_handler_config(HandlerConfig(timeout=timeout)) if timeout is not None else None
 
 
 def to_queue_config(value: QueueConfig | Mapping[str, Any] | None) -> QueueConfig | None:

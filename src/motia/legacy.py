@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from .dsl import STEP_ATTRIBUTE, StepDecorator, source_of, to_emit, to_queue_config
+from .dsl import STEP_ATTRIBUTE, StepDecorator, source_of, to_emit, to_handler_config, to_queue_config
 from .errors import StepError
 from .model import (
     INFER,
@@ -155,9 +155,7 @@ def compile_step(config: Any, handler: Callable[..., Any], *, source: SourceLoca
     try:
         triggers = _compile_triggers(values)
         infrastructure = _fields(values.get("infrastructure")) if values.get("infrastructure") else {}
-        handler_config = infrastructure.get("handler")
-        if isinstance(handler_config, Mapping):
-            handler_config = msgspec.convert(normalize_keys(handler_config), HandlerConfig)
+        handler_config = to_handler_config(infrastructure.get("handler"))
         step_queue = infrastructure.get("queue")
         if step_queue is not None:
             step_queue = to_queue_config(step_queue)
@@ -208,13 +206,16 @@ def compile_trigger(item: Any) -> list[Trigger]:
         if not isinstance(path, str):
             raise ValueError("an api trigger needs a 'path'")
         method = values.get("method") or values.get("http_method") or "GET"
+        response_schema = values.get("response_schema") or {}
+        if not isinstance(response_schema, Mapping):
+            raise ValueError("'response_schema' maps status codes to schemas, e.g. {200: {...}}")
         return [
             HttpTrigger(
                 method=str(method).upper(),
                 path=path,
                 body=values["body_schema"] if values.get("body_schema") is not None else INFER,
                 query=_query_params(values.get("query_params")),
-                responses={int(k): v for k, v in (values.get("response_schema") or {}).items()},
+                responses={int(k): v for k, v in response_schema.items()},
                 middleware=tuple(values.get("middleware") or ()),
                 condition=values.get("condition"),
             )
@@ -279,6 +280,8 @@ def _query_params(value: Any) -> Any:
             params.append(QueryParam(item))
         else:
             fields = _fields(item)
+            if not isinstance(fields.get("name"), str):
+                raise ValueError(f"a query parameter needs a 'name', got {item!r}")
             params.append(QueryParam(fields["name"], fields.get("description"), bool(fields.get("required"))))
     return params
 
