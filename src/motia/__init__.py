@@ -8,6 +8,8 @@ work unchanged.
 from .context import FlowContext, TriggerInfo, TriggerMetadata
 from .dsl import api, cron, delete, event, get, http, on, on_state, on_stream, patch, post, put, queue, step
 from .errors import MotiaError, StepError
+from .events import emit, enqueue
+from .inputs import StateTriggerInput, StreamAuthInput, StreamEvent, StreamSubscription, StreamTriggerInput
 from .legacy import (
     ApiTrigger,
     CronTrigger,
@@ -25,6 +27,8 @@ from .log import StepLogger
 from .model import HandlerConfig, QueryParam, QueueConfig, Step
 from .registry import Registry
 from .requests import ApiRequest, ApiResponse, Headers
+from .state import StateManager, state, state_manager, stateManager
+from .streams import Stream, StreamConfig, stream_auth
 
 __version__ = "0.1.0"
 
@@ -45,18 +49,28 @@ __all__ = [
     "QueueConfig",
     "QueueTrigger",
     "Registry",
+    "StateManager",
     "StateTrigger",
+    "StateTriggerInput",
     "Step",
     "StepConfig",
     "StepError",
     "StepLogger",
+    "Stream",
+    "StreamAuthInput",
+    "StreamConfig",
+    "StreamEvent",
+    "StreamSubscription",
     "StreamTrigger",
+    "StreamTriggerInput",
     "TriggerInfo",
     "TriggerMetadata",
     "__version__",
     "api",
     "cron",
     "delete",
+    "emit",
+    "enqueue",
     "event",
     "get",
     "http",
@@ -67,6 +81,10 @@ __all__ = [
     "post",
     "put",
     "queue",
+    "state",
+    "stateManager",
+    "state_manager",
     "step",
     "step_wrapper",
+    "stream_auth",
 ]

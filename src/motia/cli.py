@@ -43,21 +43,99 @@ def run(
     timeout: float = typer.Option(30.0, "--timeout", help="Default handler time limit in seconds (504/failure above)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     log_format: str = typer.Option("human", "--log-format", help="human or json."),
+    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
+    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
+    drain_timeout: float = typer.Option(
+        10.0, "--drain-timeout", help="Seconds in-flight handlers get to finish on shutdown."
+    ),
+    engine_url: Optional[str] = typer.Option(
+        None, "--engine", envvar="III_URL",
+        help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
+        "instead of starting the embedded one.",
+    ),
 ) -> None:
-    """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111)."""
+    """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
+    WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
     from . import log
+    from .engine.store import StoreError
     from .runtime.app import App
     from .runtime.app import run as run_loop
 
     log.configure(log_level, log_format)
     registry = _discover(steps_dir)
-    application = App(registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout)
+    if engine_url:
+        _work_for(registry, engine_url, timeout, drain_timeout)
+        return
+    try:
+        application = App(
+            registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
+            data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+        )
+    except StoreError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
     async def main() -> None:
         await application.serve()
 
     try:
         run_loop(main())
+    except OSError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
+    from .runtime.app import RemoteApp
+    from .runtime.app import run as run_loop
+    from .runtime.remote import EngineRejected
+
+    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout)
+    try:
+        run_loop(application.serve())
+    except EngineRejected as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def engine(
+    engine_host: str = typer.Option("127.0.0.1", "--engine-host", help="Interface the worker port binds to."),
+    engine_port: int = typer.Option(49134, "--engine-port", help="Worker port (iii protocol over WebSocket)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
+    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
+    max_body_size: int = typer.Option(
+        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_format: str = typer.Option("human", "--log-format", help="human or json."),
+    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
+    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
+    drain_timeout: float = typer.Option(
+        10.0, "--drain-timeout", help="Seconds in-flight deliveries get to finish on shutdown."
+    ),
+) -> None:
+    """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
+    connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
+    from . import log
+    from .engine.store import StoreError
+    from .registry import Registry
+    from .runtime.app import App
+    from .runtime.app import run as run_loop
+
+    log.configure(log_level, log_format)
+    try:
+        application = App(
+            Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
+            stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
+        )
+    except StoreError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    try:
+        run_loop(application.serve())
     except OSError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from ._current import Services
 from .log import StepLogger
+
+if TYPE_CHECKING:
+    from .state import StateManager
+    from .streams import StreamsAccessor
 
 # Every spelling a trigger kind has had (seed, Motia 1.x, iii); the first is the canonical kind.
 TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -85,12 +90,6 @@ class TriggerInfo:
 TriggerMetadata = TriggerInfo
 
 
-class Services(Protocol):
-    """What the runtime gives a context: emitting (and, later, state and streams)."""
-
-    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None: ...
-
-
 class FlowContext:
     """The second argument of every handler.
 
@@ -131,16 +130,40 @@ class FlowContext:
     def _input(self) -> Any:
         return self.input_value
 
-    async def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> None:
-        """Publish `data` to `topic`: `emit("topic", data)` or `emit({"topic": ..., "data": ...})`."""
-        topic, payload, group = _event_parts(topic_or_event, data)
-        if self._services is None:
-            raise RuntimeError("this context is not attached to a running app, so it cannot emit")
-        await self._services.emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
+    @property
+    def state(self) -> StateManager:
+        """Durable key-value state: `await ctx.state.set("users", id, user)`."""
+        from .state import StateManager
 
-    async def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> None:
+        return StateManager(self._require_services())
+
+    @property
+    def streams(self) -> StreamsAccessor:
+        """Streams by name: `ctx.streams.todos` or `ctx.streams["todos"]`."""
+        from .streams import StreamsAccessor
+
+        return StreamsAccessor(self._require_services())
+
+    def _require_services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("this context is not attached to a running app")
+        return self._services
+
+    def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+        """Publish `data` (a Struct or any JSON value) to `topic`, durably, carrying this trace id:
+        `await ctx.emit("topic", data)` or `await ctx.emit({"topic": ..., "data": ..., "messageGroupId": ...})`
+        (without `await` in a sync handler)."""
+        from . import _current
+
+        return _current.dispatch(self._emit, topic_or_event, data)
+
+    async def _emit(self, topic_or_event: str | Mapping[str, Any], data: Any) -> None:
+        topic, payload, group = _event_parts(topic_or_event, data)
+        await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
+
+    def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Any:
         """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
-        await self.emit(event, data)
+        return self.emit(event, data)
 
     # Motia 1.x helpers: ctx.is_api(), ctx.get_data(), await ctx.match({...}).
     def is_api(self) -> bool:

@@ -21,12 +21,15 @@ from .errors import StepError
 from .legacy import compile_step
 from .model import SourceLocation, Step
 from .registry import Registry
+from .streams import STREAM_AUTH_ATTRIBUTE, Stream, stream_from_config
 
 SKIP_DIRS = frozenset({"__pycache__", ".venv", "venv", "node_modules", "dist", "build", ".motia"})
 
 
 def is_step_file(path: Path) -> bool:
-    return path.suffix == ".py" and (path.name.endswith("_step.py") or path.name.endswith(".step.py"))
+    """Step files, and stream files (`*_stream.py`, `*.stream.py`) that declare streams."""
+    name = path.name
+    return path.suffix == ".py" and name.endswith(("_step.py", ".step.py", "_stream.py", ".stream.py"))
 
 
 def find_step_files(directory: Path) -> list[Path]:
@@ -70,9 +73,28 @@ def discover(root: Path | str = ".", steps_dir: Path | str | None = None) -> Reg
         import_root = directory if directory.name == "src" and directory.parent == root else directory.parent
         for file in find_step_files(directory):
             module = load_step_file(file, import_root)
-            for step in steps_in_module(module, file):
-                registry.add(step)
+            collect(registry, module, file)
     return registry
+
+
+def collect(registry: Registry, module: ModuleType, file: Path | None = None) -> None:
+    """Add a module's steps, streams and stream authentication to a registry."""
+    location = str(file) if file is not None else str(getattr(module, "__file__", None) or module.__name__)
+    for value in list(vars(module).values()):
+        if isinstance(value, Stream):
+            registry.add_stream(value, location)
+        elif callable(value) and getattr(value, STREAM_AUTH_ATTRIBUTE, False):
+            registry.set_stream_auth(value, location)
+    if file is not None and file.name.endswith(("_stream.py", ".stream.py")):
+        config = getattr(module, "config", None)
+        if config is not None and not any(isinstance(v, Stream) for v in vars(module).values()):
+            try:
+                registry.add_stream(stream_from_config(config), location)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StepError(f"invalid stream config: {exc}", f"{file}:1") from None
+        return
+    for step in steps_in_module(module, file):
+        registry.add(step)
 
 
 def module_name(file: Path, import_root: Path) -> str:
@@ -183,6 +205,5 @@ def registry_from_modules(modules: Iterable[ModuleType]) -> Registry:
     """A Registry from already-imported modules (tests, programmatic apps)."""
     registry = Registry()
     for module in modules:
-        for step in steps_in_module(module):
-            registry.add(step)
+        collect(registry, module)
     return registry

@@ -7,9 +7,14 @@ Payload structs for the built-in `http` trigger (§3.1) live here too, because t
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
+
+# The Rust engine types invocation ids as UUIDs: a frame whose id is not one fails to decode (§1.4).
+InvocationId = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+]
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -96,7 +101,7 @@ class TriggerRegistrationResult(Message, tag="triggerregistrationresult"):
 class InvokeFunction(Message, tag="invokefunction"):
     function_id: str
     data: Any = None
-    invocation_id: str | None = None
+    invocation_id: InvocationId | None = None
     action: Action | None = None
     metadata: Any = None
     namespace: str | None = None
@@ -105,7 +110,7 @@ class InvokeFunction(Message, tag="invokefunction"):
 
 
 class InvocationResult(Message, tag="invocationresult"):
-    invocation_id: str | None = None
+    invocation_id: InvocationId | None = None
     function_id: str | None = None
     result: Any = None
     error: ErrorBody | None = None
@@ -201,3 +206,29 @@ def new_id() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+# --- the JSON form of a message (one WebSocket text frame) -----------------------------------------------
+
+_frame_encoder = msgspec.json.Encoder()
+_frame_decoder = msgspec.json.Decoder(AnyMessage)
+
+
+def encode_message(message: Message) -> bytes:
+    """One protocol message as a JSON text frame.
+
+    `omit_defaults` drops a null `invokefunction.data` and an empty `registertrigger.config`, but the Rust
+    engine requires both keys and drops frames without them (§1.4), so they are written back.
+    """
+    frame = _frame_encoder.encode(message)
+    if isinstance(message, InvokeFunction) and message.data is None:
+        return frame[:-1] + b',"data":null}'
+    if isinstance(message, RegisterTrigger) and message.config == {}:
+        return frame[:-1] + b',"config":{}}'
+    return frame
+
+
+def decode_message(frame: str | bytes) -> Message:
+    """Parse one frame; raises `msgspec.DecodeError` (bad JSON), `msgspec.ValidationError` (unknown `type`,
+    missing field, non-UUID invocation id)."""
+    return _frame_decoder.decode(frame)

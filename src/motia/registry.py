@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
 
+from .crontab import CronError, CronSchedule
 from .errors import StepError
 from .model import (
     HTTP_METHODS,
     INFER,
+    CronTrigger,
     HttpTrigger,
     QueueTrigger,
     Step,
 )
 from .signature import handler_shape, payload_type, request_body_type, response_types
+from .streams import Stream
 
 _PARAM = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -36,12 +39,33 @@ def route_shape(method: str, path: str) -> tuple[str, tuple[str, ...]]:
 class Registry:
     """Steps in registration order, with duplicate names and routes refused (both locations named)."""
 
-    def __init__(self, steps: Iterable[Step] = ()) -> None:
+    def __init__(self, steps: Iterable[Step] = (), streams: Iterable[Stream[Any]] = ()) -> None:
         self.steps: list[Step] = []
+        self.streams: dict[str, Stream[Any]] = {}
+        self.stream_auth: Callable[..., Any] | None = None
         self._names: dict[str, Step] = {}
         self._routes: dict[tuple[str, tuple[str, ...]], tuple[Step, HttpTrigger]] = {}
+        self._stream_locations: dict[str, str] = {}
+        for stream in streams:
+            self.add_stream(stream)
         for step in steps:
             self.add(step)
+
+    def add_stream(self, stream: Stream[Any], location: str | None = None) -> None:
+        """Declare a stream (its item type and hooks); the same object twice is fine, two with one name not."""
+        existing = self.streams.get(stream.name)
+        if existing is not None and existing is not stream:
+            raise StepError(
+                f"duplicate stream {stream.name!r}, also declared at {self._stream_locations.get(stream.name)}",
+                location, "declare each stream once and import it where you need it",
+            )
+        self.streams[stream.name] = stream
+        self._stream_locations.setdefault(stream.name, location or "<unknown>")
+
+    def set_stream_auth(self, fn: Callable[..., Any], location: str | None = None) -> None:
+        if self.stream_auth is not None and self.stream_auth is not fn:
+            raise StepError("a second @stream_auth function; an app has one", location)
+        self.stream_auth = fn
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps)
@@ -100,6 +124,12 @@ def resolve(step: Step) -> None:
             if trigger.input is INFER:
                 trigger.input = payload_type(shape.input_annotation)
             _check_type(step, trigger.input, f"payload of topic {trigger.topic!r}")
+        elif isinstance(trigger, CronTrigger):
+            try:
+                CronSchedule(trigger.expression, trigger.timezone)
+            except CronError as exc:
+                raise StepError(f"step {step.name!r}: {exc}", location,
+                                "use 5 fields (m h dom mon dow), 6 (seconds first), 7 (with year) or @daily") from None
 
 
 def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) -> None:

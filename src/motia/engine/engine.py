@@ -8,7 +8,10 @@ providers that the engine hands `registertrigger` bindings to.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -23,14 +26,19 @@ from ..protocol import (
     RegisterFunction,
     RegisterService,
     RegisterTrigger,
+    RegisterTriggerType,
     RegistrationRejected,
     TriggerRegistrationResult,
     UnregisterFunction,
     UnregisterTrigger,
+    UnregisterTriggerType,
     new_id,
 )
 
 log = logging.getLogger("motia.engine")
+
+# The `traceparent` of the call a built-in function is serving (publish stores it with the message).
+CALL_TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_traceparent", default=None)
 
 Builtin = Callable[[Any], Awaitable[Any]]
 
@@ -42,6 +50,19 @@ class Connection(ABC):
         self.worker_id = new_id()
         self.reattach_token = new_id()
         self.closed = False
+        # What the worker said about itself through `engine::workers::register` (§2.11).
+        self.metadata: dict[str, Any] = {}
+        self.connected_at_ms = int(time.time() * 1000)
+        self._posted: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        name = self.metadata.get("name")
+        return name if isinstance(name, str) and name else self.worker_id
+
+    def load(self) -> int:
+        """Invocations this worker is running for the engine right now (replica choice, `workers::list`)."""
+        return 0
 
     @abstractmethod
     async def invoke(self, message: InvokeFunction) -> InvocationResult:
@@ -50,6 +71,15 @@ class Connection(ABC):
     @abstractmethod
     async def send(self, message: Message) -> None:
         """Deliver an engine -> worker message that expects no reply."""
+
+    async def close(self) -> None:  # noqa: B027 - optional: only a network connection can be closed
+        """Close the connection from the engine's side (a refused worker name, an evicted connection)."""
+
+    def post(self, message: Message) -> None:
+        """`send` from synchronous code: scheduled now, delivered in the order posted."""
+        task = asyncio.get_running_loop().create_task(self.send(message))
+        self._posted.add(task)
+        task.add_done_callback(self._posted.discard)
 
 
 class WorkerEndpoint(Protocol):
@@ -77,13 +107,48 @@ class LocalConnection(Connection):
 
 
 class FunctionEntry:
-    __slots__ = ("connection", "description", "id", "metadata")
+    """A function hosted by a worker. Replicas (several connections that registered the very same function)
+    all own it: `connection` is the first, `replicas` every one, and each call goes to the least busy."""
 
-    def __init__(self, id: str, connection: Connection | None, description: str | None, metadata: Any) -> None:
+    __slots__ = ("_turn", "connection", "description", "id", "metadata", "registration", "replicas")
+
+    def __init__(
+        self,
+        id: str,
+        connection: Connection | None,
+        description: str | None,
+        metadata: Any,
+        registration: RegisterFunction | None = None,
+    ) -> None:
         self.id = id
         self.connection = connection
         self.description = description
         self.metadata = metadata
+        self.registration = registration
+        self.replicas: list[Connection] = [] if connection is None else [connection]
+        self._turn = 0
+
+    def pick(self) -> Connection | None:
+        """The replica with the fewest calls in flight; ties go round-robin."""
+        replicas = self.replicas
+        count = len(replicas)
+        if count < 2:
+            return self.connection
+        self._turn = turn = (self._turn + 1) % count
+        best = replicas[turn]
+        best_load = best.load()
+        for offset in range(1, count):
+            candidate = replicas[(turn + offset) % count]
+            if candidate.load() < best_load:
+                best, best_load = candidate, candidate.load()
+        return best
+
+    def drop(self, connection: Connection) -> bool:
+        """Forget one owner; True when none is left."""
+        if connection in self.replicas:
+            self.replicas.remove(connection)
+        self.connection = self.replicas[0] if self.replicas else None
+        return self.connection is None
 
 
 class TriggerEntry:
@@ -108,6 +173,33 @@ class TriggerProvider(Protocol):
     def unregister(self, trigger: TriggerEntry) -> None: ...
 
 
+class WorkerTriggerType:
+    """A trigger type a worker provides (§2.5-2.6): bindings are forwarded to it as `registertrigger` and it
+    answers each with a `triggerregistrationresult`; when it goes away its bindings are parked."""
+
+    def __init__(self, connection: Connection, message: RegisterTriggerType) -> None:
+        self.connection = connection
+        self.id = message.id
+        self.description = message.description
+        self.trigger_request_format = message.trigger_request_format
+        self.call_request_format = message.call_request_format
+        # trigger id -> the provider's verdict (None: accepted); absent while it has not answered.
+        self.results: dict[str, ErrorBody | None] = {}
+        self.waiters: dict[str, asyncio.Future[ErrorBody | None]] = {}
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        self.results.pop(trigger.id, None)
+        self.connection.post(
+            RegisterTrigger(trigger.id, trigger.type, trigger.function_id, trigger.config, trigger.metadata)
+        )
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        self.results.pop(trigger.id, None)
+        if not self.connection.closed:
+            self.connection.post(UnregisterTrigger(trigger.id, trigger.type))
+
+
 class Engine:
     def __init__(self) -> None:
         self.functions: dict[str, FunctionEntry] = {}
@@ -117,14 +209,28 @@ class Engine:
         # Bindings whose trigger type is not (yet) provided; activated when it appears (§2.6).
         self.parked: dict[str, TriggerEntry] = {}
         self.connections: dict[str, Connection] = {}
+        from .introspection import install  # the engine's own functions (§2.11, §4.6); imports this module
+
+        install(self)
 
     # --- set-up -------------------------------------------------------------------------------------
 
     def add_trigger_type(self, type_id: str, provider: TriggerProvider) -> None:
+        replaced = type_id in self.trigger_types
         self.trigger_types[type_id] = provider
+        if replaced:  # a new provider gets every live binding of its type again (§2.5)
+            for trigger in [t for t in self.triggers.values() if t.type == type_id]:
+                provider.register(trigger)
         for trigger in [t for t in self.parked.values() if t.type == type_id]:
             del self.parked[trigger.id]
             self._bind(trigger)
+
+    def remove_trigger_type(self, type_id: str) -> None:
+        """The provider is gone: its bindings wait, parked, for the next provider of the type (§1.6)."""
+        self.trigger_types.pop(type_id, None)
+        for trigger in [t for t in self.triggers.values() if t.type == type_id]:
+            del self.triggers[trigger.id]
+            self.parked[trigger.id] = trigger
 
     def add_builtin(self, function_id: str, fn: Builtin) -> None:
         self.builtins[function_id] = fn
@@ -162,8 +268,20 @@ class Engine:
             self.unregister_trigger(message.id)
         elif isinstance(message, UnregisterFunction):
             entry = self.functions.get(message.id)
-            if entry is not None and entry.connection is connection:
+            if entry is not None and connection in entry.replicas and entry.drop(connection):
                 del self.functions[message.id]
+        elif isinstance(message, RegisterTriggerType):
+            current = self.trigger_types.get(message.id)
+            if current is not None and not isinstance(current, WorkerTriggerType):
+                log.warning("worker %s may not replace the engine's trigger type %r", connection.name, message.id)
+            else:
+                self.add_trigger_type(message.id, WorkerTriggerType(connection, message))
+        elif isinstance(message, UnregisterTriggerType):
+            current = self.trigger_types.get(message.id)
+            if isinstance(current, WorkerTriggerType) and current.connection is connection:
+                self.remove_trigger_type(message.id)
+        elif isinstance(message, TriggerRegistrationResult):
+            self._trigger_result(connection, message)
         elif isinstance(message, Ping):
             await connection.send(Pong())
         elif isinstance(message, RegisterService):
@@ -172,17 +290,44 @@ class Engine:
             log.debug("ignoring %s from worker %s", type(message).__name__, connection.worker_id)
 
     async def _register_function(self, connection: Connection, message: RegisterFunction) -> None:
-        existing = self.functions.get(message.id)
-        if existing is not None and existing.connection is not connection and existing.connection is not None \
-                and not existing.connection.closed:
-            await connection.send(
-                RegistrationRejected(
-                    "FUNCTION_NAMESPACE_CONFLICT", function_id=message.id,
-                    owner_worker_id=existing.connection.worker_id,
-                )
-            )
+        if message.id in self.builtins:
+            await connection.send(RegistrationRejected("FUNCTION_NAMESPACE_CONFLICT", function_id=message.id))
             return
-        self.functions[message.id] = FunctionEntry(message.id, connection, message.description, message.metadata)
+        existing = self.functions.get(message.id)
+        others = [] if existing is None else [c for c in existing.replicas if c is not connection and not c.closed]
+        if existing is not None and others:
+            # The same registration from another connection is a replica of the same code; a different one
+            # is a conflict, refused as the iii engine refuses any second owner (§2.3).
+            if existing.registration != message:
+                await connection.send(
+                    RegistrationRejected(
+                        "FUNCTION_NAMESPACE_CONFLICT", function_id=message.id, owner_worker_id=others[0].worker_id
+                    )
+                )
+            elif connection not in existing.replicas:
+                existing.replicas.append(connection)
+            return
+        self.functions[message.id] = FunctionEntry(
+            message.id, connection, message.description, message.metadata, message
+        )
+
+    def _trigger_result(self, connection: Connection, message: TriggerRegistrationResult) -> None:
+        """A provider's verdict on a forwarded binding; a refused binding is parked and its owner told."""
+        trigger = self.triggers.get(message.id)
+        provider = self.trigger_types.get(trigger.type) if trigger is not None else None
+        if trigger is None or not isinstance(provider, WorkerTriggerType) or provider.connection is not connection:
+            return
+        provider.results[trigger.id] = message.error
+        waiter = provider.waiters.pop(trigger.id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message.error)
+        if message.error is not None:
+            del self.triggers[trigger.id]
+            self.parked[trigger.id] = trigger
+            if trigger.owner is not None and not trigger.owner.closed:
+                trigger.owner.post(
+                    TriggerRegistrationResult(trigger.id, trigger.type, trigger.function_id, message.error)
+                )
 
     def register_trigger(self, trigger: TriggerEntry) -> str | None:
         """Bind a trigger; returns the provider's refusal message, None when bound or parked."""
@@ -215,10 +360,14 @@ class Engine:
         """Forget everything a closed connection owned (§1.6)."""
         connection.closed = True
         self.connections.pop(connection.worker_id, None)
-        for function_id in [f for f, e in self.functions.items() if e.connection is connection]:
-            del self.functions[function_id]
+        for function_id, entry in list(self.functions.items()):
+            if connection in entry.replicas and entry.drop(connection):
+                del self.functions[function_id]
         for trigger_id in [t for t, e in {**self.triggers, **self.parked}.items() if e.owner is connection]:
             self.unregister_trigger(trigger_id)
+        for type_id, provider in list(self.trigger_types.items()):
+            if isinstance(provider, WorkerTriggerType) and provider.connection is connection:
+                self.remove_trigger_type(type_id)
 
     # --- invocation ---------------------------------------------------------------------------------
 
@@ -246,6 +395,7 @@ class Engine:
         """Call a function wherever it lives (built-in or a worker) and wait for its result."""
         builtin = self.builtins.get(function_id)
         if builtin is not None:
+            token = CALL_TRACEPARENT.set(traceparent)
             try:
                 return InvocationResult(function_id=function_id, result=await builtin(data))
             except BuiltinError as exc:
@@ -253,13 +403,16 @@ class Engine:
             except Exception as exc:
                 log.exception("built-in function %s failed", function_id)
                 return InvocationResult(function_id=function_id, error=ErrorBody("invocation_error", str(exc)))
+            finally:
+                CALL_TRACEPARENT.reset(token)
         entry = self.functions.get(function_id)
-        if entry is None or entry.connection is None:
+        connection = entry.pick() if entry is not None else None
+        if connection is None:
             return InvocationResult(
                 function_id=function_id,
                 error=ErrorBody("function_not_found", f"Function {function_id} not found in namespace default."),
             )
-        return await entry.connection.invoke(
+        return await connection.invoke(
             InvokeFunction(function_id, data, metadata=metadata, traceparent=traceparent, baggage=baggage)
         )
 

@@ -56,6 +56,9 @@ class HttpModule:
         self.max_body_size = max_body_size
         self.router: Router[HttpRoute] = Router()
         self._bound: dict[str, HttpRoute] = {}
+        # Every binding of one (method, pattern), newest last: the newest serves (last writer wins, §3.1), and
+        # when it goes (a replica's worker stopped) the one before it serves again.
+        self._stacks: dict[tuple[str, str], list[HttpRoute]] = {}
         engine.add_trigger_type("http", self)
 
     # --- trigger provider ---------------------------------------------------------------------------
@@ -75,12 +78,23 @@ class HttpModule:
         except RouteConflict as exc:
             return str(exc)
         self._bound[trigger.id] = route
+        self._stacks.setdefault((method, path), []).append(route)
         return None
 
     def unregister(self, trigger: TriggerEntry) -> None:
         route = self._bound.pop(trigger.id, None)
-        if route is not None:
+        if route is None:
+            return
+        key = (route.method, route.path)
+        stack = self._stacks.get(key, [])
+        serving = bool(stack) and stack[-1] is route
+        if route in stack:
+            stack.remove(route)
+        if not stack:
+            self._stacks.pop(key, None)
             self.router.remove(route.method, route.path, route)
+        elif serving:
+            self.router.add(route.method, route.path, stack[-1])
 
     # --- ASGI ---------------------------------------------------------------------------------------
 

@@ -12,13 +12,18 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from ..engine.engine import Engine
-from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from ..engine.clock import Clock
+from ..engine.embedded import EmbeddedEngine
+from ..engine.http import DEFAULT_MAX_BODY_SIZE
+from ..engine.store import MemoryStore, SqliteStore, Store
+from ..engine.ws import WorkerServer
 from ..registry import Registry
+from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
 from .worker import Worker
 
@@ -43,12 +48,32 @@ class App:
         port: int = 3111,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         default_timeout: float | None = 30.0,
+        data_dir: str | Path = ".motia",
+        memory: bool = False,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        stream_host: str | None = None,
+        stream_port: int | None = 3112,
+        drain_timeout: float = 10.0,
+        engine_host: str = "127.0.0.1",
+        engine_port: int | None = None,
     ) -> None:
         self.registry = registry
+        # The worker port (external workers, `motia run --engine`); None: in-process worker only.
+        self.engine_host = engine_host
+        self.engine_port = engine_port
+        self.worker_server: WorkerServer | None = None
         self.host = host
         self.port = port
-        self.engine = Engine()
-        self.http = HttpModule(self.engine, max_body_size=max_body_size)
+        self.stream_host = stream_host or host
+        self.stream_port = stream_port
+        self.drain_timeout = drain_timeout
+        if store is None:
+            store = MemoryStore() if memory else SqliteStore(Path(data_dir) / "motia.db")
+        self.store = store
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size)
+        self.engine = self.embedded.core
+        self.http = self.embedded.http
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
@@ -58,6 +83,13 @@ class App:
         """Register the steps with the engine and start serving HTTP; returns once the port is bound."""
         self.transport = InProcessTransport(self.engine, self.worker)
         await self.worker.attach(self.transport)
+        await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
+        self.stream_port = self.embedded.streams.port
+        if self.engine_port is not None:
+            self.worker_server = WorkerServer(self.engine, self.engine_host, self.engine_port)
+            await self.worker_server.start()
+            self.engine_port = self.worker_server.port
+            log.info("worker port on %s", self.worker_server.url)
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -79,17 +111,25 @@ class App:
                 raise RuntimeError("the HTTP server stopped during start-up")
             await asyncio.sleep(0.005)
         log.info("%d steps loaded; serving HTTP on %s", len(self.registry), self.url)
+        if self.stream_port is not None:
+            log.info("streams on ws://%s:%s; data in %s", self.stream_host, self.stream_port, _describe(self.store))
 
     async def stop(self) -> None:
-        """Stop taking requests, let in-flight ones finish, disconnect the worker."""
+        """Stop taking requests and deliveries, let in-flight handlers finish (up to `drain_timeout`),
+        flush the store, disconnect the worker."""
         if self._server is not None:
             self._server.should_exit = True
         if self._server_task is not None:
             await self._server_task
             self._server_task = None
+        if self.worker_server is not None:
+            await self.worker_server.close()
+            self.worker_server = None
+        await self.embedded.stop(self.drain_timeout)
         if self.transport is not None:
             await self.transport.close()
             self.transport = None
+        self.worker.detach()
 
     async def serve(self) -> None:
         """Serve until SIGINT or SIGTERM, then shut down gracefully."""
@@ -117,6 +157,70 @@ class App:
     def url(self) -> str:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
+
+
+class RemoteApp:
+    """An app whose steps run as a worker of an engine in another process: `motia run --engine URL`.
+
+    No embedded engine, no HTTP server: the engine at `engine_url` (`motia engine` or a real iii engine)
+    serves the routes and calls this worker. Any number of these may serve the same steps (replicas).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        engine_url: str,
+        *,
+        default_timeout: float | None = 30.0,
+        drain_timeout: float = 10.0,
+        reconnect: ReconnectPolicy | None = None,
+    ) -> None:
+        self.registry = registry
+        self.worker = Worker(registry, default_timeout=default_timeout)
+        self.transport = WebSocketTransport(engine_url, self.worker, drain_timeout=drain_timeout, reconnect=reconnect)
+
+    async def start(self, timeout: float | None = None) -> None:
+        """Connect and register the steps (retrying until the engine is up, or `timeout` seconds)."""
+        await self.transport.start(timeout)
+        log.info("%d steps loaded; worker of the engine at %s", len(self.registry), self.transport.url)
+
+    async def stop(self) -> None:
+        """Leave gracefully: the engine routes new calls elsewhere, running handlers finish, then close."""
+        await self.transport.close()
+        self.worker.detach()
+
+    async def serve(self) -> None:
+        """Work until SIGINT or SIGTERM (or until the engine refuses this worker), then leave gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+                    installed.append(sig)
+        try:
+            waiter = asyncio.create_task(stop.wait())
+            starting = asyncio.create_task(self.start())
+            await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()
+                assert self.transport.stopped is not None
+                await asyncio.wait({waiter, self.transport.stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if self.transport.stopped.done():
+                    self.transport.stopped.result()
+            else:
+                starting.cancel()
+            waiter.cancel()
+            log.info("shutting down")
+        finally:
+            await self.stop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+
+def _describe(store: Store) -> str:
+    return str(store.path) if isinstance(store, SqliteStore) else "memory (--memory: nothing is kept)"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -153,6 +257,9 @@ class ServedApp:
 
     def __init__(self, registry: Registry, **options: Any) -> None:
         options.setdefault("port", 0)
+        options.setdefault("stream_port", 0)
+        if "store" not in options and "data_dir" not in options:
+            options.setdefault("memory", True)
         self.app = App(registry, **options)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

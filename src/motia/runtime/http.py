@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 
 from .. import errors
-from ..context import FlowContext, Services, TriggerInfo
+from .._current import Services, current_context
+from ..context import FlowContext, TriggerInfo
 from ..model import HttpTrigger, Step
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
 from ..requests import ApiRequest, ApiResponse, Headers
 from .invoke import make_caller, maybe_await, with_timeout
 
@@ -71,7 +72,8 @@ class HttpFunction:
         self.query_type = trigger.query if isinstance(trigger.query, type) else None
         self.chain = _compose(list(trigger.middleware), self.call)
 
-    async def __call__(self, data: Any, metadata: Any = None) -> HttpResponseData:
+    async def __call__(self, message: InvokeFunction) -> HttpResponseData:
+        data = message.data
         if type(data) is not HttpRequestData:
             try:
                 data = msgspec.convert(data, HttpRequestData)
@@ -92,9 +94,10 @@ class HttpFunction:
         request.query = query
         request.raw_body = data.raw_body or b""
         ctx = FlowContext(
-            self.step.name, self.info, self.services, traceparent=data.headers.get("traceparent"),
-            input_value=request,
+            self.step.name, self.info, self.services,
+            traceparent=data.headers.get("traceparent") or message.traceparent, input_value=request,
         )
+        token = current_context.set(ctx)
         try:
             if self.condition is not None and not await maybe_await(self.condition(request, ctx)):
                 return HttpResponseData(422, None, msgspec.Raw(_CONDITION_NOT_MET))
@@ -108,6 +111,8 @@ class HttpFunction:
             error_id = os.urandom(8).hex()
             ctx.logger.error("handler failed", exc_info=True, error_id=error_id)
             return _error(500, errors.INTERNAL_ERROR, "Internal server error", error_id)
+        finally:
+            current_context.reset(token)
 
     def _body(self, data: HttpRequestData) -> Any:
         raw = data.body

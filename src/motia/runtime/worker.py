@@ -1,12 +1,16 @@
 """The worker: registers every step trigger with the engine as a function plus a trigger, and runs the
-invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.md` §2)."""
+invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.md` §2). It is also the
+`Services` handlers reach through `ctx` and the module-level helpers: emit, state, streams."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .. import _current
+from ..errors import MotiaError
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
     ErrorBody,
@@ -20,12 +24,24 @@ from ..protocol import (
     new_id,
 )
 from ..registry import Registry
+from ..streams import Stream
+from .functions import (
+    CronFunction,
+    HandledError,
+    QueueFunction,
+    StateFunction,
+    StreamAuthFunction,
+    StreamFunction,
+    StreamHookFunction,
+)
 from .http import HttpFunction
 from .transport import Transport
 
 log = logging.getLogger("motia.runtime")
 
-Function = Callable[[Any, Any], Awaitable[Any]]
+Function = Callable[[InvokeFunction], Awaitable[Any]]
+
+STREAM_AUTH_FUNCTION = "motia::stream::authenticate"
 
 
 class Worker:
@@ -37,44 +53,78 @@ class Worker:
         self.functions: dict[str, Function] = {}
         self.registrations: list[Message] = []
         self.transport: Transport | None = None
+        self._streams: dict[str, Stream[Any]] = {}
+        for stream in registry.streams.values():
+            self._add_stream(stream)
+        if registry.stream_auth is not None:
+            self._register(STREAM_AUTH_FUNCTION, StreamAuthFunction(registry.stream_auth, self),
+                           "authenticates stream WebSocket connections", None, None)
         for step in registry:
             self._add_step(step)
 
+    def _register(self, function_id: str, function: Function, description: str | None, trigger_type: str | None,
+                  config: dict[str, Any] | None, metadata: Any = None) -> None:
+        self.functions[function_id] = function
+        self.registrations.append(RegisterFunction(function_id, description=description, metadata=metadata))
+        if trigger_type is not None:
+            self.registrations.append(RegisterTrigger(new_id(), trigger_type, function_id, config or {},
+                                                      metadata=metadata))
+
+    def _add_stream(self, stream: Stream[Any]) -> None:
+        self._streams[stream.name] = stream.bind(self)
+        if stream.on_join is not None:
+            self._register(f"motia::stream::join({stream.name})", StreamHookFunction(stream, stream.on_join, self,
+                           joining=True), f"join hook of stream {stream.name}", "stream:join", {})
+        if stream.on_leave is not None:
+            self._register(f"motia::stream::leave({stream.name})", StreamHookFunction(stream, stream.on_leave, self,
+                           joining=False), f"leave hook of stream {stream.name}", "stream:leave", {})
+
     def _add_step(self, step: Step) -> None:
         metadata = step_metadata(step)
-        for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=False)):
+        timeout = self.default_timeout
+        for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=True)):
+            function: Function
             if isinstance(trigger, HttpTrigger):
-                self.functions[function_id] = HttpFunction(step, trigger, index, self, self.default_timeout)
+                function = HttpFunction(step, trigger, index, self, timeout)
                 trigger_type = "http"
                 config: dict[str, Any] = {"api_path": trigger.path, "http_method": trigger.method}
             elif isinstance(trigger, QueueTrigger):
+                function = QueueFunction(step, trigger, index, self, timeout)
                 trigger_type = "durable:subscriber"
                 config = {"topic": trigger.topic}
                 if trigger.config is not None:
                     config["queue_config"] = trigger.config.to_wire()
             elif isinstance(trigger, CronTrigger):
+                function = CronFunction(step, trigger, index, self, timeout)
                 trigger_type, config = "cron", {"expression": trigger.expression}
+                if trigger.timezone != "UTC":
+                    config["timezone"] = trigger.timezone
             elif isinstance(trigger, StateTrigger):
+                function = StateFunction(step, trigger, index, self, timeout)
                 trigger_type = "state"
                 config = {k: v for k, v in (("scope", trigger.scope), ("key", trigger.key)) if v is not None}
             elif isinstance(trigger, StreamTrigger):
+                declared = self.registry.streams.get(trigger.stream_name)
+                function = StreamFunction(step, trigger, index, self, timeout,
+                                          declared.item_type if declared is not None else None)
                 trigger_type = "stream"
                 config = {"stream_name": trigger.stream_name}
                 config.update({k: v for k, v in (("group_id", trigger.group_id), ("item_id", trigger.item_id)) if v})
             else:  # pragma: no cover - the model has five trigger kinds
                 raise TypeError(f"unknown trigger {trigger!r}")
-            self.registrations.append(
-                RegisterFunction(function_id, description=step.description, metadata=metadata)
-            )
-            self.registrations.append(
-                RegisterTrigger(new_id(), trigger_type, function_id, config, metadata=metadata)
-            )
+            self._register(function_id, function, step.description, trigger_type, config, metadata)
 
     async def attach(self, transport: Transport) -> None:
         """Register every function and trigger through `transport` (again after a reconnect)."""
         self.transport = transport
+        _current.bind(self)
         for message in self.registrations:
             await transport.send(message)
+
+    def detach(self) -> None:
+        if _current._services is self:
+            _current.bind(None)
+        self.transport = None
 
     # --- engine -> worker ---------------------------------------------------------------------------
 
@@ -86,7 +136,9 @@ class Worker:
                 error=ErrorBody("function_not_found", f"Function {message.function_id} not found"),
             )
         try:
-            result = await function(message.data, message.metadata)
+            result = await function(message)
+        except HandledError as exc:
+            return InvocationResult(message.invocation_id, message.function_id, error=ErrorBody(exc.code, exc.message))
         except Exception as exc:
             log.exception("function %s failed", message.function_id)
             return InvocationResult(
@@ -100,25 +152,36 @@ class Worker:
         elif isinstance(message, RegistrationRejected):
             log.error("the engine refused %s: %s", message.function_id or message.worker_name, message.code)
 
-    # --- services for handlers (FlowContext) ------------------------------------------------------
+    # --- services for handlers ----------------------------------------------------------------------
+
+    async def call(self, function_id: str, data: Any) -> Any:
+        """Invoke an engine (or other worker's) function and return its result; errors raise MotiaError."""
+        if self.transport is None:
+            raise MotiaError("the worker is not connected to an engine")
+        context = _current.current_context.get()
+        traceparent = f"00-{context.trace_id}-{os.urandom(8).hex()}-01" if context is not None else None
+        result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        if result.error is not None:
+            raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
+        return result.result
 
     async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None:
         if self.transport is None:
-            raise RuntimeError("the worker is not connected to an engine")
+            raise MotiaError("the worker is not connected to an engine")
         payload: dict[str, Any] = {"topic": topic, "data": data}
         if message_group_id is not None:
             payload["messageGroupId"] = message_group_id
         result = await self.transport.invoke(
-            InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{new_span_id()}-01")
+            InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{os.urandom(8).hex()}-01")
         )
         if result.error is not None:
-            raise RuntimeError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
+            raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
 
-
-def new_span_id() -> str:
-    import os
-
-    return os.urandom(8).hex()
+    def stream(self, name: str) -> Stream[Any]:
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = Stream[Any](name).bind(self)
+        return stream
 
 
 def step_metadata(step: Step) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""Cron expressions: 5 fields (minute first), 6 (seconds first), 7 (seconds first, with year) and the
+`@daily`-style aliases, parsed by croniter. Shared by the registry (start-up checks), the embedded
+engine (scheduling) and the remote transport (the 6/7-field form the iii engine requires)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+class CronError(ValueError):
+    pass
+
+
+class CronSchedule:
+    """A parsed expression in a time zone; `next_after(t)` is the first fire time strictly after `t`."""
+
+    __slots__ = ("expression", "fields", "timezone", "zone")
+
+    def __init__(self, expression: str, timezone: str = "UTC") -> None:
+        from croniter import croniter
+
+        self.expression = expression
+        self.timezone = timezone
+        text = ALIASES.get(expression.strip().lower(), expression.strip())
+        self.fields = text.split()
+        if len(self.fields) not in (5, 6, 7):
+            raise CronError(
+                f"Invalid cron expression '{expression}': expected 5 fields (minute hour day month weekday), "
+                "6 (seconds first) or 7 (seconds first, then year), or an alias such as @daily"
+            )
+        try:
+            self.zone = dt_timezone.utc if timezone.upper() == "UTC" else ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CronError(f"Unknown time zone '{timezone}'") from None
+        try:
+            croniter(" ".join(self.fields), datetime.now(self.zone), second_at_beginning=True)
+        except Exception as exc:
+            raise CronError(f"Invalid cron expression '{expression}': {exc}") from None
+
+    def next_after(self, when: float) -> float:
+        """Epoch seconds of the next fire strictly after `when` (epoch seconds)."""
+        from croniter import croniter
+
+        start = datetime.fromtimestamp(when, self.zone)
+        iterator = croniter(" ".join(self.fields), start, second_at_beginning=True)
+        return float(iterator.get_next(float))
+
+
+def to_iii(expression: str) -> str:
+    """The seconds-first 6/7-field form the iii engine requires (5 fields get `0` seconds)."""
+    fields = ALIASES.get(expression.strip().lower(), expression.strip()).split()
+    return " ".join(["0", *fields]) if len(fields) == 5 else " ".join(fields)
+
+
+def check(expression: str, timezone: str = "UTC") -> CronSchedule:
+    return CronSchedule(expression, timezone)

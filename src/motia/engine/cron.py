@@ -1,0 +1,118 @@
+"""The `cron` trigger type (iii-protocol §3.2): fire bound functions on a schedule.
+
+One job per (function, expression): several workers registering the same step fire it once per tick.
+A tick that finds the previous run still going is skipped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from ..crontab import CronError, CronSchedule
+from .clock import Clock, Timer
+from .engine import Engine, TriggerEntry
+from .tasks import Tasks
+
+log = logging.getLogger("motia.engine.cron")
+
+
+class CronJob:
+    def __init__(self, function_id: str, schedule: CronSchedule, metadata: Any) -> None:
+        self.function_id = function_id
+        self.schedule = schedule
+        self.metadata = metadata
+        self.trigger_ids: set[str] = set()
+        self.timer: Timer | None = None
+        self.running = False
+        self.next_fire: float | None = None
+        self.fired = 0
+        self.skipped = 0
+
+
+class CronModule:
+    def __init__(self, engine: Engine, tasks: Tasks, clock: Clock) -> None:
+        self.engine = engine
+        self.tasks = tasks
+        self.clock = clock
+        self.jobs: dict[tuple[str, str, str], CronJob] = {}
+        self._by_trigger: dict[str, tuple[str, str, str]] = {}
+        self.started = False
+        engine.add_trigger_type("cron", self)
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        config = trigger.config if isinstance(trigger.config, dict) else {}
+        expression = config.get("expression")
+        if not isinstance(expression, str) or not expression.strip():
+            return "Cron expression is required"
+        zone = config.get("timezone") or "UTC"
+        try:
+            schedule = CronSchedule(expression, str(zone))
+        except CronError as exc:
+            return str(exc)
+        key = (trigger.function_id, expression, str(zone))
+        job = self.jobs.get(key)
+        if job is None:
+            job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata)
+            if self.started:
+                self._arm(job)
+        job.trigger_ids.add(trigger.id)
+        self._by_trigger[trigger.id] = key
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        key = self._by_trigger.pop(trigger.id, None)
+        job = self.jobs.get(key) if key else None
+        if job is None:
+            return
+        job.trigger_ids.discard(trigger.id)
+        if not job.trigger_ids:
+            if job.timer is not None:
+                job.timer.cancel()
+            del self.jobs[key]  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        """Arm every job (called once the engine runs, so that start-up does not fire early)."""
+        self.started = True
+        for job in self.jobs.values():
+            self._arm(job)
+
+    def stop(self) -> None:
+        self.started = False
+        for job in self.jobs.values():
+            if job.timer is not None:
+                job.timer.cancel()
+
+    def _arm(self, job: CronJob) -> None:
+        job.next_fire = job.schedule.next_after(self.clock.now())
+        scheduled = job.next_fire
+        job.timer = self.clock.call_at(scheduled, lambda: self._tick(job, scheduled))
+
+    def _tick(self, job: CronJob, scheduled: float) -> None:
+        if self.jobs.get((job.function_id, job.schedule.expression, job.schedule.timezone)) is not job:
+            return
+        if job.running:
+            job.skipped += 1
+            log.warning("cron %s: the previous run is still going; skipping the tick at %s",
+                        job.function_id, _iso(scheduled))
+        else:
+            job.running = True
+            self.tasks.spawn(self._run(job, scheduled), name=f"cron:{job.function_id}")
+        if self.started:
+            self._arm(job)
+
+    async def _run(self, job: CronJob, scheduled: float) -> None:
+        payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
+                   "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
+        try:
+            job.fired += 1
+            result = await self.engine.invoke(job.function_id, payload, metadata=job.metadata)
+            if result.error is not None:
+                log.error("cron %s failed: %s", job.function_id, result.error.message)
+        finally:
+            job.running = False
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")

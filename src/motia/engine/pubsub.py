@@ -1,0 +1,46 @@
+"""Fire-and-forget pub/sub (iii-protocol §3.5): `subscribe` triggers and the `publish` function.
+
+No persistence and no retries: every current subscriber is invoked once with the published data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .engine import BuiltinError, Engine, TriggerEntry
+from .tasks import Tasks
+
+log = logging.getLogger("motia.engine.pubsub")
+
+
+class PubSubModule:
+    def __init__(self, engine: Engine, tasks: Tasks) -> None:
+        self.engine = engine
+        self.tasks = tasks
+        self.topics: dict[str, dict[str, TriggerEntry]] = {}
+        engine.add_trigger_type("subscribe", self)
+        engine.add_builtin("publish", self.publish)
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
+        if isinstance(topic, str) and topic:
+            self.topics.setdefault(topic, {})[trigger.id] = trigger
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        for subscribers in self.topics.values():
+            subscribers.pop(trigger.id, None)
+
+    async def publish(self, data: Any) -> Any:
+        topic = data.get("topic") if isinstance(data, dict) else None
+        if not isinstance(topic, str) or not topic:
+            raise BuiltinError("topic_not_set", "topic is required")
+        for trigger in list(self.topics.get(topic, {}).values()):
+            self.tasks.spawn(self._deliver(trigger, data.get("data")), name=f"publish:{topic}")
+        return None
+
+    async def _deliver(self, trigger: TriggerEntry, data: Any) -> None:
+        result = await self.engine.invoke(trigger.function_id, data)
+        if result.error is not None:
+            log.error("subscriber %s failed: %s", trigger.function_id, result.error.message)

@@ -1,0 +1,404 @@
+"""Durable topic queues (iii-protocol §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
+
+Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
+of one function compete for it). A message is stored before `publish` returns and deleted when its
+delivery succeeds; a failed delivery is retried with fixed or exponential back-off and, after
+`maxRetries` retries, moved to the dead letters, which can be listed and re-driven. FIFO subscribers
+deliver one message at a time per message group, in publish order, a failing message blocking its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Literal
+
+import msgspec
+
+from .clock import Clock
+from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
+from .store import QueuedMessage, Store
+from .tasks import Tasks
+
+log = logging.getLogger("motia.engine.queues")
+
+
+class QueueSettings(msgspec.Struct, rename="camel", kw_only=True):
+    """A subscription's `queue_config` as it travels on the wire (camelCase keys)."""
+
+    type: Literal["standard", "fifo"] = "standard"
+    max_retries: int = msgspec.field(default=3)
+    backoff_type: Literal["fixed", "exponential"] = "exponential"
+    backoff_delay_ms: float = 1000
+    concurrency: int = 10
+    visibility_timeout: float = 30
+    delay_seconds: float = 0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
+        base = self.backoff_delay_ms / 1000
+        return base if self.backoff_type == "fixed" else base * 2 ** (attempt - 1)
+
+
+def parse_settings(config: Any) -> QueueSettings:
+    raw = config.get("queue_config") if isinstance(config, dict) else None
+    if raw is None:
+        return QueueSettings()
+    settings = msgspec.convert(raw, QueueSettings)
+    if settings.max_retries < 0 or settings.concurrency < 1 or settings.backoff_delay_ms < 0:
+        raise ValueError("maxRetries must be >= 0, concurrency >= 1 and backoffDelayMs >= 0")
+    if settings.visibility_timeout <= 0 or not 0 <= settings.delay_seconds <= 900:
+        raise ValueError("visibilityTimeout must be > 0 and delaySeconds between 0 and 900")
+    return settings
+
+
+class Subscriber:
+    """The deliveries of one function: a ready queue worked by up to `concurrency` workers."""
+
+    def __init__(self, function_id: str, settings: QueueSettings) -> None:
+        self.function_id = function_id
+        self.settings = settings
+        self.fifo = settings.type == "fifo"
+        self.trigger_ids: set[str] = set()
+        self.topics: set[str] = set()
+        # standard: QueuedMessage items; fifo: group keys whose head message may be delivered.
+        self.ready: asyncio.Queue[Any] = asyncio.Queue()
+        self.groups: dict[str, deque[QueuedMessage]] = {}
+        self.busy_groups: set[str] = set()
+        self.workers: list[asyncio.Task[None]] = []
+        self.busy_workers: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
+        self.waiting = 0  # messages held by timers (delays, back-off)
+        self.known: set[int] = set()
+
+
+class QueueModule:
+    def __init__(self, engine: Engine, store: Store, tasks: Tasks, clock: Clock) -> None:
+        self.engine = engine
+        self.store = store
+        self.tasks = tasks
+        self.clock = clock
+        self.subscribers: dict[str, Subscriber] = {}
+        self.topics: dict[str, dict[str, Subscriber]] = {}
+        self._idle: asyncio.Event | None = None
+        self.accepting = True
+        self.delivered = 0
+        self.failed = 0
+        engine.add_trigger_type("durable:subscriber", self)
+        engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
+        for name, fn in {
+            "iii::durable::publish": self.publish,
+            "enqueue": self.publish,  # the 0.9-era name
+            "motia::dlq::list": self.dlq_list,
+            "motia::dlq::redrive": self.dlq_redrive,
+            "motia::dlq::discard": self.dlq_discard,
+            "iii::queue::redrive": self.iii_redrive,
+            "iii::queue::redrive_message": self.iii_redrive_message,
+            "iii::queue::discard_message": self.iii_discard_message,
+            "engine::queue::dlq_messages": self.iii_dlq_messages,
+            "engine::queue::list_topics": self.list_topics,
+        }.items():
+            engine.add_builtin(name, fn)
+
+    # --- trigger type -------------------------------------------------------------------------------
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        config = trigger.config if isinstance(trigger.config, dict) else {}
+        topic = config.get("topic")
+        if not isinstance(topic, str) or not topic:
+            return "topic is required for durable:subscriber triggers"
+        try:
+            settings = parse_settings(config)
+        except (msgspec.ValidationError, ValueError) as exc:
+            return f"Invalid queue_config: {exc}"
+        subscriber = self.subscribers.get(trigger.function_id)
+        if subscriber is None:
+            subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
+            self._start(subscriber)
+        subscriber.trigger_ids.add(trigger.id)
+        subscriber.topics.add(topic)
+        self.topics.setdefault(topic, {})[trigger.function_id] = subscriber
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        subscriber = self.subscribers.get(trigger.function_id)
+        if subscriber is None:
+            return
+        subscriber.trigger_ids.discard(trigger.id)
+        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
+        if topic in self.topics:
+            self.topics[topic].pop(trigger.function_id, None)
+            if not self.topics[topic]:
+                del self.topics[topic]
+        if not subscriber.trigger_ids:
+            # Messages stay in the store and are picked up when the function registers again.
+            del self.subscribers[subscriber.function_id]
+            for worker in subscriber.workers:
+                worker.cancel()
+
+    def _start(self, subscriber: Subscriber) -> None:
+        for message in self.store.queue_pending(subscriber.function_id):
+            self._offer(subscriber, message)
+        for index in range(subscriber.settings.concurrency):
+            subscriber.workers.append(
+                self.tasks.spawn(self._work(subscriber), name=f"queue:{subscriber.function_id}:{index}")
+            )
+
+    # --- publishing ---------------------------------------------------------------------------------
+
+    async def publish(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise BuiltinError("topic_not_set", "publish takes {topic, data}")
+        topic = data.get("topic")
+        if not isinstance(topic, str) or not topic:
+            raise BuiltinError("topic_not_set", "topic is required")
+        subscribers = self.topics.get(topic)
+        if not subscribers:
+            log.debug("no subscriber for topic %s; message dropped", topic)
+            return None
+        try:
+            payload = msgspec.json.encode(data.get("data"))
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
+        group = data.get("messageGroupId", data.get("message_group_id"))
+        traceparent = CALL_TRACEPARENT.get() or data.get("traceparent")
+        now = self.clock.now()
+        for subscriber in list(subscribers.values()):
+            message = QueuedMessage(
+                self.store.next_message_id(), subscriber.function_id, topic, payload,
+                group_id=None if group is None else str(group),
+                available_at=now + subscriber.settings.delay_seconds, traceparent=traceparent, enqueued_at=now,
+            )
+            self.store.queue_add(message)
+            self._offer(subscriber, message)
+        await self.store.flush()
+        return None
+
+    def _offer(self, subscriber: Subscriber, message: QueuedMessage) -> None:
+        if message.id in subscriber.known:
+            return
+        subscriber.known.add(message.id)
+        if subscriber.fifo:
+            group = message.group_id or ""
+            queue = subscriber.groups.get(group)
+            if queue is None:
+                queue = subscriber.groups[group] = deque()
+            queue.append(message)
+            if group not in subscriber.busy_groups:
+                subscriber.busy_groups.add(group)
+                subscriber.ready.put_nowait(group)
+        elif message.available_at > self.clock.now():
+            self._later(subscriber, message, message.available_at)
+        else:
+            subscriber.ready.put_nowait(message)
+
+    def _later(self, subscriber: Subscriber, item: Any, when: float) -> None:
+        subscriber.waiting += 1
+
+        def due() -> None:
+            subscriber.waiting -= 1
+            if self.subscribers.get(subscriber.function_id) is subscriber:
+                subscriber.ready.put_nowait(item)
+
+        self.clock.call_at(when, due)
+
+    # --- delivering ---------------------------------------------------------------------------------
+
+    async def _work(self, subscriber: Subscriber) -> None:
+        while self.accepting:
+            item = await subscriber.ready.get()
+            if not self.accepting:
+                return
+            subscriber.in_flight += 1
+            worker = asyncio.current_task()
+            assert worker is not None
+            subscriber.busy_workers.add(worker)
+            try:
+                if subscriber.fifo:
+                    await self._work_group(subscriber, item)
+                else:
+                    done = await self._deliver(subscriber, item)
+                    if not done:
+                        self._later(subscriber, item, item.available_at)
+            finally:
+                subscriber.in_flight -= 1
+                subscriber.busy_workers.discard(worker)
+                self._check_idle()
+
+    async def stop(self, timeout: float) -> None:
+        """Take no new deliveries; give those in flight `timeout` seconds, then cancel them (they stay
+        stored, so they are delivered again after a restart)."""
+        self.accepting = False
+        busy: set[asyncio.Task[None]] = set()
+        for subscriber in self.subscribers.values():
+            for worker in subscriber.workers:
+                if worker in subscriber.busy_workers:
+                    busy.add(worker)
+                else:
+                    worker.cancel()
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=timeout)
+            for worker in late:
+                worker.cancel()
+            if late:
+                log.warning("%d deliveries did not finish in %ss; they will be redelivered", len(late), timeout)
+
+    async def _work_group(self, subscriber: Subscriber, group: str) -> None:
+        queue = subscriber.groups.get(group)
+        if not queue:
+            subscriber.busy_groups.discard(group)
+            subscriber.groups.pop(group, None)
+            return
+        message = queue[0]
+        if message.available_at > self.clock.now():
+            self._later(subscriber, group, message.available_at)
+            return
+        if not await self._deliver(subscriber, message):
+            self._later(subscriber, group, message.available_at)  # the group waits for the retry
+            return
+        queue.popleft()
+        if queue:
+            subscriber.ready.put_nowait(group)
+        else:
+            subscriber.busy_groups.discard(group)
+            del subscriber.groups[group]
+
+    async def _deliver(self, subscriber: Subscriber, message: QueuedMessage) -> bool:
+        """One attempt. True when the message is finished with (delivered or dead-lettered)."""
+        message.attempts += 1
+        code = message_text = None
+        try:
+            async with self.clock.deadline(subscriber.settings.visibility_timeout):
+                result = await self.engine.invoke(
+                    subscriber.function_id, msgspec.Raw(message.payload), traceparent=message.traceparent
+                )
+            if result.error is not None:
+                code, message_text = result.error.code, result.error.message
+        except TimeoutError:
+            code, message_text = "visibility_timeout", "no result within the visibility timeout"
+        if code is None:
+            subscriber.known.discard(message.id)
+            self.store.queue_ack(message.id)
+            self.store.request_flush()
+            self.delivered += 1
+            return True
+        self.failed += 1
+        message.error = f"{code}: {message_text}"
+        retries = message.attempts - 1
+        if retries >= subscriber.settings.max_retries:
+            message.failed_at = self.clock.now()
+            subscriber.known.discard(message.id)
+            self.store.queue_dead(message)
+            self.store.request_flush()
+            log.error(
+                "message %s on %s to %s dead-lettered after %d attempts: %s",
+                message.id, message.topic, subscriber.function_id, message.attempts, message.error,
+            )
+            return True
+        delay = subscriber.settings.backoff(message.attempts)
+        message.available_at = self.clock.now() + delay
+        self.store.queue_retry(message)
+        self.store.request_flush()
+        log.warning(
+            "delivery %d of message %s on %s to %s failed (%s); retrying in %.3gs",
+            message.attempts, message.id, message.topic, subscriber.function_id, message.error, delay,
+        )
+        return False
+
+    # --- idleness (tests, graceful shutdown) --------------------------------------------------------
+
+    def busy(self) -> bool:
+        return any(
+            s.in_flight or s.waiting or not s.ready.empty() or s.groups for s in self.subscribers.values()
+        )
+
+    def _check_idle(self) -> None:
+        if self._idle is not None and not self.busy():
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return when no message is ready, in flight or waiting for a timer."""
+        while self.busy():
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+
+    # --- dead letters -------------------------------------------------------------------------------
+
+    def _dead_letters(self, function_id: Any = None, topic: Any = None) -> list[QueuedMessage]:
+        return [
+            m for m in self.store.queue_dead_letters()
+            if (function_id is None or m.function_id == function_id) and (topic is None or m.topic == topic)
+        ]
+
+    async def dlq_list(self, data: Any) -> Any:
+        data = data if isinstance(data, dict) else {}
+        return [
+            {"id": m.id, "function_id": m.function_id, "topic": m.topic, "data": msgspec.Raw(m.payload),
+             "attempts": m.attempts, "error": m.error, "failed_at": m.failed_at, "enqueued_at": m.enqueued_at}
+            for m in self._dead_letters(data.get("function_id"), data.get("topic"))
+        ]
+
+    async def dlq_redrive(self, data: Any) -> Any:
+        data = data if isinstance(data, dict) else {}
+        ids = data.get("ids")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
+            raise BuiltinError("redrive_failed", "'ids' must be a list of message ids")
+        chosen = [m.id for m in self._dead_letters(data.get("function_id"), data.get("topic"))]
+        if ids is not None:
+            chosen = [i for i in chosen if i in set(ids)]
+        redriven = 0
+        for message_id in chosen:
+            message = self.store.queue_revive(message_id, self.clock.now())
+            if message is None:
+                continue
+            redriven += 1
+            subscriber = self.subscribers.get(message.function_id)
+            if subscriber is not None:
+                self._offer(subscriber, message)
+        await self.store.flush()
+        return {"redriven": redriven}
+
+    async def dlq_discard(self, data: Any) -> Any:
+        message_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(message_id, int):
+            raise BuiltinError("discard_failed", "'id' must be a message id")
+        discarded = self.store.queue_discard(message_id)
+        await self.store.flush()
+        return {"discarded": discarded}
+
+    # iii's names for the same (the queue of a topic subscription is its topic here)
+    async def iii_redrive(self, data: Any) -> Any:
+        queue = data.get("queue") if isinstance(data, dict) else None
+        if not isinstance(queue, str):
+            raise BuiltinError("queue_not_set", "queue is required")
+        result = await self.dlq_redrive({"topic": queue})
+        return {"queue": queue, "redriven": result["redriven"]}
+
+    async def iii_redrive_message(self, data: Any) -> Any:
+        message_id = _int(data.get("message_id") if isinstance(data, dict) else None)
+        return await self.dlq_redrive({"ids": [message_id]})
+
+    async def iii_discard_message(self, data: Any) -> Any:
+        return await self.dlq_discard({"id": _int(data.get("message_id") if isinstance(data, dict) else None)})
+
+    async def iii_dlq_messages(self, data: Any) -> Any:
+        queue = data.get("queue") if isinstance(data, dict) else None
+        return {"messages": await self.dlq_list({"topic": queue} if isinstance(queue, str) else {})}
+
+    async def list_topics(self, data: Any) -> Any:
+        counts = self.store.queue_counts()
+        return {"topics": [
+            {"topic": topic, "subscribers": [
+                {"function_id": fid, "pending": counts.get(fid, (0, 0))[0], "dead": counts.get(fid, (0, 0))[1]}
+                for fid in sorted(subscribers)
+            ]}
+            for topic, subscribers in sorted(self.topics.items())
+        ]}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BuiltinError("redrive_failed", "message_id must be a message id") from None

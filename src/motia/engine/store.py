@@ -1,0 +1,468 @@
+"""Where the embedded engine keeps state, stream items and queue messages.
+
+One interface, two implementations: `SqliteStore` (the default; `.motia/motia.db`, WAL) and
+`MemoryStore` (`--memory`, tests). Mutations are plain calls on the event-loop thread; `await
+store.flush()` returns once everything written so far is durable. SQLite writes go into one open
+transaction that is committed once per loop iteration, so concurrent writers share a commit (group
+commit) and no operation hops to a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+
+class StoreError(RuntimeError):
+    """The store cannot read or write (read-only or full disk, corrupt file)."""
+
+
+class QueuedMessage:
+    """One delivery of a published message to one subscribing function."""
+
+    __slots__ = ("attempts", "available_at", "enqueued_at", "error", "failed_at", "function_id", "group_id", "id",
+                 "payload", "topic", "traceparent")
+
+    def __init__(
+        self,
+        id: int,
+        function_id: str,
+        topic: str,
+        payload: bytes,
+        *,
+        group_id: str | None = None,
+        attempts: int = 0,
+        available_at: float = 0.0,
+        traceparent: str | None = None,
+        enqueued_at: float = 0.0,
+        error: str | None = None,
+        failed_at: float | None = None,
+    ) -> None:
+        self.id = id
+        self.function_id = function_id
+        self.topic = topic
+        self.payload = payload
+        self.group_id = group_id
+        self.attempts = attempts
+        self.available_at = available_at
+        self.traceparent = traceparent
+        self.enqueued_at = enqueued_at
+        self.error = error
+        self.failed_at = failed_at
+
+
+class Store(ABC):
+    # --- state: scope -> key -> JSON bytes --------------------------------------------------------
+
+    @abstractmethod
+    def state_get(self, scope: str, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def state_set(self, scope: str, key: str, value: bytes) -> bytes | None:
+        """Store and return the previous value."""
+
+    @abstractmethod
+    def state_delete(self, scope: str, key: str) -> bytes | None:
+        """Delete and return the previous value."""
+
+    @abstractmethod
+    def state_items(self, scope: str) -> list[tuple[str, bytes]]: ...
+
+    @abstractmethod
+    def state_scopes(self) -> list[str]: ...
+
+    # --- streams: stream -> group -> item -> JSON bytes -----------------------------------------
+
+    @abstractmethod
+    def stream_get(self, stream: str, group: str, item: str) -> bytes | None: ...
+
+    @abstractmethod
+    def stream_set(self, stream: str, group: str, item: str, value: bytes) -> bytes | None: ...
+
+    @abstractmethod
+    def stream_delete(self, stream: str, group: str, item: str) -> bytes | None: ...
+
+    @abstractmethod
+    def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]: ...
+
+    @abstractmethod
+    def stream_groups(self, stream: str) -> list[str]: ...
+
+    @abstractmethod
+    def stream_names(self) -> list[str]: ...
+
+    # --- queue: pending and dead-lettered deliveries ---------------------------------------------
+
+    @abstractmethod
+    def next_message_id(self) -> int: ...
+
+    @abstractmethod
+    def queue_add(self, message: QueuedMessage) -> None: ...
+
+    @abstractmethod
+    def queue_ack(self, message_id: int) -> None:
+        """The delivery succeeded: forget the message."""
+
+    @abstractmethod
+    def queue_retry(self, message: QueuedMessage) -> None:
+        """Persist the message's new `attempts`, `available_at` and `error`."""
+
+    @abstractmethod
+    def queue_dead(self, message: QueuedMessage) -> None:
+        """Move the message to the dead letters (with `attempts`, `error`, `failed_at`)."""
+
+    @abstractmethod
+    def queue_revive(self, message_id: int, available_at: float) -> QueuedMessage | None:
+        """Take a dead letter back to pending with no attempts; None if there is no such dead letter."""
+
+    @abstractmethod
+    def queue_discard(self, message_id: int) -> bool: ...
+
+    @abstractmethod
+    def queue_pending(self, function_id: str) -> list[QueuedMessage]:
+        """Messages still to deliver to a function, oldest first (after a restart: also those in flight)."""
+
+    @abstractmethod
+    def queue_dead_letters(self) -> list[QueuedMessage]: ...
+
+    @abstractmethod
+    def queue_counts(self) -> dict[str, tuple[int, int]]:
+        """function_id -> (pending, dead)."""
+
+    # --- durability ---------------------------------------------------------------------------------
+
+    async def flush(self) -> None:  # noqa: B027 - nothing to do for a store without transactions
+        """Return once every mutation made so far is durable."""
+
+    def request_flush(self) -> None:  # noqa: B027
+        """Make what was written so far durable soon, without waiting for it."""
+
+    def close(self) -> None:  # noqa: B027
+        """Flush synchronously and release resources."""
+
+
+class MemoryStore(Store):
+    """Everything in dicts: fast, and gone when the process ends."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, bytes]] = {}
+        self.streams: dict[str, dict[str, dict[str, bytes]]] = {}
+        self.pending: dict[int, QueuedMessage] = {}
+        self.dead: dict[int, QueuedMessage] = {}
+        self._next_id = 0
+
+    def state_get(self, scope: str, key: str) -> bytes | None:
+        group = self.state.get(scope)
+        return group.get(key) if group else None
+
+    def state_set(self, scope: str, key: str, value: bytes) -> bytes | None:
+        group = self.state.setdefault(scope, {})
+        old = group.get(key)
+        group[key] = value
+        return old
+
+    def state_delete(self, scope: str, key: str) -> bytes | None:
+        group = self.state.get(scope)
+        if not group:
+            return None
+        old = group.pop(key, None)
+        if not group:
+            del self.state[scope]
+        return old
+
+    def state_items(self, scope: str) -> list[tuple[str, bytes]]:
+        return list(self.state.get(scope, {}).items())
+
+    def state_scopes(self) -> list[str]:
+        return sorted(self.state)
+
+    def stream_get(self, stream: str, group: str, item: str) -> bytes | None:
+        return self.streams.get(stream, {}).get(group, {}).get(item)
+
+    def stream_set(self, stream: str, group: str, item: str, value: bytes) -> bytes | None:
+        items = self.streams.setdefault(stream, {}).setdefault(group, {})
+        old = items.get(item)
+        items[item] = value
+        return old
+
+    def stream_delete(self, stream: str, group: str, item: str) -> bytes | None:
+        groups = self.streams.get(stream, {})
+        items = groups.get(group)
+        if not items:
+            return None
+        old = items.pop(item, None)
+        if not items:
+            del groups[group]
+        return old
+
+    def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
+        return list(self.streams.get(stream, {}).get(group, {}).items())
+
+    def stream_groups(self, stream: str) -> list[str]:
+        return sorted(self.streams.get(stream, {}))
+
+    def stream_names(self) -> list[str]:
+        return sorted(name for name, groups in self.streams.items() if groups)
+
+    def next_message_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def queue_add(self, message: QueuedMessage) -> None:
+        self.pending[message.id] = message
+
+    def queue_ack(self, message_id: int) -> None:
+        self.pending.pop(message_id, None)
+
+    def queue_retry(self, message: QueuedMessage) -> None:
+        pass  # the message object itself is the record
+
+    def queue_dead(self, message: QueuedMessage) -> None:
+        self.pending.pop(message.id, None)
+        self.dead[message.id] = message
+
+    def queue_revive(self, message_id: int, available_at: float) -> QueuedMessage | None:
+        message = self.dead.pop(message_id, None)
+        if message is None:
+            return None
+        message.attempts, message.available_at, message.error, message.failed_at = 0, available_at, None, None
+        self.pending[message_id] = message
+        return message
+
+    def queue_discard(self, message_id: int) -> bool:
+        return self.dead.pop(message_id, None) is not None
+
+    def queue_pending(self, function_id: str) -> list[QueuedMessage]:
+        return sorted((m for m in self.pending.values() if m.function_id == function_id), key=lambda m: m.id)
+
+    def queue_dead_letters(self) -> list[QueuedMessage]:
+        return sorted(self.dead.values(), key=lambda m: m.id)
+
+    def queue_counts(self) -> dict[str, tuple[int, int]]:
+        counts: dict[str, list[int]] = {}
+        for message in self.pending.values():
+            counts.setdefault(message.function_id, [0, 0])[0] += 1
+        for message in self.dead.values():
+            counts.setdefault(message.function_id, [0, 0])[1] += 1
+        return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    scope TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream (
+    stream TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (stream, grp, item)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY, function_id TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
+    group_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, available_at REAL NOT NULL DEFAULT 0,
+    traceparent TEXT, enqueued_at REAL NOT NULL DEFAULT 0, error TEXT, dead INTEGER NOT NULL DEFAULT 0,
+    failed_at REAL
+);
+CREATE INDEX IF NOT EXISTS queue_by_function ON queue (function_id, dead, id);
+"""
+
+_MESSAGE_COLUMNS = (
+    "id, function_id, topic, payload, group_id, attempts, available_at, traceparent, enqueued_at, error, failed_at"
+)
+
+
+def _message(row: tuple[Any, ...]) -> QueuedMessage:
+    return QueuedMessage(
+        row[0], row[1], row[2], row[3], group_id=row[4], attempts=row[5], available_at=row[6],
+        traceparent=row[7], enqueued_at=row[8], error=row[9], failed_at=row[10],
+    )
+
+
+class SqliteStore(Store):
+    """SQLite in WAL mode, one connection used from the event-loop thread, commits once per loop turn.
+
+    With `synchronous=NORMAL` a committed transaction is in the WAL file before `flush()` returns, so it
+    survives the process being killed (an OS crash or power cut can lose the last commits).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the data store {self.path}: {exc}") from None
+        row = self.db.execute("SELECT max(id) FROM queue").fetchone()
+        self._next_id = int(row[0] or 0)
+        self._in_transaction = False
+        self._commit: asyncio.Future[None] | None = None
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        if not self._in_transaction:
+            self.db.execute("BEGIN")
+            self._in_transaction = True
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the data store {self.path}: {exc}") from None
+
+    async def flush(self) -> None:
+        if not self._in_transaction:
+            return
+        self.request_flush()
+        assert self._commit is not None
+        await asyncio.shield(self._commit)
+
+    def request_flush(self) -> None:
+        if self._in_transaction and self._commit is None:
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            loop.call_soon(self._commit_now)
+
+    def _commit_now(self) -> None:
+        future, self._commit = self._commit, None
+        try:
+            if self._in_transaction:
+                self._in_transaction = False
+                self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = StoreError(f"cannot commit to the data store {self.path}: {exc}")
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.exception()  # a request_flush() nobody awaits must not warn "never retrieved"
+            return
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def close(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("COMMIT")
+        if self._commit is not None and not self._commit.done():
+            self._commit.set_result(None)
+        self.db.close()
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def state_get(self, scope: str, key: str) -> bytes | None:
+        row = self.db.execute("SELECT value FROM state WHERE scope=? AND key=?", (scope, key)).fetchone()
+        return row[0] if row else None
+
+    def state_set(self, scope: str, key: str, value: bytes) -> bytes | None:
+        old = self.state_get(scope, key)
+        self._write("INSERT OR REPLACE INTO state (scope, key, value) VALUES (?, ?, ?)", (scope, key, value))
+        return old
+
+    def state_delete(self, scope: str, key: str) -> bytes | None:
+        old = self.state_get(scope, key)
+        if old is not None:
+            self._write("DELETE FROM state WHERE scope=? AND key=?", (scope, key))
+        return old
+
+    def state_items(self, scope: str) -> list[tuple[str, bytes]]:
+        return self.db.execute("SELECT key, value FROM state WHERE scope=?", (scope,)).fetchall()
+
+    def state_scopes(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT scope FROM state ORDER BY scope")]
+
+    # --- streams -----------------------------------------------------------------------------------
+
+    def stream_get(self, stream: str, group: str, item: str) -> bytes | None:
+        row = self.db.execute(
+            "SELECT value FROM stream WHERE stream=? AND grp=? AND item=?", (stream, group, item)
+        ).fetchone()
+        return row[0] if row else None
+
+    def stream_set(self, stream: str, group: str, item: str, value: bytes) -> bytes | None:
+        old = self.stream_get(stream, group, item)
+        self._write(
+            "INSERT OR REPLACE INTO stream (stream, grp, item, value) VALUES (?, ?, ?, ?)", (stream, group, item, value)
+        )
+        return old
+
+    def stream_delete(self, stream: str, group: str, item: str) -> bytes | None:
+        old = self.stream_get(stream, group, item)
+        if old is not None:
+            self._write("DELETE FROM stream WHERE stream=? AND grp=? AND item=?", (stream, group, item))
+        return old
+
+    def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
+        return self.db.execute("SELECT item, value FROM stream WHERE stream=? AND grp=?", (stream, group)).fetchall()
+
+    def stream_groups(self, stream: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT grp FROM stream WHERE stream=? ORDER BY grp", (stream,))]
+
+    def stream_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT stream FROM stream ORDER BY stream")]
+
+    # --- queue -------------------------------------------------------------------------------------
+
+    def next_message_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def queue_add(self, message: QueuedMessage) -> None:
+        self._write(
+            "INSERT INTO queue (id, function_id, topic, payload, group_id, attempts, available_at, traceparent, "
+            "enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message.id, message.function_id, message.topic, message.payload, message.group_id, message.attempts,
+             message.available_at, message.traceparent, message.enqueued_at),
+        )
+
+    def queue_ack(self, message_id: int) -> None:
+        self._write("DELETE FROM queue WHERE id=?", (message_id,))
+
+    def queue_retry(self, message: QueuedMessage) -> None:
+        self._write(
+            "UPDATE queue SET attempts=?, available_at=?, error=? WHERE id=?",
+            (message.attempts, message.available_at, message.error, message.id),
+        )
+
+    def queue_dead(self, message: QueuedMessage) -> None:
+        self._write(
+            "UPDATE queue SET dead=1, attempts=?, error=?, failed_at=? WHERE id=?",
+            (message.attempts, message.error, message.failed_at, message.id),
+        )
+
+    def queue_revive(self, message_id: int, available_at: float) -> QueuedMessage | None:
+        row = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE id=? AND dead=1", (message_id,)).fetchone()
+        if row is None:
+            return None
+        self._write(
+            "UPDATE queue SET dead=0, attempts=0, available_at=?, error=NULL, failed_at=NULL WHERE id=?",
+            (available_at, message_id),
+        )
+        message = _message(row)
+        message.attempts, message.available_at, message.error, message.failed_at = 0, available_at, None, None
+        return message
+
+    def queue_discard(self, message_id: int) -> bool:
+        return self._write("DELETE FROM queue WHERE id=? AND dead=1", (message_id,)).rowcount > 0
+
+    def queue_pending(self, function_id: str) -> list[QueuedMessage]:
+        rows = self.db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE function_id=? AND dead=0 ORDER BY id", (function_id,)
+        )
+        return [_message(row) for row in rows]
+
+    def queue_dead_letters(self) -> list[QueuedMessage]:
+        rows = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE dead=1 ORDER BY id")
+        return [_message(row) for row in rows]
+
+    def queue_counts(self) -> dict[str, tuple[int, int]]:
+        counts: dict[str, tuple[int, int]] = {}
+        for function_id, dead, count in self.db.execute("SELECT function_id, dead, count(*) FROM queue GROUP BY 1, 2"):
+            pending, dead_count = counts.get(function_id, (0, 0))
+            counts[function_id] = (pending, count) if dead else (count, dead_count)
+        return counts

@@ -1,0 +1,362 @@
+"""Streams (iii-protocol §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
+`stream:leave` trigger types, and the WebSocket endpoint browsers subscribe on (port 3112).
+
+A stream is name -> group -> item -> JSON value. Every change is pushed to the subscriptions of its group
+(or item) and fired to the stream triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from ..protocol import new_id
+from .clock import Clock
+from .engine import BuiltinError, Engine, TriggerEntry
+from .ops import apply_ops
+from .state import encode_value, raw, require_str
+from .store import Store
+from .tasks import Tasks
+
+log = logging.getLogger("motia.engine.streams")
+
+AUTH_FUNCTION = "motia::stream::authenticate"
+MAX_CLIENT_MESSAGE = 64 * 1024
+MAX_QUEUED_FRAMES = 10_000
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class Subscription:
+    __slots__ = ("client", "group_id", "item_id", "stream_name", "subscription_id")
+
+    def __init__(self, client: StreamClientConnection, subscription_id: str, stream: str, group: str,
+                 item: str | None) -> None:
+        self.client = client
+        self.subscription_id = subscription_id
+        self.stream_name = stream
+        self.group_id = group
+        self.item_id = item
+
+
+class StreamClientConnection:
+    """One browser (or Python client) socket: an outgoing frame queue drained by its own writer."""
+
+    def __init__(self, websocket: Any, context: Any) -> None:
+        self.websocket = websocket
+        self.context = context
+        self.subscriptions: dict[str, Subscription] = {}
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.id = new_id()
+
+    def push(self, frame: bytes) -> None:
+        if self.outbox.qsize() >= MAX_QUEUED_FRAMES:
+            log.warning("stream client %s is too slow; closing it", self.id)
+            self.outbox.put_nowait(None)
+            return
+        self.outbox.put_nowait(frame)
+
+    async def write(self) -> None:
+        while True:
+            frame = await self.outbox.get()
+            if frame is None:
+                await self.websocket.close(1008, "too slow")
+                return
+            await self.websocket.send(frame.decode())
+
+
+class StreamModule:
+    def __init__(self, engine: Engine, store: Store, tasks: Tasks, clock: Clock) -> None:
+        self.engine = engine
+        self.store = store
+        self.tasks = tasks
+        self.clock = clock
+        self.triggers: dict[str, TriggerEntry] = {}
+        self.join_triggers: dict[str, TriggerEntry] = {}
+        self.leave_triggers: dict[str, TriggerEntry] = {}
+        self.subscriptions: dict[tuple[str, str], set[Subscription]] = {}
+        self._events: asyncio.Queue[dict[str, Any]] | None = None
+        self._server: Any = None
+        self.port: int | None = None
+        engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
+        engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
+        engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
+        for name, fn in {
+            "stream::get": self.get,
+            "stream::set": self.set,
+            "stream::delete": self.delete,
+            "stream::update": self.update,
+            "stream::list": self.list,
+            "stream::list_groups": self.list_groups,
+            "stream::list_all": self.list_all,
+            "stream::send": self.send,
+        }.items():
+            engine.add_builtin(name, fn)
+
+    # --- changes ------------------------------------------------------------------------------------
+
+    def _publish(self, stream: str, group: str, item: str | None, event: dict[str, Any]) -> None:
+        message = {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
+                   "groupId": group, "id": item, "event": event}
+        subscribers = self.subscriptions.get((stream, group))
+        if subscribers:
+            frame = _encode(message)
+            for subscription in subscribers:
+                if subscription.item_id is None or subscription.item_id == item:
+                    subscription.client.push(frame)
+        if self.triggers:
+            if self._events is None:
+                self._events = asyncio.Queue()
+                self.tasks.spawn(self._deliver(self._events), name="stream-triggers")
+            self._events.put_nowait(message)
+
+    async def _deliver(self, events: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            message = await events.get()
+            for trigger in list(self.triggers.values()):
+                config = trigger.config if isinstance(trigger.config, dict) else {}
+                if config.get("stream_name") != message["streamName"]:
+                    continue
+                if config.get("group_id") not in (None, "", message["groupId"]):
+                    continue
+                if config.get("item_id") not in (None, "", message["id"]):
+                    continue
+                result = await self.engine.invoke(trigger.function_id, message, metadata=trigger.metadata)
+                if result.error is not None:
+                    log.error("stream trigger %s failed: %s", trigger.function_id, result.error.message)
+
+    async def _delegate(self, op: str, stream: str, data: dict[str, Any]) -> tuple[bool, Any]:
+        """A custom stream implementation registered as `stream::<op>(<name>)` takes over (§4.2)."""
+        function_id = f"stream::{op}({stream})"
+        if function_id not in self.engine.functions:
+            return False, None
+        payload = {k: v for k, v in data.items() if k != "_caller_worker_id"}
+        result = await self.engine.invoke(function_id, payload)
+        if result.error is not None:
+            raise BuiltinError(result.error.code, result.error.message)
+        return True, result.result
+
+    # --- functions ----------------------------------------------------------------------------------
+
+    async def get(self, data: Any) -> Any:
+        stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
+        delegated, result = await self._delegate("get", stream, data)
+        return result if delegated else raw(self.store.stream_get(stream, group, item))
+
+    async def set(self, data: Any) -> Any:
+        stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
+        new = encode_value(data.get("data"))
+        delegated, result = await self._delegate("set", stream, data)
+        if delegated:
+            old_value = result.get("old_value") if isinstance(result, dict) else None
+            self._publish(stream, group, item, {"type": "update" if old_value is not None else "create",
+                                                "data": msgspec.Raw(new)})
+            return result
+        old = self.store.stream_set(stream, group, item, new)
+        await self.store.flush()
+        self._publish(stream, group, item, {"type": "create" if old is None else "update", "data": msgspec.Raw(new)})
+        return {"old_value": raw(old), "new_value": msgspec.Raw(new)}
+
+    async def delete(self, data: Any) -> Any:
+        stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
+        delegated, result = await self._delegate("delete", stream, data)
+        if delegated:
+            old_value = result.get("old_value") if isinstance(result, dict) else None
+            if old_value is not None:
+                self._publish(stream, group, item, {"type": "delete", "data": old_value})
+            return result
+        old = self.store.stream_delete(stream, group, item)
+        await self.store.flush()
+        if old is not None:
+            self._publish(stream, group, item, {"type": "delete", "data": msgspec.Raw(old)})
+        return {"old_value": raw(old)}
+
+    async def update(self, data: Any) -> Any:
+        stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
+        ops = data.get("ops")
+        if not isinstance(ops, list):
+            raise BuiltinError("STREAM_UPDATE_ERROR", "'ops' must be a list of update operations")
+        delegated, result = await self._delegate("update", stream, data)
+        if delegated:
+            return result
+        old = self.store.stream_get(stream, group, item)
+        value, errors = apply_ops(_decode(old) if old is not None else None, ops)
+        new = encode_value(value)
+        self.store.stream_set(stream, group, item, new)
+        await self.store.flush()
+        self._publish(stream, group, item, {"type": "create" if old is None else "update", "data": msgspec.Raw(new)})
+        response: dict[str, Any] = {"old_value": raw(old), "new_value": msgspec.Raw(new)}
+        if errors:
+            response["errors"] = errors
+        return response
+
+    async def list(self, data: Any) -> Any:
+        stream, group = require_str(data, "stream_name", "group_id")
+        delegated, result = await self._delegate("list", stream, data)
+        return result if delegated else [msgspec.Raw(v) for _, v in self.store.stream_items(stream, group)]
+
+    async def list_groups(self, data: Any) -> Any:
+        (stream,) = require_str(data, "stream_name")
+        delegated, result = await self._delegate("list_groups", stream, data)
+        return result if delegated else self.store.stream_groups(stream)
+
+    async def list_all(self, data: Any) -> Any:
+        streams = [{"id": name, "groups": self.store.stream_groups(name)} for name in self.store.stream_names()]
+        return {"stream": streams, "count": len(streams)}
+
+    async def send(self, data: Any) -> Any:
+        stream, group = require_str(data, "stream_name", "group_id")
+        event_type = data.get("type")
+        if not isinstance(event_type, str) or not event_type:
+            raise BuiltinError("INVALID_INPUT", "'type' must be a non-empty string")
+        item = data.get("id")
+        self._publish(stream, group, item if isinstance(item, str) else None,
+                      {"type": "event", "event": {"type": event_type, "data": data.get("data")}})
+        return None
+
+    # --- WebSocket endpoint -------------------------------------------------------------------------
+
+    async def serve(self, host: str, port: int) -> None:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._client, host, port, max_size=MAX_CLIENT_MESSAGE, ping_interval=20)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _client(self, websocket: Any) -> None:
+        context = await self._authenticate(websocket)
+        if context is _REFUSED:
+            await websocket.close(4401, "unauthorized")
+            return
+        client = StreamClientConnection(websocket, context)
+        writer = asyncio.get_running_loop().create_task(client.write())
+        try:
+            async for frame in websocket:
+                await self._on_frame(client, frame)
+        except Exception as exc:  # a broken socket ends this client only
+            log.debug("stream client %s closed: %s", client.id, exc)
+        finally:
+            writer.cancel()
+            for subscription in list(client.subscriptions.values()):
+                await self._leave(client, subscription)
+
+    async def _authenticate(self, websocket: Any) -> Any:
+        if AUTH_FUNCTION not in self.engine.functions:
+            return None
+        request = websocket.request
+        url = urlsplit(request.path)
+        address = websocket.remote_address
+        payload = {
+            "headers": {k.lower(): v for k, v in request.headers.raw_items()},
+            "path": url.path,
+            "query_params": parse_qs(url.query),
+            "addr": f"{address[0]}:{address[1]}" if address else "",
+        }
+        result = await self.engine.invoke(AUTH_FUNCTION, payload)
+        if result.error is not None:
+            log.error("stream authentication failed: %s", result.error.message)
+            return _REFUSED
+        value = result.result
+        if value is False or (isinstance(value, dict) and value.get("authorized") is False):
+            return _REFUSED
+        return value.get("context") if isinstance(value, dict) else None
+
+    async def _on_frame(self, client: StreamClientConnection, frame: Any) -> None:
+        try:
+            message = _decode(frame if isinstance(frame, (bytes, str)) else b"")
+            kind = message["type"]
+            data = message["data"]
+            subscription_id = str(data["subscriptionId"])
+            stream, group = str(data["streamName"]), str(data["groupId"])
+            item = data.get("id")
+            item = None if item is None else str(item)
+        except (msgspec.DecodeError, KeyError, TypeError) as exc:
+            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE", "message": str(exc)}}))
+            return
+        if kind == "join":
+            await self._join(client, Subscription(client, subscription_id, stream, group, item))
+        elif kind == "leave":
+            subscription = client.subscriptions.get(subscription_id)
+            if subscription is not None:
+                await self._leave(client, subscription)
+        else:
+            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE",
+                                                             "message": f"unknown message type {kind!r}"}}))
+
+    def _hook_payload(self, client: StreamClientConnection, subscription: Subscription) -> dict[str, Any]:
+        return {"subscription_id": subscription.subscription_id, "stream_name": subscription.stream_name,
+                "group_id": subscription.group_id, "id": subscription.item_id, "context": client.context}
+
+    async def _join(self, client: StreamClientConnection, subscription: Subscription) -> None:
+        payload = self._hook_payload(client, subscription)
+        for trigger in list(self.join_triggers.values()):
+            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            refused = result.error is not None or (
+                isinstance(result.result, dict) and result.result.get("unauthorized") is True
+            )
+            if refused:
+                client.push(self._frame(subscription, {"type": "unauthorized"}))
+                return
+        old = client.subscriptions.get(subscription.subscription_id)
+        if old is not None:
+            self._unindex(old)
+        client.subscriptions[subscription.subscription_id] = subscription
+        self.subscriptions.setdefault((subscription.stream_name, subscription.group_id), set()).add(subscription)
+        if subscription.item_id is None:
+            data: Any = [msgspec.Raw(v) for _, v in self.store.stream_items(subscription.stream_name,
+                                                                           subscription.group_id)]
+        else:
+            data = raw(self.store.stream_get(subscription.stream_name, subscription.group_id, subscription.item_id))
+        client.push(self._frame(subscription, {"type": "sync", "data": data}))
+
+    async def _leave(self, client: StreamClientConnection, subscription: Subscription) -> None:
+        client.subscriptions.pop(subscription.subscription_id, None)
+        self._unindex(subscription)
+        payload = self._hook_payload(client, subscription)
+        for trigger in list(self.leave_triggers.values()):
+            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            if result.error is not None:
+                log.error("stream leave hook %s failed: %s", trigger.function_id, result.error.message)
+
+    def _unindex(self, subscription: Subscription) -> None:
+        key = (subscription.stream_name, subscription.group_id)
+        subscribers = self.subscriptions.get(key)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self.subscriptions[key]
+
+    def _frame(self, subscription: Subscription, event: dict[str, Any]) -> bytes:
+        return _encode({"type": "stream", "timestamp": int(self.clock.now() * 1000),
+                        "streamName": subscription.stream_name, "groupId": subscription.group_id,
+                        "id": subscription.item_id, "event": event})
+
+
+_REFUSED = object()
+
+
+class _Provider:
+    def __init__(self, triggers: dict[str, TriggerEntry], require_stream_name: bool = False) -> None:
+        self.triggers = triggers
+        self.require_stream_name = require_stream_name
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        if self.require_stream_name:
+            name = trigger.config.get("stream_name") if isinstance(trigger.config, dict) else None
+            if not isinstance(name, str) or not name:
+                return "stream_name is required for stream triggers"
+        self.triggers[trigger.id] = trigger
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        self.triggers.pop(trigger.id, None)
+

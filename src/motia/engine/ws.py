@@ -1,0 +1,265 @@
+"""The engine's worker port (`iii-protocol.md` §1-§2): external workers connect over WebSocket and speak the
+same protocol messages an in-process worker hands over as objects.
+
+A `WebSocketConnection` is the engine's side of one such worker; everything it receives goes through the same
+`Engine.receive` / `Engine.disconnect` as a `LocalConnection`, only the transport differs. `/otel` (telemetry)
+is accepted and discarded; other paths are 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..protocol import (
+    ErrorBody,
+    HttpRequestData,
+    InvocationResult,
+    InvokeFunction,
+    Message,
+    Reattach,
+    WorkerRegistered,
+    decode_message,
+    encode_message,
+    new_id,
+)
+from .engine import Connection, Engine
+from .introspection import workers_changed
+
+log = logging.getLogger("motia.engine.ws")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 49134
+# The Rust engine's limit (tungstenite's default); the SDK sends up to this much, fragmented above 16 MiB.
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+REATTACH_WAIT = 5.0  # §1.6: how long a reattach waits for the old connection's clean-up
+TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")
+
+_json = msgspec.json.Decoder()
+
+
+class WebSocketConnection(Connection):
+    """One external worker. Frames are handled in arrival order; each `invokefunction` from the worker runs
+    as its own task (so a worker can call itself), and calls the engine makes to the worker wait in
+    `pending` for the matching `invocationresult`."""
+
+    def __init__(self, engine: Engine, ws: ServerConnection) -> None:
+        super().__init__()
+        self.engine = engine
+        self.ws = ws
+        self.pending: dict[str, asyncio.Future[InvocationResult]] = {}
+        self.ip_address = _host(ws.remote_address)
+        self.cleaned_up = asyncio.Event()
+        self._cleaning = False
+
+    def load(self) -> int:
+        return len(self.pending)
+
+    async def invoke(self, message: InvokeFunction) -> InvocationResult:
+        if self.closed:
+            return _stopped(message.function_id)
+        # A fresh id per delivery, whatever the caller's: the target always gets one, even for void calls.
+        invocation_id = message.invocation_id = new_id()
+        if type(message.data) is HttpRequestData:
+            message.data = wire_http_request(message.data)
+        future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+        self.pending[invocation_id] = future
+        try:
+            await self.ws.send(encode_message(message), text=True)
+            return await future
+        except ConnectionClosed:
+            return _stopped(message.function_id)
+        finally:
+            self.pending.pop(invocation_id, None)
+
+    async def send(self, message: Message) -> None:
+        try:
+            await self.ws.send(encode_message(message), text=True)
+        except ConnectionClosed:
+            log.debug("worker %s is gone; %s not delivered", self.name, type(message).__name__)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    def resolve(self, result: InvocationResult) -> None:
+        """A result from the worker; one for an unknown (finished, timed-out, stopped) call is dropped."""
+        future = self.pending.get(result.invocation_id or "")
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    def stop_invocations(self) -> None:
+        """The worker is gone: every call still running on it fails with `invocation_stopped` (§1.6)."""
+        for invocation_id, future in list(self.pending.items()):
+            if not future.done():
+                future.set_result(
+                    InvocationResult(invocation_id, error=ErrorBody("invocation_stopped", "Invocation stopped"))
+                )
+
+
+def wire_http_request(data: HttpRequestData) -> HttpRequestData:
+    """The in-process HTTP payload in its wire form: `body` parsed (null when it is not JSON), no raw bytes."""
+    body = data.body
+    if isinstance(body, msgspec.Raw):
+        try:
+            body = _json.decode(body)
+        except msgspec.DecodeError:
+            body = None
+    return msgspec.structs.replace(data, body=body, raw_body=None)
+
+
+def _stopped(function_id: str | None) -> InvocationResult:
+    return InvocationResult(function_id=function_id, error=ErrorBody("invocation_stopped", "Invocation stopped"))
+
+
+def _host(address: Any) -> str | None:
+    return str(address[0]) if isinstance(address, tuple) and address else None
+
+
+class WorkerServer:
+    """The worker port of an engine: `await start()`, then `url`; `await close()` disconnects everyone."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.engine = engine
+        self.host = host
+        self.port = port
+        self.max_message_size = max_message_size
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._route,
+            max_size=self.max_message_size,
+            # The engine never pings (§1.5; it answers the SDK's pings) and tungstenite has no compression.
+            ping_interval=None,
+            compression=None,
+            open_timeout=HANDSHAKE_TIMEOUT,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"ws://{host}:{self.port}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- connections --------------------------------------------------------------------------------
+
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.partition("?")[0]
+        if path in ("/", "", "/otel"):
+            return None
+        return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path.partition("?")[0] == "/otel":
+            await _discard(ws)  # telemetry only: spans, metrics and logs are not kept by the embedded engine
+            return
+        connection = WebSocketConnection(self.engine, ws)
+        self.engine.connections[connection.worker_id] = connection
+        try:
+            await ws.send(encode_message(WorkerRegistered(connection.worker_id, connection.reattach_token)), text=True)
+            workers_changed(self.engine, "worker_connected", connection)
+            async for frame in ws:
+                await self._dispatch(connection, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._clean_up(connection)
+
+    async def _dispatch(self, connection: WebSocketConnection, frame: str | bytes) -> None:
+        if isinstance(frame, bytes) and frame[:4] in TELEMETRY_PREFIXES:
+            return
+        try:
+            message = decode_message(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("dropped a frame from worker %s that does not decode: %s", connection.name, exc)
+            return
+        kind = type(message)
+        if kind is InvokeFunction:
+            self._spawn(self._receive(connection, message))
+        elif kind is InvocationResult:
+            connection.resolve(message)  # type: ignore[arg-type]
+        elif kind is Reattach:
+            await self._reattach(connection, message)  # type: ignore[arg-type]
+        else:
+            await self._receive(connection, message)
+
+    async def _receive(self, connection: WebSocketConnection, message: Message) -> None:
+        try:
+            await self.engine.receive(connection, message)
+        except Exception:
+            log.exception("handling %s from worker %s failed", type(message).__name__, connection.name)
+
+    async def _reattach(self, connection: WebSocketConnection, message: Reattach) -> None:
+        """A reconnecting worker retires its previous connection before replaying its registrations."""
+        previous = self.engine.connections.get(message.previous_worker_id)
+        if (
+            not isinstance(previous, WebSocketConnection)
+            or previous is connection
+            or previous.reattach_token != message.reattach_token
+        ):
+            return
+        try:
+            await asyncio.wait_for(self._clean_up(previous), REATTACH_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("clean-up of worker %s took over %ss", previous.name, REATTACH_WAIT)
+        self._spawn(previous.close())
+
+    async def _clean_up(self, connection: WebSocketConnection) -> None:
+        """Forget the worker (§1.6), once, whether it closed or was evicted by a reattach."""
+        if connection._cleaning:
+            await connection.cleaned_up.wait()
+            return
+        connection._cleaning = True
+        try:
+            await self.engine.disconnect(connection)
+            connection.stop_invocations()
+            workers_changed(self.engine, "worker_disconnected", connection)
+        finally:
+            connection.cleaned_up.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _discard(ws: ServerConnection) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except ConnectionClosed:
+        pass
+
+
+__all__ = ["DEFAULT_PORT", "MAX_MESSAGE_SIZE", "WebSocketConnection", "WorkerServer", "wire_http_request"]

@@ -1,0 +1,27 @@
+"""Module-level `emit` / `enqueue`: publish from anywhere in a running app (the trace id of the handler
+running in this task is carried along)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import _current
+from .context import _event_parts
+
+
+def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+    """`await emit("order.placed", order)` or `await emit({"topic": ..., "data": ..., "messageGroupId": ...})`;
+    in a sync handler, call it without `await`."""
+    return _current.dispatch(_emit, topic_or_event, data)
+
+
+async def _emit(topic_or_event: str | Mapping[str, Any], data: Any) -> None:
+    topic, payload, group = _event_parts(topic_or_event, data)
+    context = _current.current_context.get()
+    trace_id = context.trace_id if context is not None else os.urandom(16).hex()
+    await _current.services().emit(topic, payload, trace_id=trace_id, message_group_id=group)
+
+
+enqueue = emit

@@ -1,0 +1,374 @@
+"""The runtime as a worker of an engine in another process: `motia engine` or a real iii engine, over the
+WebSocket protocol of `iii-protocol.md` §1-§2.
+
+`WebSocketTransport` implements the same `Transport` interface as `InProcessTransport`; the `Worker` that
+registers the steps and runs the engine's invocations is the same object either way. What this module adds
+is only what a network needs: JSON frames, a pending map for calls, reconnecting with back-off, `reattach`
+and the replay of registrations, `engine::workers::register`, and a graceful drain on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import random
+from collections.abc import Coroutine
+from typing import Any
+
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from .. import errors
+from ..protocol import (
+    Action,
+    ErrorBody,
+    HttpResponseData,
+    InvocationResult,
+    InvokeFunction,
+    Message,
+    Ping,
+    Pong,
+    Reattach,
+    RegisterFunction,
+    RegisterTrigger,
+    RegistrationRejected,
+    UnregisterFunction,
+    UnregisterTrigger,
+    WorkerRegistered,
+    decode_message,
+    encode_message,
+    new_id,
+)
+from .transport import Transport
+from .worker import Worker
+
+log = logging.getLogger("motia.runtime")
+
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+OPEN_TIMEOUT = 10.0
+
+
+class ReconnectPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Exponential back-off with jitter, the SDKs' defaults (§1.6): 1 s, x2, at most 30 s, ±30 %."""
+
+    initial_delay: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+    jitter: float = 0.3
+
+    def delay(self, attempt: int) -> float:
+        capped = min(self.initial_delay * self.multiplier**attempt, self.max_delay)
+        return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
+
+
+class EngineRejected(Exception):
+    """The engine refused this worker for good (`registrationrejected` WORKER_NAMESPACE_CONFLICT)."""
+
+
+class WebSocketTransport(Transport):
+    """`worker` as a worker of the engine at `url` (e.g. `ws://127.0.0.1:49134`)."""
+
+    def __init__(
+        self,
+        url: str,
+        worker: Worker,
+        *,
+        invocation_timeout: float = 30.0,
+        drain_timeout: float = 30.0,
+        reconnect: ReconnectPolicy | None = None,
+        name: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.url = url
+        self.worker = worker
+        self.invocation_timeout = invocation_timeout
+        self.drain_timeout = drain_timeout
+        self.reconnect = reconnect or ReconnectPolicy()
+        self.name = name or os.environ.get("III_WORKER_NAME") or f"{platform.node()}:{os.getpid()}"
+        self.headers = dict(headers or {})
+        token = os.environ.get("III_TOKEN")
+        if token and not any(k.lower() == "authorization" for k in self.headers):
+            self.headers["Authorization"] = f"Bearer {token}"
+        # The engine's name for this worker on the current (or last) connection; sent back in `reattach`.
+        self.worker_id: str | None = None
+        self.reattach_token: str | None = None
+        self.connects = 0
+        self.rejected: RegistrationRejected | None = None
+        self._ws: ClientConnection | None = None
+        self._connected = asyncio.Event()
+        self._pong = asyncio.Event()
+        self._pending: dict[str, asyncio.Future[InvocationResult]] = {}
+        self._running: set[asyncio.Task[Any]] = set()  # the engine's calls to this worker
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, timeout: float | None = None) -> None:
+        """Connect (retrying with back-off) and register; returns once registered, or raises when the engine
+        refuses the worker or `timeout` seconds pass without a connection."""
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="motia-engine-connection")
+        waiter = asyncio.ensure_future(self._connected.wait())
+        done, _ = await asyncio.wait({waiter, self._runner}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+            if self._runner in done:
+                self._runner.result()
+            raise TimeoutError(f"could not register with the engine at {self.url} in {timeout}s")
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def stopped(self) -> asyncio.Task[None] | None:
+        """The connection task: it ends only on `close()` or when the engine refuses the worker."""
+        return self._runner
+
+    async def close(self) -> None:
+        """Leave gracefully: stop receiving new calls, finish the running ones, then disconnect."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None and self._connected.is_set():
+            try:
+                await asyncio.wait_for(self._drain(ws), self.drain_timeout)
+            except (asyncio.TimeoutError, ConnectionClosed):
+                log.warning("closing the engine connection with %d calls still running", len(self._running))
+            await ws.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        self._fail_pending("the worker is shutting down")
+
+    async def _drain(self, ws: ClientConnection) -> None:
+        # Unregister first so the engine routes new calls to a replica; the pong of a ping sent after the
+        # unregistrations proves the engine applied them (it handles a connection's frames in order), so
+        # every call it will ever send us has arrived before it.
+        for message in reversed(self.worker.registrations):
+            if isinstance(message, RegisterTrigger):
+                await ws.send(encode_message(UnregisterTrigger(message.id, message.trigger_type)), text=True)
+            elif isinstance(message, RegisterFunction):
+                await ws.send(encode_message(UnregisterFunction(message.id)), text=True)
+        self._pong.clear()
+        await ws.send(encode_message(Ping()), text=True)
+        await self._pong.wait()
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    # --- the connection loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                ws = await websockets.connect(
+                    self.url,
+                    max_size=MAX_MESSAGE_SIZE,
+                    compression=None,
+                    open_timeout=OPEN_TIMEOUT,
+                    additional_headers=self.headers or None,
+                )
+            except (OSError, TimeoutError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                delay = self.reconnect.delay(attempt)
+                attempt += 1
+                log.warning("cannot reach the engine at %s (%s); retrying in %.1fs", self.url, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if await self._session(ws):
+                attempt = 0
+            if self.rejected is not None:
+                raise EngineRejected(f"the engine refused this worker: {self.rejected.code}")
+            if self._closing:
+                return
+            delay = self.reconnect.delay(attempt)
+            attempt += 1
+            log.warning("lost the engine at %s; reconnecting in %.1fs", self.url, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self, ws: ClientConnection) -> bool:
+        """One connection, from `workerregistered` to close; True when the registration went through."""
+        registered = False
+        reader: asyncio.Task[None] | None = None
+        try:
+            first = decode_message(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT))
+            if not isinstance(first, WorkerRegistered):
+                raise ValueError(f"expected workerregistered, got {type(first).__name__}")
+            previous = self.worker_id, self.reattach_token
+            self.worker_id, self.reattach_token = first.worker_id, first.reattach_token
+            if previous[0] is not None and previous[1] is not None:
+                await ws.send(encode_message(Reattach(previous[0], previous[1])), text=True)
+            self._ws = ws
+            reader = asyncio.get_running_loop().create_task(self._read(ws))
+            await self.worker.attach(self)
+            await ws.send(encode_message(InvokeFunction(
+                "engine::workers::register", self.metadata(), action=Action("void"),
+            )), text=True)
+            registered = True
+            self.connects += 1
+            self._connected.set()
+            log.info("registered with the engine at %s as worker %s", self.url, self.worker_id)
+            await reader
+        except ConnectionClosed:
+            pass
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, asyncio.TimeoutError) as exc:
+            log.error("the engine at %s did not accept the connection: %s", self.url, exc)
+        finally:
+            self._connected.clear()
+            self._ws = None
+            if reader is not None and not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            self._fail_pending("the connection to the engine was lost")
+            await ws.close()
+        return registered
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for frame in ws:
+                try:
+                    message = decode_message(frame)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    log.warning("dropped a frame from the engine that does not decode: %s", exc)
+                    continue
+                if isinstance(message, InvokeFunction):
+                    self._spawn(self._serve(ws, message))
+                elif isinstance(message, InvocationResult):
+                    future = self._pending.get(message.invocation_id or "")
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                elif isinstance(message, Pong):
+                    self._pong.set()
+                elif isinstance(message, Ping):
+                    await ws.send(encode_message(Pong()), text=True)
+                else:
+                    if isinstance(message, RegistrationRejected) and message.code != "FUNCTION_NAMESPACE_CONFLICT":
+                        self.rejected = message  # fatal (§2.4): no reconnecting after this
+                        self._closing = True
+                    try:
+                        await self.worker.handle_message(message)
+                    except Exception:
+                        log.exception("handling %s from the engine failed", type(message).__name__)
+        except ConnectionClosed:
+            pass
+
+    async def _serve(self, ws: ClientConnection, message: InvokeFunction) -> None:
+        """One call from the engine, run concurrently with the others; the result goes back on the connection
+        the call came on (after a reconnect the engine has already failed it, §1.6)."""
+        result = await self.worker.handle_invoke(message)
+        if message.invocation_id is None:
+            return
+        result.invocation_id = message.invocation_id
+        if result.traceparent is None:
+            result.traceparent = message.traceparent
+        if type(result.result) is HttpResponseData:
+            result.result = wire_http_response(result.result)
+        try:
+            await ws.send(encode_message(result), text=True)
+        except ConnectionClosed:
+            log.debug("result of %s not delivered: the connection closed", message.function_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def _fail_pending(self, reason: str) -> None:
+        for invocation_id, future in list(self._pending.items()):
+            if not future.done():
+                future.set_result(InvocationResult(invocation_id, error=ErrorBody("invocation_stopped", reason)))
+
+    # --- Transport ----------------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        ws = self._ws
+        if ws is None:
+            await asyncio.wait_for(self._connected.wait(), self.invocation_timeout)
+            ws = self._ws
+            assert ws is not None
+        try:
+            await ws.send(encode_message(for_external_engine(message)), text=True)
+        except ConnectionClosed:
+            # What a registration carried is replayed on the next connection; a lost void call is lost, as
+            # with the SDKs.
+            log.debug("%s not sent: the connection to the engine closed", type(message).__name__)
+
+    async def invoke(self, message: InvokeFunction) -> InvocationResult:
+        if message.action is not None and message.action.type == "void":
+            await self.send(message)
+            return InvocationResult(function_id=message.function_id)
+        invocation_id = message.invocation_id or new_id()
+        message = msgspec.structs.replace(message, invocation_id=invocation_id)
+        future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+        self._pending[invocation_id] = future
+        try:
+            return await asyncio.wait_for(self._call(message, future), self.invocation_timeout)
+        except asyncio.TimeoutError:
+            return InvocationResult(invocation_id, message.function_id, error=ErrorBody(
+                "TIMEOUT", f"invocation timed out after {int(self.invocation_timeout * 1000)}ms"))
+        finally:
+            self._pending.pop(invocation_id, None)
+
+    async def _call(self, message: InvokeFunction, future: asyncio.Future[InvocationResult]) -> InvocationResult:
+        await self.send(message)
+        return await future
+
+    def metadata(self) -> dict[str, Any]:
+        """What `engine::workers::register` tells the engine about this worker (§2.11)."""
+        return {
+            "runtime": "python",
+            "version": _version(),
+            "name": self.name,
+            "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+            "pid": os.getpid(),
+            "isolation": os.environ.get("III_ISOLATION") or None,
+            "namespace": None,
+            "telemetry": {"language": "python", "framework": "motia", "project_name": os.path.basename(os.getcwd())},
+        }
+
+
+def for_external_engine(message: Message) -> Message:
+    """Adapt a message to what the iii engine accepts: it parses cron with seconds first (6 or 7 fields,
+    §3.2), so a 5-field crontab expression gets `0 ` in front."""
+    if isinstance(message, RegisterTrigger) and message.trigger_type == "cron" and isinstance(message.config, dict):
+        expression = message.config.get("expression")
+        if isinstance(expression, str) and len(expression.split()) == 5:
+            return msgspec.structs.replace(message, config={**message.config, "expression": f"0 {expression}"})
+    return message
+
+
+def wire_http_response(response: HttpResponseData) -> HttpResponseData:
+    """An HTTP function's result in its wire form: the body must be JSON, so bytes travel as text."""
+    body = response.body
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        return response
+    try:
+        text = bytes(body).decode()
+    except UnicodeDecodeError:
+        # A binary body needs the response data channel (§3.1), which this worker does not stream yet.
+        log.error("a binary (non-UTF-8) response body cannot be sent to an external engine")
+        return HttpResponseData(500, None, msgspec.Raw(errors.error_body(
+            errors.INTERNAL_ERROR, "Binary response bodies are not supported by this engine connection")))
+    headers = dict(response.headers or {})
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["content-type"] = "application/octet-stream"
+    return HttpResponseData(response.status_code, headers, text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("motia-py")
+    except PackageNotFoundError:
+        return "unknown"
