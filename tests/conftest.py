@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from motia import Registry
 from motia.dsl import step_of
-from motia.runtime import ServedApp
+from motia.runtime import App, ServedApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,3 +95,28 @@ def motia_run() -> Iterator[Callable[..., MotiaProcess]]:
     for process in started:
         if process.proc.poll() is None:
             process.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def running(*handlers: Any, **options: Any) -> AsyncIterator[App]:
+    """An App started on the test's own event loop (so a ManualClock can be advanced from the test)."""
+    registry = handlers[0] if len(handlers) == 1 and isinstance(handlers[0], Registry) else registry_of(*handlers)
+    options.setdefault("port", 0)
+    options.setdefault("stream_port", None)
+    if "store" not in options and "data_dir" not in options:
+        options["memory"] = True
+    app = App(registry, **options)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+def http(app: App) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=app.url, timeout=10)

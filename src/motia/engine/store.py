@@ -301,6 +301,7 @@ class SqliteStore(Store):
         row = self.db.execute("SELECT max(id) FROM queue").fetchone()
         self._next_id = int(row[0] or 0)
         self._in_transaction = False
+        self._failure: StoreError | None = None
         self._commit: asyncio.Future[None] | None = None
 
     # --- transactions -------------------------------------------------------------------------------
@@ -309,10 +310,16 @@ class SqliteStore(Store):
         if not self._in_transaction:
             self.db.execute("BEGIN")
             self._in_transaction = True
+            self._failure = None
         try:
             return self.db.execute(sql, args)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the data store {self.path}: {exc}") from None
+            error = StoreError(f"cannot write to the data store {self.path}: {exc}")
+            if not self.db.in_transaction:
+                # SQLite rolled the whole transaction back (a full disk does that): every writer that shares
+                # it must hear so from its flush(), not just this one.
+                self._failure = error
+            raise error from None
 
     async def flush(self) -> None:
         if not self._in_transaction:
@@ -330,13 +337,18 @@ class SqliteStore(Store):
     def _commit_now(self) -> None:
         future, self._commit = self._commit, None
         try:
+            if self._failure is not None:
+                raise sqlite3.OperationalError(str(self._failure))
             if self._in_transaction:
                 self._in_transaction = False
                 self.db.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._in_transaction = False
+            self._failure = None
             error = StoreError(f"cannot commit to the data store {self.path}: {exc}")
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             if future is not None and not future.done():
                 future.set_exception(error)
                 future.exception()  # a request_flush() nobody awaits must not warn "never retrieved"

@@ -1,0 +1,136 @@
+"""The store interface, specified once and run against both implementations (and SQLite reopened)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from motia.engine.store import MemoryStore, QueuedMessage, SqliteStore, Store, StoreError
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path) -> Store:
+    return MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "motia.db")
+
+
+def message(store: Store, function_id: str = "f", group: str | None = None) -> QueuedMessage:
+    return QueuedMessage(store.next_message_id(), function_id, "topic", b'{"x":1}', group_id=group, enqueued_at=1.0)
+
+
+async def test_state_round_trip(store):
+    assert store.state_set("users", "a", b'{"n":1}') is None
+    assert store.state_set("users", "a", b'{"n":2}') == b'{"n":1}'
+    store.state_set("users", "b", b"3")
+    store.state_set("other", "c", b"4")
+    await store.flush()
+    assert store.state_get("users", "a") == b'{"n":2}'
+    assert sorted(store.state_items("users")) == [("a", b'{"n":2}'), ("b", b"3")]
+    assert store.state_scopes() == ["other", "users"]
+    assert store.state_delete("users", "a") == b'{"n":2}'
+    assert store.state_delete("users", "a") is None
+    assert store.state_get("users", "a") is None
+
+
+async def test_stream_round_trip(store):
+    assert store.stream_set("todos", "inbox", "1", b'{"id":"1"}') is None
+    store.stream_set("todos", "inbox", "2", b'{"id":"2"}')
+    store.stream_set("todos", "done", "3", b'{"id":"3"}')
+    await store.flush()
+    assert store.stream_get("todos", "inbox", "1") == b'{"id":"1"}'
+    assert sorted(item for item, _ in store.stream_items("todos", "inbox")) == ["1", "2"]
+    assert store.stream_groups("todos") == ["done", "inbox"]
+    assert store.stream_names() == ["todos"]
+    assert store.stream_delete("todos", "done", "3") == b'{"id":"3"}'
+    assert store.stream_groups("todos") == ["inbox"]
+
+
+async def test_queue_lifecycle(store):
+    first, second, other = message(store), message(store, group="g"), message(store, "other")
+    for m in (first, second, other):
+        store.queue_add(m)
+    assert [m.id for m in store.queue_pending("f")] == [first.id, second.id]
+    first.attempts, first.available_at, first.error = 2, 50.0, "boom"
+    store.queue_retry(first)
+    second.attempts, second.error, second.failed_at = 4, "gave up", 60.0
+    store.queue_dead(second)
+    store.queue_ack(other.id)
+    await store.flush()
+    pending = store.queue_pending("f")
+    assert [(m.id, m.attempts, m.available_at, m.error) for m in pending] == [(first.id, 2, 50.0, "boom")]
+    dead = store.queue_dead_letters()
+    assert [(m.id, m.attempts, m.error, m.group_id) for m in dead] == [(second.id, 4, "gave up", "g")]
+    assert store.queue_counts() == {"f": (1, 1)}
+    revived = store.queue_revive(second.id, 70.0)
+    assert revived is not None and (revived.attempts, revived.available_at, revived.error) == (0, 70.0, None)
+    assert store.queue_revive(second.id, 70.0) is None
+    assert [m.id for m in store.queue_pending("f")] == [first.id, second.id]
+    assert store.queue_dead_letters() == []
+
+
+async def test_sqlite_keeps_everything_across_reopen(tmp_path):
+    path = tmp_path / "motia.db"
+    first = SqliteStore(path)
+    first.state_set("s", "k", b"1")
+    first.stream_set("st", "g", "i", b"2")
+    kept = message(first)
+    first.queue_add(kept)
+    await first.flush()
+    first.close()
+    again = SqliteStore(path)
+    assert again.state_get("s", "k") == b"1"
+    assert again.stream_get("st", "g", "i") == b"2"
+    assert [m.id for m in again.queue_pending("f")] == [kept.id]
+    assert again.next_message_id() == kept.id + 1  # ids keep growing after a restart
+    again.close()
+
+
+async def test_sqlite_commits_once_for_writers_of_the_same_loop_turn(tmp_path):
+    store = SqliteStore(tmp_path / "motia.db")
+    commits = 0
+    real = store._commit_now
+
+    def counting() -> None:
+        nonlocal commits
+        commits += 1
+        real()
+
+    store._commit_now = counting  # type: ignore[method-assign]
+
+    async def writer(n: int) -> None:
+        store.state_set("s", str(n), b"1")
+        await store.flush()
+
+    await asyncio.gather(*(writer(n) for n in range(50)))
+    assert commits == 1
+    # committed: another connection sees every write
+    other = sqlite3.connect(tmp_path / "motia.db")
+    assert other.execute("SELECT count(*) FROM state").fetchone()[0] == 50
+    other.close()
+    store.close()
+
+
+async def test_a_full_database_is_a_store_error_not_a_crash(tmp_path):
+    store = SqliteStore(tmp_path / "motia.db")
+    store.db.execute("PRAGMA max_page_count = 20")  # a disk that fills up after a few pages
+    with pytest.raises(StoreError, match="database or disk is full"):
+        for n in range(1000):
+            store.state_set("s", str(n), b"x" * 4000)
+    # The writes before the failure shared its transaction: their flush fails too, and nothing is half-written.
+    with pytest.raises(StoreError, match="cannot commit"):
+        await store.flush()
+    assert store.state_get("s", "0") is None
+    store.db.execute("PRAGMA max_page_count = 100000")
+    store.state_set("s", "after", b"1")  # the store keeps working once there is room again
+    await store.flush()
+    assert store.state_get("s", "after") == b"1"
+
+
+def test_unopenable_path_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the data store"):
+        SqliteStore(blocker / "motia.db")
