@@ -186,6 +186,75 @@ def steps(
         typer.echo(f"{row['name']:<{width}}  {described}  {row['file']}:{row['line']}")
 
 
+dlq_app = typer.Typer(help="Dead letters of a running app: messages whose deliveries all failed.",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+UrlOption = typer.Option("http://127.0.0.1:3111", "--url", help="Base URL of the running app (`motia run`).")
+
+
+def _admin(method: str, url: str, path: str, body: Any = None) -> Any:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        typer.secho(f"error: {method} {path} answered {exc.code}: {exc.read().decode(errors='replace')}",
+                    fg=typer.colors.RED, err=True)
+    except (urllib.error.URLError, OSError) as exc:
+        typer.secho(f"error: cannot reach {url} ({exc}); is `motia run` running there?", fg=typer.colors.RED,
+                    err=True)
+    raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    url: str = UrlOption,
+    topic: Optional[str] = typer.Option(None, "--topic", help="Only this topic."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List dead letters: id, topic, subscriber, attempts and the last error."""
+    import json
+    from urllib.parse import quote
+
+    letters = _admin("GET", url, "/__motia/dlq" + (f"?topic={quote(topic)}" if topic else ""))
+    if as_json:
+        typer.echo(json.dumps(letters, indent=2))
+        return
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    for letter in letters:
+        typer.echo(f"{letter['id']:>6}  {letter['topic']}  -> {letter['function_id']}  "
+                   f"attempts={letter['attempts']}  {letter['error']}")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    url: str = UrlOption,
+    ids: Optional[list[int]] = typer.Option(None, "--id", help="A dead letter to redrive (repeatable)."),
+    topic: Optional[str] = typer.Option(None, "--topic", help="Redrive every dead letter of this topic."),
+    everything: bool = typer.Option(False, "--all", help="Redrive every dead letter."),
+) -> None:
+    """Put dead letters back on their queue, with their retries reset."""
+    if not ids and not topic and not everything:
+        typer.secho("error: say which dead letters: --id N, --topic T or --all", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    body: dict[str, Any] = {}
+    if ids:
+        body["ids"] = list(ids)
+    if topic:
+        body["topic"] = topic
+    result = _admin("POST", url, "/__motia/dlq/redrive", body)
+    typer.echo(f"redriven: {result['redriven']}")
+
+
 def _describe(trigger: dict[str, Any]) -> str:
     kind = trigger["type"]
     if kind == "http":
