@@ -28,6 +28,7 @@ from .model import HandlerConfig, QueryParam, QueueConfig, Step
 from .registry import Registry
 from .requests import ApiRequest, ApiResponse, Headers
 from .state import StateManager, state, state_manager, stateManager
+from .stream_client import StreamClient
 from .streams import Stream, StreamConfig, stream_auth
 
 __version__ = "0.1.0"
@@ -58,6 +59,7 @@ __all__ = [
     "StepLogger",
     "Stream",
     "StreamAuthInput",
+    "StreamClient",
     "StreamConfig",
     "StreamEvent",
     "StreamSubscription",

@@ -54,15 +54,22 @@ def run(
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
         "instead of starting the embedded one.",
     ),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Restart when step files, helpers or .env change."),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
+    if watch:
+        from .reload import run_with_reload
+
+        raise typer.Exit(run_with_reload(Path.cwd(), [a for a in sys.argv[2:] if a not in ("--watch", "-w")]))
     from . import log
+    from .dotenv import load_env_files
     from .engine.store import StoreError
     from .runtime.app import App
     from .runtime.app import run as run_loop
 
     log.configure(log_level, log_format)
+    load_env_files(Path.cwd())
     registry = _discover(steps_dir)
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout)
@@ -76,14 +83,48 @@ def run(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
 
+    def started() -> None:
+        from .banner import banner_data, render
+
+        info = banner_data(
+            registry, http=application.url,
+            streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
+            data="memory" if memory else str(Path(data_dir) / "motia.db"),
+        )
+        if log_format == "json":
+            import logging
+
+            logging.getLogger("motia").info("started", extra={"fields": info})
+        else:
+            typer.echo(render(info, color=sys.stderr.isatty()), err=True)
+
     async def main() -> None:
-        await application.serve()
+        await application.serve(on_started=started)
 
     try:
         run_loop(main())
     except OSError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def dev(
+    steps_dir: Optional[Path] = DirOption,
+    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
+    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
+    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+) -> None:
+    """`motia run --watch`: serve, and restart on changes to step files, helper modules and .env (the store and
+    ports are kept; a broken step prints its error and the watcher waits for the fix)."""
+    from .reload import run_with_reload
+
+    args = ["--port", str(port), "--stream-port", str(stream_port)]
+    if steps_dir is not None:
+        args += ["--dir", str(steps_dir)]
+    if memory:
+        args.append("--memory")
+    raise typer.Exit(run_with_reload(Path.cwd(), args))
 
 
 def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
@@ -186,6 +227,55 @@ def steps(
         typer.echo(f"{row['name']:<{width}}  {described}  {row['file']}:{row['line']}")
 
 
+@app.command()
+def graph(
+    steps_dir: Optional[Path] = DirOption,
+    fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid, dot, html or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+) -> None:
+    """Draw the flow: steps (API, event, cron, state, stream, noop), topics and emit edges (virtual ones
+    dashed). `--format html` is a self-contained page, also served by `motia run` at /__motia/graph."""
+    from .graph import build_graph, to_dot, to_html, to_json, to_mermaid
+
+    renderers = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json,
+                 "html": lambda g: to_html(g, Path.cwd().name or "motia")}
+    if fmt not in renderers:
+        typer.secho(f"error: unknown format {fmt!r}; use one of {', '.join(renderers)}", fg=typer.colors.RED,
+                    err=True)
+        raise typer.Exit(2)
+    flow = build_graph(_discover(steps_dir), root=Path.cwd())
+    text = renderers[fmt](flow)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output} ({_count(len(flow.steps), 'step')}, {_count(len(flow.topics), 'topic')})", err=True)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@app.command()
+def create(
+    name: str = typer.Argument(..., help="The project directory to create (its name is the project's)."),
+    motia_path: Optional[Path] = typer.Option(
+        None, "--motia-path", help="Depend on this local motia checkout instead of the released motia-py."
+    ),
+) -> None:
+    """Scaffold a project: pyproject, README, one step of each kind and tests that pass as generated."""
+    from .scaffold import ScaffoldError, create_project
+
+    try:
+        files = create_project(Path(name), motia_path=motia_path)
+    except ScaffoldError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    for file in files:
+        typer.echo(f"  created {file}")
+    typer.echo(f"\nNext:\n  cd {name}\n  pip install -e \".[test]\"\n  pytest\n  motia run")
+
+
 dlq_app = typer.Typer(help="Dead letters of a running app: messages whose deliveries all failed.",
                       no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -211,6 +301,72 @@ def _admin(method: str, url: str, path: str, body: Any = None) -> Any:
         typer.secho(f"error: cannot reach {url} ({exc}); is `motia run` running there?", fg=typer.colors.RED,
                     err=True)
     raise typer.Exit(1)
+
+
+@app.command("emit")
+def emit_command(
+    topic: str = typer.Argument(..., help="The topic to publish to."),
+    data: str = typer.Argument("null", help="The event data, as JSON."),
+    url: str = UrlOption,
+    group: Optional[str] = typer.Option(None, "--group", help="messageGroupId (FIFO subscribers)."),
+) -> None:
+    """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`)."""
+    import json
+
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        typer.secho(f"error: DATA is not JSON: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    body: dict[str, Any] = {"topic": topic, "data": value}
+    if group is not None:
+        body["messageGroupId"] = group
+    _admin("POST", url, "/__motia/emit", body)
+    typer.echo(f"emitted {topic}")
+
+
+state_app = typer.Typer(help="State of a running app.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("get")
+def state_get(group: str, key: str, url: str = UrlOption) -> None:
+    """Print one value as JSON."""
+    import json
+    from urllib.parse import quote
+
+    typer.echo(json.dumps(_admin("GET", url, f"/__motia/state/{quote(group, safe='')}/{quote(key, safe='')}"),
+                          indent=2))
+
+
+@state_app.command("set")
+def state_set(group: str, key: str, value: str = typer.Argument(..., help="The value, as JSON."),
+              url: str = UrlOption) -> None:
+    """Store a JSON value (`motia state set users u1 '{"name": "Ada"}'`)."""
+    import json
+    from urllib.parse import quote
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        typer.secho(f"error: VALUE is not JSON: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    _admin("PUT", url, f"/__motia/state/{quote(group, safe='')}/{quote(key, safe='')}", parsed)
+    typer.echo(f"set {group}/{key}")
+
+
+@state_app.command("list")
+def state_list(group: Optional[str] = typer.Argument(None, help="A group; without it, the groups."),
+               url: str = UrlOption) -> None:
+    """List the groups, or every key and value of one group."""
+    import json
+    from urllib.parse import quote
+
+    if group is None:
+        for name in _admin("GET", url, "/__motia/state").get("groups", []):
+            typer.echo(name)
+        return
+    typer.echo(json.dumps(_admin("GET", url, f"/__motia/state/{quote(group, safe='')}"), indent=2))
 
 
 @dlq_app.command("list")

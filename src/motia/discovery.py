@@ -69,8 +69,10 @@ def discover(root: Path | str = ".", steps_dir: Path | str | None = None) -> Reg
             hint="run from your project root, or pass --dir path/to/steps",
         )
     registry = Registry()
-    for directory in dirs:
-        import_root = directory if directory.name == "src" and directory.parent == root else directory.parent
+    roots = [directory if directory.name == "src" and directory.parent == root else directory.parent
+             for directory in dirs]
+    _forget_other_projects(roots)
+    for directory, import_root in zip(dirs, roots, strict=True):
         for file in find_step_files(directory):
             module = load_step_file(file, import_root)
             collect(registry, module, file)
@@ -117,7 +119,7 @@ def load_step_file(file: Path, import_root: Path) -> ModuleType:
         return existing
     _evict_foreign(name, import_root)
     try:
-        if file.name.endswith(".step.py"):
+        if "." in file.name[: -len(".py")]:  # `x.step.py`, `x.stream.py`: not importable by name
             _import_parents(name)
             spec = importlib.util.spec_from_file_location(name, file)
             if spec is None or spec.loader is None:
@@ -139,6 +141,32 @@ def load_step_file(file: Path, import_root: Path) -> ModuleType:
         raise StepError(
             f"cannot import step file: {type(exc).__name__}: {exc}", f"{file}:{line}"
         ) from exc
+
+
+_project_roots: list[str] = []
+
+
+def _forget_other_projects(roots: list[Path]) -> None:
+    """One process discovering a second project (a reloader, a test suite): drop the first project's import
+    roots from sys.path and its modules from sys.modules, so that same-named packages (`steps`) resolve to
+    the new project's files."""
+    current = [str(r) for r in roots]
+    stale = [r for r in _project_roots if r not in current]
+    for root in stale:
+        while root in sys.path:
+            sys.path.remove(root)
+        prefix = root.rstrip("/") + "/"
+        for key, module in list(sys.modules.items()):
+            location = getattr(module, "__file__", None) or ""
+            paths = list(getattr(module, "__path__", []) or [])
+            if location.startswith(prefix) or (paths and all(str(p).startswith(prefix) for p in paths)):
+                del sys.modules[key]
+        _project_roots.remove(root)
+    for root in current:
+        if root not in _project_roots:
+            _project_roots.append(root)
+    if stale:
+        importlib.invalidate_caches()
 
 
 def _evict_foreign(name: str, import_root: Path) -> None:

@@ -201,6 +201,25 @@ class HttpResponseData(msgspec.Struct, omit_defaults=True):
     body: Any = None
 
 
+def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
+    """An HTTP function's result as it travels over the network (§3.1): `status_code` always written and a
+    JSON body, so bytes go as text. A binary body would need the response data channel; it becomes a 500."""
+    body = response.body
+    headers = response.headers
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        try:
+            body = bytes(body).decode()
+        except UnicodeDecodeError:
+            message = "A binary response body cannot be sent over this connection"
+            return {"status_code": 500, "body": {"error": {"code": "INTERNAL_ERROR", "message": message}}}
+        if not any(k.lower() == "content-type" for k in headers or ()):
+            headers = {**(headers or {}), "content-type": "application/octet-stream"}
+    wire: dict[str, Any] = {"status_code": response.status_code, "body": body}
+    if headers:
+        wire["headers"] = headers
+    return wire
+
+
 def new_id() -> str:
     """A fresh canonical UUIDv4 string (invocation, worker and trigger ids)."""
     import uuid
@@ -225,6 +244,10 @@ def encode_message(message: Message) -> bytes:
         return frame[:-1] + b',"data":null}'
     if isinstance(message, RegisterTrigger) and message.config == {}:
         return frame[:-1] + b',"config":{}}'
+    if isinstance(message, RegistrationRejected):  # rare; the engine always writes namespace and owner
+        fields = {f: getattr(message, f) for f in message.__struct_fields__}
+        written = {k: v for k, v in fields.items() if v is not None}
+        return _frame_encoder.encode({"type": "registrationrejected", **written})
     return frame
 
 

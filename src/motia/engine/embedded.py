@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -23,8 +24,17 @@ log = logging.getLogger("motia.engine")
 
 
 class EmbeddedEngine:
-    def __init__(self, store: Store, *, clock: Clock | None = None, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        admin: bool = True,
+    ) -> None:
+        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
         self.store = store
+        self.admin = admin
         self.clock = clock or Clock()
         self.tasks = Tasks()
         self.core = Engine()
@@ -40,6 +50,22 @@ class EmbeddedEngine:
         if stream_port is not None:
             await self.streams.serve(stream_host, stream_port)
         self.cron.start()
+
+    def busy(self) -> bool:
+        """Work that will finish on its own: deliveries ready or running, triggers being fired, cron runs."""
+        return (
+            self.queues.busy(count_waiting=False)
+            or self.state.busy()
+            or self.streams.busy()
+            or any(job.running for job in self.cron.jobs.values())
+        )
+
+    async def wait_idle(self, settle_turns: int = 3) -> None:
+        """Return once nothing is running or about to run (timers waiting on the clock do not count)."""
+        quiet = 0
+        while quiet < settle_turns:
+            await asyncio.sleep(0 if quiet else 0.001)
+            quiet = 0 if self.busy() else quiet + 1
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop scheduling, let in-flight deliveries finish (up to `drain_timeout`), flush and close."""
@@ -58,9 +84,18 @@ class EmbeddedEngine:
     def _admin_routes(self) -> None:
         routes = {
             ("GET", "/__motia/health"): self._health,
-            ("GET", "/__motia/dlq"): self._dlq_list,
-            ("POST", "/__motia/dlq/redrive"): self._dlq_redrive,
         }
+        if self.admin:
+            routes.update({
+                ("GET", "/__motia/dlq"): self._dlq_list,
+                ("POST", "/__motia/dlq/redrive"): self._dlq_redrive,
+                ("POST", "/__motia/emit"): self._emit,
+                ("GET", "/__motia/state"): self._state_groups,
+                ("GET", "/__motia/state/:scope"): self._state_list,
+                ("GET", "/__motia/state/:scope/:key"): self._state_get,
+                ("PUT", "/__motia/state/:scope/:key"): self._state_set,
+                ("DELETE", "/__motia/state/:scope/:key"): self._state_delete,
+            })
         for (method, path), handler in routes.items():
             function_id = f"motia::admin::{method.lower()}({path})"
             self.core.add_builtin(function_id, handler)
@@ -76,13 +111,57 @@ class EmbeddedEngine:
         return _json(await self.queues.dlq_list(filters))
 
     async def _dlq_redrive(self, request: HttpRequestData) -> HttpResponseData:
-        try:
-            body = msgspec.json.decode(request.raw_body) if request.raw_body else {}
-        except msgspec.DecodeError:
-            body = None
+        body = _body(request, {})
         if not isinstance(body, dict):
-            return _json({"error": {"code": "INVALID_JSON", "message": "expected a JSON object"}}, 400)
+            return _invalid("expected a JSON object")
         return _json(await self.queues.dlq_redrive(body))
+
+    async def _emit(self, request: HttpRequestData) -> HttpResponseData:
+        body = _body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("topic"), str) or not body["topic"]:
+            return _invalid('expected {"topic": "...", "data": ...}')
+        await self.queues.publish(body)
+        return _json({"emitted": body["topic"]}, 202)
+
+    async def _state_groups(self, request: HttpRequestData) -> HttpResponseData:
+        return _json(await self.state.list_groups({}))
+
+    async def _state_list(self, request: HttpRequestData) -> HttpResponseData:
+        scope = request.path_params["scope"]
+        return _json({key: msgspec.Raw(value) for key, value in self.store.state_items(scope)})
+
+    async def _state_get(self, request: HttpRequestData) -> HttpResponseData:
+        value = await self.state.get(dict(request.path_params))
+        if value is None:
+            return _json({"error": {"code": "NOT_FOUND", "message": "no such key"}}, 404)
+        return _json(value)
+
+    async def _state_set(self, request: HttpRequestData) -> HttpResponseData:
+        value = _body(request)
+        if value is _INVALID:
+            return _invalid("the body must be the JSON value to store")
+        await self.state.set({**request.path_params, "value": value})
+        return _json(value)
+
+    async def _state_delete(self, request: HttpRequestData) -> HttpResponseData:
+        old = await self.state.delete(dict(request.path_params))
+        return _json({"deleted": old is not None})
+
+
+_INVALID: Any = object()
+
+
+def _body(request: HttpRequestData, empty: Any = _INVALID) -> Any:
+    if not request.raw_body:
+        return empty
+    try:
+        return msgspec.json.decode(request.raw_body)
+    except msgspec.DecodeError:
+        return _INVALID
+
+
+def _invalid(message: str) -> HttpResponseData:
+    return _json({"error": {"code": "INVALID_JSON", "message": message}}, 400)
 
 
 def _json(value: Any, status: int = 200) -> HttpResponseData:

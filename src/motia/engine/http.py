@@ -28,6 +28,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 
 _JSON = b"application/json"
@@ -138,6 +139,10 @@ class HttpModule:
             method, route.path, params, query, headers, json_body, route.info, body
         )
         result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
+        if result.error is not None and result.error.code == "invocation_stopped" and method in _SAFE_METHODS:
+            # The worker went away mid-request. A safe method may run twice, so, like a proxy trying the next
+            # upstream, it gets one more try (on a replica, if one is left).
+            result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
         if result.error is not None:
             error_id = os.urandom(8).hex()
             log.error(

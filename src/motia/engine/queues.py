@@ -308,10 +308,14 @@ class QueueModule:
 
     # --- idleness (tests, graceful shutdown) --------------------------------------------------------
 
-    def busy(self) -> bool:
-        return any(
-            s.in_flight or s.waiting or not s.ready.empty() or s.groups for s in self.subscribers.values()
-        )
+    def busy(self, *, count_waiting: bool = True) -> bool:
+        """Messages ready or in flight (and, with `count_waiting`, held by a back-off or delay timer)."""
+        for s in self.subscribers.values():
+            if s.in_flight or not s.ready.empty():
+                return True
+            if count_waiting and (s.waiting or s.groups):
+                return True
+        return False
 
     def _check_idle(self) -> None:
         if self._idle is not None and not self.busy():

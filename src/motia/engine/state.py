@@ -50,6 +50,7 @@ class StateModule:
         self.tasks = tasks
         self.triggers: dict[str, TriggerEntry] = {}
         self._events: asyncio.Queue[dict[str, Any]] | None = None
+        self.delivering = 0
         engine.add_trigger_type("state", self)
         for name, fn in {
             "state::get": self.get,
@@ -86,13 +87,23 @@ class StateModule:
         # Handlers run one after another, in change order; their errors are logged only (§3.3).
         while True:
             event = await events.get()
-            for trigger in list(self.triggers.values()):
-                config = trigger.config if isinstance(trigger.config, dict) else {}
-                if config.get("scope") not in (None, event["scope"]) or config.get("key") not in (None, event["key"]):
-                    continue
-                result = await self.engine.invoke(trigger.function_id, event, metadata=trigger.metadata)
-                if result.error is not None:
-                    log.error("state trigger %s failed: %s", trigger.function_id, result.error.message)
+            self.delivering += 1
+            try:
+                await self._deliver_one(event)
+            finally:
+                self.delivering -= 1
+
+    def busy(self) -> bool:
+        return self.delivering > 0 or (self._events is not None and not self._events.empty())
+
+    async def _deliver_one(self, event: dict[str, Any]) -> None:
+        for trigger in list(self.triggers.values()):
+            config = trigger.config if isinstance(trigger.config, dict) else {}
+            if config.get("scope") not in (None, event["scope"]) or config.get("key") not in (None, event["key"]):
+                continue
+            result = await self.engine.invoke(trigger.function_id, event, metadata=trigger.metadata)
+            if result.error is not None:
+                log.error("state trigger %s failed: %s", trigger.function_id, result.error.message)
 
     # --- functions ----------------------------------------------------------------------------------
 

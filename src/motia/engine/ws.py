@@ -22,6 +22,7 @@ from websockets.http11 import Request, Response
 from ..protocol import (
     ErrorBody,
     HttpRequestData,
+    HttpResponseData,
     InvocationResult,
     InvokeFunction,
     Message,
@@ -29,6 +30,7 @@ from ..protocol import (
     WorkerRegistered,
     decode_message,
     encode_message,
+    http_response_wire,
     new_id,
 )
 from .engine import Connection, Engine
@@ -82,6 +84,8 @@ class WebSocketConnection(Connection):
             self.pending.pop(invocation_id, None)
 
     async def send(self, message: Message) -> None:
+        if isinstance(message, InvocationResult) and type(message.result) is HttpResponseData:
+            message.result = http_response_wire(message.result)  # one of our steps, called by this worker
         try:
             await self.ws.send(encode_message(message), text=True)
         except ConnectionClosed:
@@ -105,15 +109,28 @@ class WebSocketConnection(Connection):
                 )
 
 
-def wire_http_request(data: HttpRequestData) -> HttpRequestData:
-    """The in-process HTTP payload in its wire form: `body` parsed (null when it is not JSON), no raw bytes."""
+def wire_http_request(data: HttpRequestData) -> dict[str, Any]:
+    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null, no raw bytes."""
     body = data.body
     if isinstance(body, msgspec.Raw):
         try:
             body = _json.decode(body)
         except msgspec.DecodeError:
             body = None
-    return msgspec.structs.replace(data, body=body, raw_body=None)
+    wire: dict[str, Any] = {
+        "method": data.method,
+        "path": data.path,
+        "path_params": data.path_params,
+        "query_params": data.query_params,
+        "headers": data.headers,
+        "body": body,
+        "trigger": data.trigger,
+    }
+    if data.request_body is not None:
+        wire["request_body"] = data.request_body
+    if data.response is not None:
+        wire["response"] = data.response
+    return wire
 
 
 def _stopped(function_id: str | None) -> InvocationResult:

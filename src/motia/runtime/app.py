@@ -11,7 +11,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ..engine.http import DEFAULT_MAX_BODY_SIZE
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.ws import WorkerServer
 from ..registry import Registry
+from .graph_page import serve_graph
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
 from .worker import Worker
@@ -57,6 +58,7 @@ class App:
         drain_timeout: float = 10.0,
         engine_host: str = "127.0.0.1",
         engine_port: int | None = None,
+        admin: bool | None = None,
     ) -> None:
         self.registry = registry
         # The worker port (external workers, `motia run --engine`); None: in-process worker only.
@@ -71,16 +73,20 @@ class App:
         if store is None:
             store = MemoryStore() if memory else SqliteStore(Path(data_dir) / "motia.db")
         self.store = store
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size)
+        # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
+        admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin)
         self.engine = self.embedded.core
         self.http = self.embedded.http
+        if admin:  # the flow graph page names step files: served where the operator routes are
+            serve_graph(self.engine, registry)
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Register the steps with the engine and start serving HTTP; returns once the port is bound."""
+    async def start_engine(self) -> None:
+        """Register the steps with the engine and start it (stream and worker ports, cron), without HTTP."""
         self.transport = InProcessTransport(self.engine, self.worker)
         await self.worker.attach(self.transport)
         await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
@@ -90,6 +96,10 @@ class App:
             await self.worker_server.start()
             self.engine_port = self.worker_server.port
             log.info("worker port on %s", self.worker_server.url)
+
+    async def start(self) -> None:
+        """Start the engine and serve HTTP; returns once the port is bound."""
+        await self.start_engine()
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -131,7 +141,7 @@ class App:
             self.transport = None
         self.worker.detach()
 
-    async def serve(self) -> None:
+    async def serve(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then shut down gracefully."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,6 +153,8 @@ class App:
                     installed.append(sig)
         try:
             await self.start()
+            if on_started is not None:
+                on_started()
             assert self._server_task is not None
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait({waiter, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -174,10 +186,13 @@ class RemoteApp:
         default_timeout: float | None = 30.0,
         drain_timeout: float = 10.0,
         reconnect: ReconnectPolicy | None = None,
+        name: str | None = None,
     ) -> None:
         self.registry = registry
         self.worker = Worker(registry, default_timeout=default_timeout)
-        self.transport = WebSocketTransport(engine_url, self.worker, drain_timeout=drain_timeout, reconnect=reconnect)
+        self.transport = WebSocketTransport(
+            engine_url, self.worker, drain_timeout=drain_timeout, reconnect=reconnect, name=name
+        )
 
     async def start(self, timeout: float | None = None) -> None:
         """Connect and register the steps (retrying until the engine is up, or `timeout` seconds)."""

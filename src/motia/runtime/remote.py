@@ -22,7 +22,6 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from .. import errors
 from ..protocol import (
     Action,
     ErrorBody,
@@ -41,6 +40,7 @@ from ..protocol import (
     WorkerRegistered,
     decode_message,
     encode_message,
+    http_response_wire,
     new_id,
 )
 from .transport import Transport
@@ -272,7 +272,7 @@ class WebSocketTransport(Transport):
         if result.traceparent is None:
             result.traceparent = message.traceparent
         if type(result.result) is HttpResponseData:
-            result.result = wire_http_response(result.result)
+            result.result = http_response_wire(result.result)
         try:
             await ws.send(encode_message(result), text=True)
         except ConnectionClosed:
@@ -345,24 +345,6 @@ def for_external_engine(message: Message) -> Message:
         if isinstance(expression, str) and len(expression.split()) == 5:
             return msgspec.structs.replace(message, config={**message.config, "expression": f"0 {expression}"})
     return message
-
-
-def wire_http_response(response: HttpResponseData) -> HttpResponseData:
-    """An HTTP function's result in its wire form: the body must be JSON, so bytes travel as text."""
-    body = response.body
-    if not isinstance(body, (bytes, bytearray, memoryview)):
-        return response
-    try:
-        text = bytes(body).decode()
-    except UnicodeDecodeError:
-        # A binary body needs the response data channel (§3.1), which this worker does not stream yet.
-        log.error("a binary (non-UTF-8) response body cannot be sent to an external engine")
-        return HttpResponseData(500, None, msgspec.Raw(errors.error_body(
-            errors.INTERNAL_ERROR, "Binary response bodies are not supported by this engine connection")))
-    headers = dict(response.headers or {})
-    if not any(k.lower() == "content-type" for k in headers):
-        headers["content-type"] = "application/octet-stream"
-    return HttpResponseData(response.status_code, headers, text)
 
 
 def _version() -> str:

@@ -9,11 +9,14 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from .. import _current
 from ..errors import MotiaError
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
     ErrorBody,
+    HttpResponseData,
     InvocationResult,
     InvokeFunction,
     Message,
@@ -42,6 +45,8 @@ log = logging.getLogger("motia.runtime")
 Function = Callable[[InvokeFunction], Awaitable[Any]]
 
 STREAM_AUTH_FUNCTION = "motia::stream::authenticate"
+OPENAPI_PATH = "/openapi.json"
+OPENAPI_FUNCTION = f"motia::openapi::get({OPENAPI_PATH})"
 
 
 class Worker:
@@ -61,6 +66,7 @@ class Worker:
                            "authenticates stream WebSocket connections", None, None)
         for step in registry:
             self._add_step(step)
+        self._add_openapi()
 
     def _register(self, function_id: str, function: Function, description: str | None, trigger_type: str | None,
                   config: dict[str, Any] | None, metadata: Any = None) -> None:
@@ -69,6 +75,23 @@ class Worker:
         if trigger_type is not None:
             self.registrations.append(RegisterTrigger(new_id(), trigger_type, function_id, config or {},
                                                       metadata=metadata))
+
+    def _add_openapi(self) -> None:
+        """`GET /openapi.json`: the app's OpenAPI document, built on the first request (unless a step serves it)."""
+        if any(isinstance(t, HttpTrigger) and t.method == "GET" and t.path == OPENAPI_PATH
+               for step in self.registry for t in step.triggers):
+            return
+        document: list[bytes] = []
+
+        async def serve_openapi(message: InvokeFunction) -> HttpResponseData:
+            if not document:
+                from ..openapi import openapi_json
+
+                document.append(openapi_json(self.registry))
+            return HttpResponseData(200, {"content-type": "application/json"}, msgspec.Raw(document[0]))
+
+        self._register(OPENAPI_FUNCTION, serve_openapi, "the app's OpenAPI 3.1 document", "http",
+                       {"api_path": OPENAPI_PATH, "http_method": "GET"})
 
     def _add_stream(self, stream: Stream[Any]) -> None:
         self._streams[stream.name] = stream.bind(self)

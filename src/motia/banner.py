@@ -1,0 +1,70 @@
+"""The start-up banner: routes, topics (who emits -> who consumes), crons with their next fire time,
+ports and where the data lives."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .crontab import CronSchedule
+from .model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, StreamTrigger
+from .registry import Registry
+
+
+def banner_data(registry: Registry, *, http: str, streams: str | None, data: str) -> dict[str, Any]:
+    routes = []
+    consumers: dict[str, list[str]] = {}
+    producers: dict[str, list[str]] = {}
+    crons = []
+    watchers = []
+    now = time.time()
+    for step in registry:
+        for emit in step.emits:
+            producers.setdefault(emit.topic, []).append(step.name)
+        for trigger in step.triggers:
+            if isinstance(trigger, HttpTrigger):
+                routes.append({"method": trigger.method, "path": trigger.path, "step": step.name})
+            elif isinstance(trigger, QueueTrigger):
+                consumers.setdefault(trigger.topic, []).append(step.name)
+            elif isinstance(trigger, CronTrigger):
+                next_fire = CronSchedule(trigger.expression, trigger.timezone).next_after(now)
+                crons.append({"expression": trigger.expression, "timezone": trigger.timezone, "step": step.name,
+                              "next": datetime.fromtimestamp(next_fire, timezone.utc).isoformat(timespec="seconds")})
+            elif isinstance(trigger, StateTrigger):
+                watchers.append({"kind": "state", "of": trigger.scope or "*", "step": step.name})
+            elif isinstance(trigger, StreamTrigger):
+                watchers.append({"kind": "stream", "of": trigger.stream_name, "step": step.name})
+    topics = [
+        {"topic": topic, "emitted_by": sorted(producers.get(topic, [])),
+         "consumed_by": sorted(consumers.get(topic, []))}
+        for topic in sorted(set(producers) | set(consumers))
+    ]
+    return {"http": http, "streams": streams, "data": data, "routes": routes, "topics": topics, "crons": crons,
+            "watchers": watchers, "streams_declared": sorted(registry.streams)}
+
+
+def render(info: dict[str, Any], color: bool = False) -> str:
+    def bold(text: str) -> str:
+        return f"\033[1m{text}\033[0m" if color else text
+
+    lines = [bold("motia") + f"  http {info['http']}" + (f"  streams {info['streams']}" if info["streams"] else "")
+             + f"  data {info['data']}"]
+    if info["routes"]:
+        lines.append(bold("routes"))
+        width = max(len(r["method"]) for r in info["routes"])
+        path_width = max(len(r["path"]) for r in info["routes"])
+        lines += [f"  {r['method']:<{width}}  {r['path']:<{path_width}}  {r['step']}" for r in info["routes"]]
+    if info["topics"]:
+        lines.append(bold("topics"))
+        for t in info["topics"]:
+            emitters = ", ".join(t["emitted_by"]) or "(nobody declares it)"
+            consumers = ", ".join(t["consumed_by"]) or "(no consumer)"
+            lines.append(f"  {t['topic']}: {emitters} -> {consumers}")
+    if info["crons"]:
+        lines.append(bold("crons"))
+        lines += [f"  {c['expression']} ({c['timezone']})  {c['step']}  next {c['next']}" for c in info["crons"]]
+    if info["watchers"]:
+        lines.append(bold("watchers"))
+        lines += [f"  {w['kind']} {w['of']}  {w['step']}" for w in info["watchers"]]
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Conformance with the official client: `iii-sdk` (PyPI, pinned in the `test` extra) connects to the embedded
+engine as an external worker and is used the way its users use it."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from motia import ApiRequest, api
+from motia.runtime import ServedApp
+from tests.conftest import registry_of
+
+iii = pytest.importorskip("iii")
+
+from iii import InitOptions, InvocationError, TriggerAction, register_worker  # noqa: E402
+from iii.triggers import TriggerHandler  # noqa: E402
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `check()` returns something truthy (registration is asynchronous in the SDK)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+class SdkWorkers:
+    """`sdk(name)` -> an iii-sdk worker connected to the engine's worker port; `sdk.stop(worker)`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.running: list[Any] = []
+
+    def __call__(self, name: str | None = None, url: str | None = None) -> Any:
+        options = InitOptions(worker_name=name or f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False})
+        worker = register_worker(url or self.url, options)
+        self.running.append(worker)
+        return worker
+
+    def stop(self, worker: Any) -> None:
+        self.running.remove(worker)
+        worker.shutdown()  # a second shutdown() would wait forever on the SDK's stopped loop
+
+
+@pytest.fixture
+def sdk(engine) -> Iterator[SdkWorkers]:
+    workers = SdkWorkers(engine.ws_url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # register_trigger(_type) are deprecated in 0.25
+        yield workers
+    for worker in list(workers.running):
+        workers.stop(worker)
+
+
+def test_an_sdk_function_behind_an_http_trigger_is_served(engine, sdk):
+    worker = sdk()
+    seen: list[dict] = []
+
+    def create_item(data: dict) -> dict:
+        seen.append(data)
+        return {"status_code": 201, "headers": {"x-made-by": "iii-sdk"},
+                "body": {"id": data["path_params"]["id"], "name": data["body"]["name"]}}
+
+    worker.register_function("items::create", create_item)
+    worker.register_trigger({"type": "http", "function_id": "items::create",
+                             "config": {"api_path": "items/:id", "http_method": "POST"}})
+    response = eventually(lambda: _ok(engine.http.post("/items/7?x=1", json={"name": "Ada"})))
+    assert response.status_code == 201
+    assert response.headers["x-made-by"] == "iii-sdk"
+    assert response.json() == {"id": "7", "name": "Ada"}
+    request = seen[-1]
+    assert request["method"] == "POST" and request["query_params"] == {"x": "1"}
+    assert request["trigger"] == {"type": "http", "path": "/items/:id", "method": "POST"}
+
+
+def _ok(response: httpx.Response) -> httpx.Response | None:
+    return response if response.status_code != 404 else None
+
+
+def test_an_sdk_worker_invokes_our_steps_functions(sdk):
+    @api("POST", "/greet")
+    async def greet(req: ApiRequest[dict]) -> dict:
+        return {"hello": req.body["name"]}
+
+    with ServedApp(registry_of(greet), engine_port=0) as served:
+        assert served.app.worker_server is not None
+        worker = sdk(url=served.app.worker_server.url)
+        result = worker.trigger({
+            "function_id": "steps::greet::trigger::http(POST /greet)",
+            "payload": {"method": "POST", "path": "/greet", "body": {"name": "Ada"}, "headers": {}},
+        })
+        assert result == {"status_code": 200, "body": {"hello": "Ada"}}
+        with pytest.raises(InvocationError) as missing:
+            worker.trigger({"function_id": "steps::nope", "payload": {}})
+        assert missing.value.code == "function_not_found"
+        listed = worker.trigger({"function_id": "engine::functions::list", "payload": {"prefix": "steps::"}})
+        assert [f["function_id"] for f in listed["functions"]] == ["steps::greet::trigger::http(POST /greet)"]
+        sdk.stop(worker)
+
+
+def test_sdk_workers_call_each_other_and_errors_travel(sdk):
+    callee, caller = sdk(), sdk()
+    callee.register_function("math::div", lambda data: {"q": data["a"] / data["b"]})
+    assert eventually(lambda: _try(lambda: caller.trigger({"function_id": "math::div", "payload": {"a": 6, "b": 3}})))
+    assert caller.trigger({"function_id": "math::div", "payload": {"a": 6, "b": 3}}) == {"q": 2}
+    with pytest.raises(InvocationError) as failed:
+        caller.trigger({"function_id": "math::div", "payload": {"a": 1, "b": 0}})
+    assert failed.value.code == "invocation_failed" and "division by zero" in failed.value.message
+    assert caller.trigger({"function_id": "math::div", "payload": {"a": 1, "b": 1},
+                           "action": TriggerAction.Void()}) is None
+
+
+def _try(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except InvocationError:
+        return None
+
+
+def test_an_sdk_worker_is_listed_with_its_metadata(engine, sdk):
+    worker = sdk("conformance-worker")
+    worker.register_function("listed::fn", lambda data: None, description="listed")
+    observer = engine.worker()
+    listed = eventually(lambda: observer.call("engine::workers::list", {"search": "conformance"})["result"]["workers"])
+    assert listed[0]["runtime"] == "python" and listed[0]["version"] == "0.25.0"
+    functions = eventually(
+        lambda: observer.call("engine::functions::list", {"worker": "conformance-worker"})["result"]["functions"]
+    )
+    assert functions == [{"function_id": "listed::fn", "namespace": "default", "worker_name": "conformance-worker",
+                          "description": "listed"}]
+
+
+def test_everything_an_sdk_worker_registered_goes_when_it_disconnects(engine, sdk):
+    worker = sdk()
+    worker.register_function("temp::fn", lambda data: {"body": "here"})
+    worker.register_trigger({"type": "http", "function_id": "temp::fn", "config": {"api_path": "/temp"}})
+    assert eventually(lambda: _ok(engine.http.get("/temp"))).json() == "here"
+    sdk.stop(worker)
+    assert eventually(lambda: engine.http.get("/temp").status_code == 404)
+    assert engine.worker().call("temp::fn")["error"]["code"] == "function_not_found"
+
+
+def test_a_conflicting_sdk_registration_is_refused_and_the_owner_keeps_it(engine, sdk):
+    owner, latecomer = sdk(), sdk()
+    owner.register_function("shared::fn", lambda data: "owner", description="one")
+    caller = engine.worker()
+    assert eventually(lambda: caller.call("shared::fn").get("result") == "owner")
+    latecomer.register_function("shared::fn", lambda data: "latecomer", description="another")
+    time.sleep(0.2)
+    assert caller.call("shared::fn")["result"] == "owner"
+    assert latecomer.get_connection_state() == "connected"  # FUNCTION_NAMESPACE_CONFLICT is not fatal
+
+
+class Webhooks(TriggerHandler[Any]):
+    """A worker-provided trigger type: records its bindings; `fire` invokes the bound functions."""
+
+    def __init__(self) -> None:
+        self.bindings: dict[str, Any] = {}
+        self.changed = threading.Event()
+
+    async def register_trigger(self, config: Any) -> None:
+        if not config.config.get("path"):
+            raise ValueError("a webhook needs a path")
+        self.bindings[config.id] = config
+        self.changed.set()
+
+    async def unregister_trigger(self, config: Any) -> None:
+        self.bindings.pop(config.id, None)
+        self.changed.set()
+
+
+def test_a_worker_provided_trigger_type_from_the_sdk(engine, sdk):
+    provider, consumer = sdk(), sdk()
+    hooks = Webhooks()
+    provider.register_trigger_type({"id": "webhook", "description": "Webhooks"}, hooks)
+    received: list[Any] = []
+    consumer.register_function("on::hook", lambda data: received.append(data))
+    trigger = consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {"path": "/h"}})
+    binding = eventually(lambda: next(iter(hooks.bindings.values()), None))
+    assert binding.function_id == "on::hook" and binding.config == {"path": "/h"}
+    provider.trigger({"function_id": binding.function_id, "payload": {"event": "push"},
+                      "action": TriggerAction.Void()})
+    assert eventually(lambda: received) == [{"event": "push", "_caller_worker_id": provider.worker_id}]
+    trigger.unregister()
+    assert eventually(lambda: not hooks.bindings)
+    # A binding the provider refuses is reported back to the worker that made it (and only logged by the SDK).
+    consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {}})
+    time.sleep(0.2)
+    assert not hooks.bindings

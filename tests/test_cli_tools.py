@@ -1,0 +1,62 @@
+"""`motia emit`, `motia state ...` against a served app (examples/orders under `motia run`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from motia import Registry
+from motia.runtime import App
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "orders"
+
+
+def motia(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "motia.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def served(motia_run):
+    return motia_run(EXAMPLE, "--memory", "--stream-port", "0")
+
+
+def test_emit_reaches_the_subscribers(served):
+    order = {"id": "cli-1", "customer": "ada", "item": "lamp", "quantity": 1, "total": 5.0, "card": "4242"}
+    result = motia("emit", "order.placed", json.dumps(order), "--url", served.url)
+    assert (result.returncode, result.stdout.strip()) == (0, "emitted order.placed")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        got = motia("state", "get", "orders", "cli-1", "--url", served.url)
+        if got.returncode == 0 and json.loads(got.stdout)["status"] == "shipped":
+            break
+        time.sleep(0.1)
+    assert json.loads(got.stdout)["status"] == "shipped"  # charged, then shipped, through the events
+
+
+def test_state_set_get_list(served):
+    assert motia("state", "set", "notes", "n1", '{"text": "hi"}', "--url", served.url).returncode == 0
+    assert json.loads(motia("state", "get", "notes", "n1", "--url", served.url).stdout) == {"text": "hi"}
+    assert json.loads(motia("state", "list", "notes", "--url", served.url).stdout) == {"n1": {"text": "hi"}}
+    assert "notes" in motia("state", "list", "--url", served.url).stdout.split()
+
+
+def test_missing_key_and_bad_json_are_clear_errors(served):
+    missing = motia("state", "get", "notes", "nope", "--url", served.url)
+    assert missing.returncode == 1 and "404" in missing.stderr
+    bad = motia("emit", "t", "{not json", "--url", served.url)
+    assert bad.returncode == 2 and "DATA is not JSON" in bad.stderr
+
+
+def test_no_running_app_is_explained():
+    result = motia("state", "list", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1 and "is `motia run` running there?" in result.stderr
+
+
+def test_operator_routes_are_off_on_a_public_interface():
+    assert App(Registry(), host="0.0.0.0", memory=True).embedded.admin is False
+    assert App(Registry(), memory=True).embedded.admin is True
