@@ -13,14 +13,15 @@ PYTHON = None  # the interpreter running nox
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite (includes the lint and type checks, see tests/test_code_quality.py)."""
-    session.install("-e", ".[test]")
+    # The runtime and the generator package (`motia codegen`, tests/codegen), both editable.
+    session.install("-e", ".[test]", "-e", "codegen")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "examples", "codegen", "noxfile.py")
 
 
 @nox.session(python=PYTHON)

@@ -29,7 +29,7 @@ measure "raw ASGI GET /hello/:name" http://127.0.0.1:8001/hello/world
 measure "raw ASGI POST /users" http://127.0.0.1:8001/users post.lua
 kill $RAW; wait $RAW 2>/dev/null || true
 
-(cd apps/motia_hello && exec taskset -c 0 ../../$PY -m motia.cli run --port 8002 --log-level warning) &
+(cd apps/motia_hello && exec taskset -c 0 ../../$PY -m motia.cli run --port 8002 --stream-port 0 --memory --log-level warning 2>/dev/null) &
 MOTIA=$!
 wait_port 8002
 measure "motia GET /hello/:name" http://127.0.0.1:8002/hello/world

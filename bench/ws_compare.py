@@ -53,8 +53,9 @@ def _frames() -> tuple[bytes, bytes]:
     from motia.protocol import InvocationResult, InvokeFunction, encode_message, new_id
 
     invocation_id = new_id()
-    call = InvokeFunction("steps::hello::trigger::http(GET /hello/:name)", wire_http_request(_request()),
-                          invocation_id=invocation_id)
+    body, response = ({"channel_id": new_id(), "access_key": new_id(), "direction": d} for d in ("read", "write"))
+    payload = wire_http_request(_request(), body, response)
+    call = InvokeFunction("steps::hello::trigger::http(GET /hello/:name)", payload, invocation_id=invocation_id)
     result = InvocationResult(invocation_id, result={"status_code": 200, "body": {"message": "Hello, world!"}})
     return encode_message(call), encode_message(result)
 

@@ -66,7 +66,7 @@ def test_broken_step_file_stops_start_up_with_file_and_line(tmp_path):
                 pass
         """,
     })
-    result = motia("run", "--port", "0", cwd=root)
+    result = motia("run", "--port", "0", "--stream-port", "0", "--memory", cwd=root)
     assert result.returncode == 1
     assert "steps/broken_step.py:4: syntax error" in result.stderr
 
@@ -79,7 +79,7 @@ def test_exception_while_importing_a_step_names_the_line(tmp_path):
             VALUE = os.environ["SURELY_NOT_SET_ANYWHERE"]
         """,
     })
-    result = motia("run", "--port", "0", cwd=root)
+    result = motia("run", "--port", "0", "--stream-port", "0", "--memory", cwd=root)
     assert result.returncode == 1
     assert "steps/bad_step.py:4: cannot import step file: KeyError" in result.stderr
 
@@ -101,7 +101,7 @@ def test_duplicate_routes_stop_start_up_naming_both_steps(tmp_path):
                 return {}
         """,
     })
-    result = motia("run", "--port", "0", cwd=root)
+    result = motia("run", "--port", "0", "--stream-port", "0", "--memory", cwd=root)
     assert result.returncode == 1
     assert "b_step.py:5: duplicate route GET /users/:user_id (step 'second')" in result.stderr
     assert "step 'first' at " in result.stderr and "a_step.py:3" in result.stderr
@@ -119,7 +119,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = motia("run", "--port", str(port), cwd=root)
+        result = motia("run", "--port", str(port), "--stream-port", "0", "--memory", cwd=root)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 

@@ -55,6 +55,10 @@ def run(
         "instead of starting the embedded one.",
     ),
     watch: bool = typer.Option(False, "--watch", "-w", help="Restart when step files, helpers or .env change."),
+    cors_origins: Optional[list[str]] = typer.Option(
+        None, "--cors-origin", help="Allow cross-origin browser requests from this origin (repeatable; * for any). "
+        "Off by default."
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -78,6 +82,7 @@ def run(
         application = App(
             registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
             data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+            cors_origins=cors_origins or (),
         )
     except StoreError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -274,6 +279,20 @@ def create(
     for file in files:
         typer.echo(f"  created {file}")
     typer.echo(f"\nNext:\n  cd {name}\n  pip install -e \".[test]\"\n  pytest\n  motia run")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def codegen(ctx: typer.Context) -> None:
+    """Generate OpenAPI, AsyncAPI or a typed client module from the steps (needs motia-codegen).
+
+    `motia codegen openapi|asyncapi|client [--dir steps] [-o PATH] [--check]`; `motia codegen --help` for more."""
+    try:
+        from motia_codegen.cli import main as codegen_main
+    except ImportError:
+        typer.secho("error: `motia codegen` needs the motia-codegen package: `pip install motia-codegen` "
+                    "(in a checkout of motia: `pip install -e codegen`)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    codegen_main(ctx.args, prog_name="motia codegen")
 
 
 dlq_app = typer.Typer(help="Dead letters of a running app: messages whose deliveries all failed.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -53,9 +53,9 @@ def openapi_document(
     steps = list(registry.steps if isinstance(registry, Registry) else registry)
     routes = [(step, trigger, index) for step in steps
               for index, trigger in enumerate(step.triggers) if isinstance(trigger, HttpTrigger)]
-    schemas = _Schemas()
+    schemas = SchemaSet()
     schemas.add(ErrorEnvelope)
-    for step, trigger, _ in routes:
+    for _, trigger, _ in routes:
         for tp in _route_types(trigger):
             schemas.add(tp)
     schemas.resolve()
@@ -86,7 +86,7 @@ def openapi_document(
         },
     }
     # Only the components something refers to (a query Struct is spread into parameters, not referenced).
-    document["components"]["schemas"] = schemas.reachable_from(document)
+    document["components"]["schemas"] = schemas.reachable_from(document["paths"], document["components"])
     return document
 
 
@@ -123,7 +123,7 @@ def _is_type(tp: Any) -> bool:
     return tp is not None and not isinstance(tp, dict) and tp not in (str, bytes, bytearray)
 
 
-def _operation(step: Step, trigger: HttpTrigger, operation_id: str, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
+def _operation(step: Step, trigger: HttpTrigger, operation_id: str, schemas: SchemaSet) -> tuple[str, dict[str, Any]]:
     path, names = openapi_path(trigger.path)
     operation: dict[str, Any] = {}
     if step.flows:
@@ -168,7 +168,7 @@ def _texts(step: Step) -> tuple[str | None, str | None]:
     return summary, None
 
 
-def _query_parameters(query: Any, schemas: _Schemas) -> list[dict[str, Any]]:
+def _query_parameters(query: Any, schemas: SchemaSet) -> list[dict[str, Any]]:
     if isinstance(query, type):
         schema = schemas.component_of(query)
         if schema is None:
@@ -193,7 +193,7 @@ def _query_parameters(query: Any, schemas: _Schemas) -> list[dict[str, Any]]:
     return parameters
 
 
-def _request_body(trigger: HttpTrigger, schemas: _Schemas, operation_id: str) -> dict[str, Any] | None:
+def _request_body(trigger: HttpTrigger, schemas: SchemaSet, operation_id: str) -> dict[str, Any] | None:
     body = trigger.body
     if body is None or (body is Any and trigger.method not in _BODY_METHODS):
         return None
@@ -220,7 +220,7 @@ def _responses(trigger: HttpTrigger) -> dict[int, Any]:
     return result
 
 
-def _response(status: int, tp: Any, schemas: _Schemas, name: str) -> dict[str, Any]:
+def _response(status: int, tp: Any, schemas: SchemaSet, name: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _phrase(status)}
     if tp is None:
         return response
@@ -235,7 +235,7 @@ def _response(status: int, tp: Any, schemas: _Schemas, name: str) -> dict[str, A
     return response
 
 
-def _content_schema(tp: Any, schemas: _Schemas) -> dict[str, Any]:
+def _content_schema(tp: Any, schemas: SchemaSet) -> dict[str, Any]:
     return copy.deepcopy(schemas.schema(tp))
 
 
@@ -277,11 +277,15 @@ def _union(members: list[Any]) -> Any:
     return typing.Union[tuple(members)]
 
 
-class _Schemas:
-    """Every type of the document resolved by one `msgspec.json.schema_components` call, so a Struct used by
-    several routes is one component; legacy JSON-Schema dicts join them with their `$defs` hoisted."""
+class SchemaSet:
+    """JSON Schemas of many types made by one `msgspec.json.schema_components` call, so a Struct used in several
+    places is one shared component; legacy JSON-Schema dicts join them with their `$defs` hoisted.
 
-    def __init__(self) -> None:
+    `add()` every type, `resolve()`, then ask for `schema(tp)`. Also used by motia-codegen (AsyncAPI, models).
+    """
+
+    def __init__(self, ref_template: str = SCHEMA_REF) -> None:
+        self.ref_template = ref_template
         self._types: list[Any] = []
         self._split: list[tuple[Any, tuple[Any, ...]]] = []
         self._schemas: list[dict[str, Any]] = []
@@ -310,12 +314,12 @@ class _Schemas:
         return None
 
     def resolve(self) -> None:
-        schemas, components = msgspec.json.schema_components(self._types, ref_template=SCHEMA_REF)
+        schemas, components = msgspec.json.schema_components(self._types, ref_template=self.ref_template)
         renames = {name: _component_name(name) for name in components}
         renames = {old: new for old, new in renames.items() if old != new}
-        self._schemas = [_rename_refs(s, renames) for s in schemas]
-        self.components = {renames.get(name, name): _clean_description(_rename_refs(schema, renames))
-                           for name, schema in components.items()}
+        self._schemas = [self._rename_refs(s, renames) for s in schemas]
+        self.components.update({renames.get(name, name): _clean_description(self._rename_refs(schema, renames))
+                                for name, schema in components.items()})
 
     def schema(self, tp: Any) -> dict[str, Any]:
         for known, members in self._split:
@@ -338,38 +342,75 @@ class _Schemas:
         return schema if schema.get("type") == "object" else None
 
     def hoist(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
-        """A legacy JSON-Schema dict, its `$defs`/`definitions` moved to components (a `$ref` inside an OpenAPI
-        document points into the document, not into the schema it is written in)."""
+        """A JSON-Schema dict with its `$defs`/`definitions` moved to the components (a `$ref` inside an OpenAPI
+        or AsyncAPI document points into the document, not into the schema it is written in)."""
         schema = copy.deepcopy(schema)
         schema.pop("$schema", None)
         renames: dict[str, str] = {}
+        hoisted: dict[str, Any] = {}
         for key in ("$defs", "definitions"):
             for def_name, definition in (schema.pop(key, None) or {}).items():
                 target = _component_name(def_name)
-                if target in self.components and self.components[target] != definition:
+                if target in self.components or target in hoisted.values():
                     target = _component_name(f"{name}_{def_name}")
                 renames[f"#/{key}/{def_name}"] = target
-                self.components[target] = definition
-        for target in set(renames.values()):
-            self.components[target] = _rewrite_local_refs(self.components[target], renames)
+                hoisted[target] = definition
         if _has_root_ref(schema):
             renames["#"] = _component_name(name)
-            self.components[renames["#"]] = _rewrite_local_refs(schema, renames)
-            return {"$ref": SCHEMA_REF.format(name=renames["#"])}
-        return _rewrite_local_refs(schema, renames)
+            hoisted[renames["#"]] = schema
+        for target, definition in hoisted.items():
+            self.components[target] = self._rewrite_local_refs(definition, renames)
+        if "#" in renames:
+            return {"$ref": self.ref_template.format(name=renames["#"])}
+        return self._rewrite_local_refs(schema, renames)
 
-    def reachable_from(self, document: dict[str, Any]) -> dict[str, Any]:
-        """The components `document` refers to, directly or through other components, sorted by name."""
+    def reachable_from(self, *roots: Any) -> dict[str, Any]:
+        """The components `roots` refer to, directly or through other components, sorted by name."""
         seen: set[str] = set()
-        roots = {key: value for key, value in document.items() if key != "components"}
-        pending = [*_refs(roots), *_refs(document.get("components", {}).get("responses", {}))]
+        pending = [name for root in roots for name in self._refs(root)]
         while pending:
             name = pending.pop()
             if name in seen or name not in self.components:
                 continue
             seen.add(name)
-            pending.extend(_refs(self.components[name]))
+            pending.extend(self._refs(self.components[name]))
         return {name: self.components[name] for name in sorted(seen)}
+
+    def _refs(self, value: Any) -> Iterator[str]:
+        prefix = self.ref_template.format(name="")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "$ref" and isinstance(item, str) and item.startswith(prefix):
+                    yield item[len(prefix):]
+                elif key == "mapping" and isinstance(item, dict):
+                    for target in item.values():
+                        if isinstance(target, str) and target.startswith(prefix):
+                            yield target[len(prefix):]
+                else:
+                    yield from self._refs(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from self._refs(item)
+
+    def _rename_refs(self, value: Any, renames: dict[str, str]) -> Any:
+        if not renames:
+            return value
+        template = self.ref_template
+        old_to_new = {template.format(name=old): template.format(name=new) for old, new in renames.items()}
+        return _map_refs(value, lambda ref: old_to_new.get(ref, ref))
+
+    def _rewrite_local_refs(self, value: Any, renames: dict[str, str]) -> Any:
+        template = self.ref_template
+
+        def rewrite(ref: str) -> str:
+            if ref in renames:
+                return template.format(name=renames[ref])
+            for local, target in renames.items():
+                if local != "#" and ref.startswith(local + "/"):
+                    return template.format(name=target) + ref[len(local):]
+            return ref
+
+        return _map_refs(value, rewrite)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -391,45 +432,9 @@ def _component_name(name: str) -> str:
     return name if _COMPONENT_NAME.match(name) else re.sub(r"[^a-zA-Z0-9._-]", "_", name)
 
 
-def _refs(value: Any) -> Iterator[str]:
-    prefix = SCHEMA_REF.format(name="")
+def _map_refs(value: Any, rewrite: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "$ref" and isinstance(item, str) and item.startswith(prefix):
-                yield item[len(prefix):]
-            elif key == "mapping" and isinstance(item, dict):
-                for target in item.values():
-                    if isinstance(target, str) and target.startswith(prefix):
-                        yield target[len(prefix):]
-            else:
-                yield from _refs(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _refs(item)
-
-
-def _rename_refs(value: Any, renames: dict[str, str]) -> Any:
-    if not renames:
-        return value
-    old_to_new = {SCHEMA_REF.format(name=old): SCHEMA_REF.format(name=new) for old, new in renames.items()}
-    return _map_refs(value, lambda ref: old_to_new.get(ref, ref))
-
-
-def _rewrite_local_refs(value: Any, renames: dict[str, str]) -> Any:
-    def rewrite(ref: str) -> str:
-        if ref in renames:
-            return SCHEMA_REF.format(name=renames[ref])
-        for local, target in renames.items():
-            if local != "#" and ref.startswith(local + "/"):
-                return SCHEMA_REF.format(name=target) + ref[len(local):]
-        return ref
-
-    return _map_refs(value, rewrite)
-
-
-def _map_refs(value: Any, rewrite: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if key == "$ref" and isinstance(item, str):
                 out[key] = rewrite(item)

@@ -7,6 +7,7 @@ Payload structs for the built-in `http` trigger (§3.1) live here too, because t
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -221,10 +222,15 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
 
 
 def new_id() -> str:
-    """A fresh canonical UUIDv4 string (invocation, worker and trigger ids)."""
-    import uuid
+    """A fresh canonical UUIDv4 string (invocation, worker, trigger and channel ids, access keys).
 
-    return str(uuid.uuid4())
+    Formatted by hand: `str(uuid.uuid4())` costs 2.5x more, and an HTTP request to a remote worker needs five.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --- the JSON form of a message (one WebSocket text frame) -----------------------------------------------

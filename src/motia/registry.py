@@ -54,7 +54,15 @@ class Registry:
     def add_stream(self, stream: Stream[Any], location: str | None = None) -> None:
         """Declare a stream (its item type and hooks); the same object twice is fine, two with one name not."""
         existing = self.streams.get(stream.name)
+        # `Stream("todos")` written in several files is one stream; a typed or hooked declaration wins over
+        # plain ones; two that disagree are an error.
         if existing is not None and existing is not stream:
+            if _plain(stream) or _same_declaration(existing, stream):
+                return
+            if _plain(existing):
+                self.streams[stream.name] = stream
+                self._stream_locations[stream.name] = location or "<unknown>"
+                return
             raise StepError(
                 f"duplicate stream {stream.name!r}, also declared at {self._stream_locations.get(stream.name)}",
                 location, "declare each stream once and import it where you need it",
@@ -108,6 +116,14 @@ class Registry:
         self._names[step.name] = step
         self.steps.append(step)
         return step
+
+
+def _plain(stream: Stream[Any]) -> bool:
+    return stream.item_type is None and stream.schema is None and stream.on_join is None and stream.on_leave is None
+
+
+def _same_declaration(a: Stream[Any], b: Stream[Any]) -> bool:
+    return (a.item_type, a.schema, a.on_join, a.on_leave) == (b.item_type, b.schema, b.on_join, b.on_leave)
 
 
 def resolve(step: Step) -> None:

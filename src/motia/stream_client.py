@@ -41,7 +41,12 @@ class StreamClosed(StreamError):
 
 
 class StreamUnauthorized(StreamError):
-    """The server refused the connection (its authentication) or a subscription (a join hook)."""
+    """The server refused the connection (its authentication) or a subscription (a join hook; then
+    `subscription` is the refused one, marked `refused`)."""
+
+    def __init__(self, message: str, subscription: Subscription | None = None) -> None:
+        super().__init__(message)
+        self.subscription = subscription
 
 
 class StreamMessage(msgspec.Struct, frozen=True):
@@ -221,7 +226,7 @@ class Subscription:
         item_id = None if frame.id is None else str(frame.id)
         if kind == "unauthorized":
             self.refused = True
-            self._finish(StreamUnauthorized(f"the server refused the subscription to {self._describe()}"))
+            self._finish(StreamUnauthorized(f"the server refused the subscription to {self._describe()}", self))
             self.client._forget(self)
             return
         name = None

@@ -21,6 +21,7 @@ from motia.discovery import discover
 from motia.graph import KIND_COLORS, build_graph, to_html
 from tests.conftest import ROOT, registry_of
 from tests.graph.shop import HANDLERS
+from tests.graph.test_model import EXAMPLES
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM = next((path for path in map(shutil.which, BROWSERS) if path), None)
@@ -161,7 +162,7 @@ def test_the_orders_screenshot_shows_the_graph(orders_app, tmp_path):
         assert colours[fill] > 2_000, f"too few {kind} pixels ({colours[fill]}): the graph is not drawn"
 
 
-@pytest.mark.parametrize("example", ["seed", "hello"])
+@pytest.mark.parametrize("example", [name for name in EXAMPLES if name != "orders"])
 def test_every_step_of_the_other_examples_is_drawn(example, motia_run, tmp_path):
     app = motia_run(ROOT / "examples" / example, "--memory", "--stream-port", "0")
     drawn = Drawn(dump_dom(app.url + "/__motia/graph", tmp_path))

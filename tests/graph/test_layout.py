@@ -10,6 +10,7 @@ from motia.discovery import discover
 from motia.graph import AUTO_MAX_WIDTH, LABEL_CHAR_WIDTH, Box, FlowGraph, build_graph, layout
 from tests.conftest import ROOT, registry_of
 from tests.graph.shop import HANDLERS
+from tests.graph.test_model import EXAMPLES
 
 
 def shop() -> FlowGraph:
@@ -19,7 +20,7 @@ def shop() -> FlowGraph:
 def graphs() -> list[tuple[str, FlowGraph]]:
     """Every section of the examples and of the shop, and the shop as a whole."""
     found = [("shop", shop())]
-    for name in ("hello", "orders", "seed"):
+    for name in EXAMPLES:
         found.append((name, build_graph(discover(ROOT / "examples" / name))))
     return found + [(f"{name}/{section}", sub) for name, graph in found for section, sub in graph.sections()]
 

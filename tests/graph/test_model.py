@@ -9,7 +9,8 @@ from motia.graph import NO_FLOW, Edge, FlowGraph, build_graph
 from tests.conftest import ROOT, registry_of
 from tests.graph.shop import HANDLERS
 
-EXAMPLES = ["hello", "orders", "seed"]
+# Every example app (a directory of examples/ with a steps/ directory).
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "steps").is_dir())
 
 
 def example(name: str) -> FlowGraph:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -289,7 +291,10 @@ def test_an_oversize_message_closes_only_that_connection(engine):
     with pytest.raises(ConnectionClosed) as closed:
         offender.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    assert bystander.call("doomed")["error"]["code"] == "function_not_found"
+    deadline = time.monotonic() + 5
+    while bystander.call("doomed")["error"]["code"] != "function_not_found":  # clean-up follows the close
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     bystander.sync()
 
 
@@ -397,3 +402,91 @@ def test_engine_register_trigger_makes_a_binding_that_outlives_its_caller(engine
     removed = host.call("engine::unregister_trigger", {"id": created["id"]})["result"]
     assert removed == {"removed": True}
     assert engine.http.get("/durable").status_code == 404
+
+
+# --- data channels (§4.7) ----------------------------------------------------------------------------------
+
+
+def _channel_url(engine, ref: dict) -> str:
+    direction = ref["direction"]
+    return f"{engine.ws_url}/ws/channels/{ref['channel_id']}?key={ref['access_key']}&dir={direction}"
+
+
+def test_a_channel_pipes_frames_in_order_from_its_writer_to_its_reader(engine):
+    refs = engine.worker().call("engine::channels::create", {"buffer_size": 4})["result"]
+    assert refs["writer"]["direction"] == "write" and refs["reader"]["direction"] == "read"
+    assert refs["writer"]["channel_id"] == refs["reader"]["channel_id"]
+    with pytest.raises(InvalidStatus):
+        connect(_channel_url(engine, {**refs["reader"], "access_key": str(uuid.uuid4())}), open_timeout=5)
+    writer_url, reader_url = _channel_url(engine, refs["writer"]), _channel_url(engine, refs["reader"])
+    with connect(writer_url) as writer, connect(reader_url) as reader:
+        with connect(reader_url) as second_reader, pytest.raises(ConnectionClosed):
+            second_reader.recv(5)  # each end can be taken once
+        for frame in [b"\x00\x01binary", '{"type":"note"}', b"more"]:
+            writer.send(frame)
+        writer.close()
+        assert [reader.recv(5) for _ in range(3)] == [b"\x00\x01binary", '{"type":"note"}', b"more"]
+        with pytest.raises(ConnectionClosed):
+            reader.recv(5)  # EOF
+
+
+def test_a_remote_worker_reads_the_raw_request_body_from_its_channel(engine, pool):
+    worker = engine.worker()
+    worker.register("upload")
+    worker.bind("http", "upload", {"api_path": "/upload", "http_method": "POST"})
+    worker.sync()
+    payload = bytes(range(256)) * 600  # binary, larger than one channel frame
+    response = pool.submit(engine.http.post, "/upload", content=payload, headers={"content-type": "image/png"})
+    call = worker.expect("invokefunction")
+    assert call["data"]["body"] is None
+    assert call["data"]["response"]["direction"] == "write"
+    received = b""
+    with connect(_channel_url(engine, call["data"]["request_body"])) as reader, contextlib.suppress(ConnectionClosed):
+        while True:
+            received += reader.recv(5)
+    assert received == payload
+    worker.answer(call, {"status_code": 200, "body": {"size": len(received)}})
+    assert response.result(5).json() == {"size": len(payload)}
+
+
+def test_a_remote_worker_streams_its_response_through_the_response_channel(engine, pool):
+    worker = engine.worker()
+    worker.register("download")
+    worker.bind("http", "download", {"api_path": "/download"})
+    worker.sync()
+    response = pool.submit(engine.http.get, "/download")
+    call = worker.expect("invokefunction")
+    worker.answer(call, None)  # null is not a response: the engine waits for the channel
+    with connect(_channel_url(engine, call["data"]["response"])) as writer:
+        writer.send('{"type":"set_status","status_code":206}')
+        writer.send('{"type":"set_headers","headers":{"content-type":"text/csv","x-part":"1"}}')
+        writer.send(b"a,b\n")
+        writer.send(b"1,2\n")
+    streamed = response.result(5)
+    assert streamed.status_code == 206
+    assert streamed.headers["content-type"] == "text/csv" and streamed.headers["x-part"] == "1"
+    assert streamed.text == "a,b\n1,2\n"
+
+
+def test_a_null_result_without_a_stream_is_an_error(engine, pool):
+    worker = engine.worker()
+    worker.register("nothing")
+    worker.bind("http", "nothing", {"api_path": "/nothing"})
+    worker.sync()
+    response = pool.submit(engine.http.get, "/nothing")
+    worker.answer(worker.expect("invokefunction"), None)
+    assert response.result(5).status_code == 500
+
+
+def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
+    watcher = engine.worker()
+    watcher.register("on.workers")
+    watcher.bind("engine::workers-available", "on.workers", {})
+    watcher.sync()
+    newcomer = engine.worker()
+    event = watcher.expect("invokefunction")
+    assert event["data"] == {"event": "worker_connected", "worker_id": newcomer.worker_id}
+    watcher.answer(event)
+    newcomer.close()
+    event = watcher.expect("invokefunction")
+    assert event["data"] == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}

@@ -3,6 +3,7 @@ engine as an external worker and is used the way its users use it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -196,3 +197,49 @@ def test_a_worker_provided_trigger_type_from_the_sdk(engine, sdk):
     consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {}})
     time.sleep(0.2)
     assert not hooks.bindings
+
+
+def test_raw_and_streamed_bodies_through_the_sdks_http_helper(engine, sdk):
+    from iii_helpers.http import http
+
+    async def shout(req: Any, res: Any) -> None:
+        raw = await req.request_body.read_all()  # the raw bytes, whatever the content type
+        await res.status(201)
+        await res.headers({"content-type": "text/plain", "x-length": str(len(raw))})
+        for line in raw.splitlines(keepends=True):
+            await res.writer.write(line.upper())
+        await res.writer.close_async()
+
+    worker = sdk()
+    worker.register_function("text::shout", http(shout))
+    worker.register_trigger({"type": "http", "function_id": "text::shout",
+                             "config": {"api_path": "/shout", "http_method": "POST"}})
+    body = b"first line\nsecond line\n"
+    response = eventually(lambda: _ok(engine.http.post("/shout", content=body, headers={"content-type": "text/plain"})))
+    assert response.status_code == 201
+    assert response.headers["x-length"] == str(len(body))
+    assert response.text == "FIRST LINE\nSECOND LINE\n"
+
+
+def test_sdk_workers_share_a_channel_made_by_the_engine(sdk):
+    from iii.helpers import create_channel
+
+    producer, consumer = sdk(), sdk()
+
+    async def consume(data: dict) -> dict:
+        reader = data["reader"]  # the SDK turns the ref into a ChannelReader
+        return {"received": (await reader.read_all()).decode()}
+
+    consumer.register_function("channel::consume", consume)
+    channel = create_channel(producer)
+
+    async def produce() -> None:
+        await channel.writer.write(b"through the engine")
+        await channel.writer.close_async()
+
+    asyncio.run(produce())  # buffered by the engine until the reader comes
+    eventually(lambda: _try(lambda: producer.trigger({"function_id": "engine::functions::info",
+                                                      "payload": {"function_id": "channel::consume"}})))
+    payload = {"reader": channel.reader_ref.model_dump()}
+    result = producer.trigger({"function_id": "channel::consume", "payload": payload})
+    assert result == {"received": "through the engine"}

@@ -225,8 +225,9 @@ async def test_subscribing_before_connecting_is_an_error():
 async def test_a_refused_join_raises_stream_unauthorized_and_the_client_keeps_working():
     todos = Stream[Todo]("todos", on_join=lambda subscription: subscription.group_id != "secret")
     async with serving(todos) as app, StreamClient(ws_url(app)) as client:
-        with pytest.raises(StreamUnauthorized, match="todos/secret"):
+        with pytest.raises(StreamUnauthorized, match="todos/secret") as refused:
             await client.subscribe_group("todos", "secret")
+        assert refused.value.subscription.refused and refused.value.subscription.closed
         await todos.set("secret", "1", Todo("1", "hidden"))
         public = await client.subscribe_group("todos", "public")
         await todos.set("public", "2", Todo("2", "visible"))

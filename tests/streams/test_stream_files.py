@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from motia import StepError, StreamClient
@@ -127,3 +128,20 @@ async def test_a_stream_file_config_without_a_name_stops_discovery_with_the_file
     """)
     with pytest.raises(StepError, match=r"broken_stream\.py:1: invalid stream config"):
         discover(tmp_path)
+
+
+class Item(msgspec.Struct):
+    id: str
+
+
+def test_plain_declarations_of_one_stream_in_several_files_are_one_stream():
+    from motia import Registry, Stream
+
+    registry = Registry()
+    registry.add_stream(Stream("todos"), "a_step.py:1")
+    typed = Stream[Item]("todos")
+    registry.add_stream(typed, "todo_stream.py:3")
+    registry.add_stream(Stream("todos"), "b_step.py:1")
+    assert registry.streams["todos"] is typed
+    with pytest.raises(StepError, match="duplicate stream 'todos'"):
+        registry.add_stream(Stream[dict]("todos"), "c_step.py:2")

@@ -10,6 +10,7 @@ import msgspec
 
 from ..protocol import HttpRequestData, HttpResponseData, new_id
 from .clock import Clock
+from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
@@ -31,6 +32,7 @@ class EmbeddedEngine:
         clock: Clock | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         admin: bool = True,
+        cors: CorsPolicy | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
         self.store = store
@@ -38,7 +40,7 @@ class EmbeddedEngine:
         self.clock = clock or Clock()
         self.tasks = Tasks()
         self.core = Engine()
-        self.http = HttpModule(self.core, max_body_size=max_body_size)
+        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.state = StateModule(self.core, store, self.tasks)
         self.streams = StreamModule(self.core, store, self.tasks, self.clock)

@@ -136,10 +136,10 @@ class FunctionEntry:
             return self.connection
         self._turn = turn = (self._turn + 1) % count
         best = replicas[turn]
-        best_load = best.load()
+        best_load = best.load() if not best.closed else 1 << 62  # closing: clean-up is on its way
         for offset in range(1, count):
             candidate = replicas[(turn + offset) % count]
-            if candidate.load() < best_load:
+            if not candidate.closed and candidate.load() < best_load:
                 best, best_load = candidate, candidate.load()
         return best
 

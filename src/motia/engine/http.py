@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +18,7 @@ import msgspec
 
 from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
+from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
 from .router import RouteConflict, Router
 
@@ -52,8 +53,11 @@ class HttpRoute:
 class HttpModule:
     """Trigger provider for `http` plus the ASGI application that serves the routes."""
 
-    def __init__(self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> None:
+    def __init__(
+        self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE, cors: CorsPolicy | None = None
+    ) -> None:
         self.engine = engine
+        self.cors = cors
         self.max_body_size = max_body_size
         self.router: Router[HttpRoute] = Router()
         self._bound: dict[str, HttpRoute] = {}
@@ -102,7 +106,10 @@ class HttpModule:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.handle(scope, receive, send)
+            if self.cors is not None:
+                await self.cors(scope, receive, send, self.handle)
+            else:
+                await self.handle(scope, receive, send)
         elif kind == "lifespan":
             await _lifespan(receive, send)
         elif kind == "websocket":
@@ -214,6 +221,9 @@ class HttpModule:
                     content_type = str(value).encode("latin-1")
                 elif lower != "content-length":
                     extra.append((lower.encode("latin-1"), str(value).encode("latin-1")))
+        if isinstance(body, AsyncIterator):  # written to the response channel by a remote worker (§3.1)
+            await _stream(send, status, body, content_type or _BINARY, extra, head_only)
+            return
         if isinstance(body, msgspec.Raw):
             data = bytes(body)
             content_type = content_type or _JSON
@@ -283,6 +293,26 @@ async def _respond(
         body = b""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+
+async def _stream(
+    send: Send,
+    status: int,
+    chunks: AsyncIterator[bytes],
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]],
+    head_only: bool,
+) -> None:
+    """A body that arrives in chunks: sent as it comes (chunked transfer encoding)."""
+    headers = [*headers, (b"content-type", content_type)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    try:
+        if not head_only:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -2,17 +2,18 @@
 same protocol messages an in-process worker hands over as objects.
 
 A `WebSocketConnection` is the engine's side of one such worker; everything it receives goes through the same
-`Engine.receive` / `Engine.disconnect` as a `LocalConnection`, only the transport differs. `/otel` (telemetry)
-is accepted and discarded; other paths are 404.
+`Engine.receive` / `Engine.disconnect` as a `LocalConnection`, only the transport differs. The same port serves
+data channels (`/ws/channels/...`, §4.7); `/otel` (telemetry) is accepted and discarded; other paths are 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,6 +34,7 @@ from ..protocol import (
     http_response_wire,
     new_id,
 )
+from .channels import Channel, Channels
 from .engine import Connection, Engine
 from .introspection import workers_changed
 
@@ -45,8 +47,12 @@ MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 REATTACH_WAIT = 5.0  # §1.6: how long a reattach waits for the old connection's clean-up
 TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")
+# A function that returned null while its response channel is still unclaimed gets this long to start
+# streaming (the SDK's writer connects in the background) before the null counts as its answer.
+STREAM_GRACE = 1.0
 
 _json = msgspec.json.Decoder()
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 class WebSocketConnection(Connection):
@@ -54,11 +60,15 @@ class WebSocketConnection(Connection):
     as its own task (so a worker can call itself), and calls the engine makes to the worker wait in
     `pending` for the matching `invocationresult`."""
 
-    def __init__(self, engine: Engine, ws: ServerConnection) -> None:
+    def __init__(self, engine: Engine, ws: ServerConnection, channels: Channels, spawn: Spawn) -> None:
         super().__init__()
         self.engine = engine
         self.ws = ws
+        self.channels = channels
+        self.spawn = spawn
         self.pending: dict[str, asyncio.Future[InvocationResult]] = {}
+        # HTTP calls in flight: their response channel, which may answer instead of the result (§3.1).
+        self.responses: dict[str, Channel] = {}
         self.ip_address = _host(ws.remote_address)
         self.cleaned_up = asyncio.Event()
         self._cleaning = False
@@ -72,16 +82,85 @@ class WebSocketConnection(Connection):
         # A fresh id per delivery, whatever the caller's: the target always gets one, even for void calls.
         invocation_id = message.invocation_id = new_id()
         if type(message.data) is HttpRequestData:
-            message.data = wire_http_request(message.data)
+            return await self._invoke_http(message, message.data)
         future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         self.pending[invocation_id] = future
         try:
             await self.ws.send(encode_message(message), text=True)
             return await future
         except ConnectionClosed:
+            self.closed = True  # clean-up follows; until then replicas are preferred
             return _stopped(message.function_id)
         finally:
             self.pending.pop(invocation_id, None)
+
+    async def _invoke_http(self, message: InvokeFunction, request: HttpRequestData) -> InvocationResult:
+        """An HTTP request for a remote function: the raw body goes through a `request_body` channel, and the
+        answer is the function's result or what it streams to its `response` channel, whichever comes first."""
+        invocation_id = message.invocation_id or ""
+        body = self.channels.create()
+        body.fill(request.raw_body or b"")
+        response = self.channels.create()
+        response.on_writer = lambda channel: self.spawn(self._stream_response(invocation_id, channel))
+        message.data = wire_http_request(request, body.ref("read"), response.ref("write"))
+        future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+        self.pending[invocation_id] = future
+        self.responses[invocation_id] = response
+        streamed = False
+        try:
+            await self.ws.send(encode_message(message), text=True)
+            result = await future
+            streamed = isinstance(result.result, HttpResponseData) and isinstance(result.result.body, AsyncIterator)
+            return result
+        except ConnectionClosed:
+            self.closed = True
+            return _stopped(message.function_id)
+        finally:
+            self.pending.pop(invocation_id, None)
+            self.responses.pop(invocation_id, None)
+            self.channels.remove(body)
+            if not streamed:  # a streamed body removes its channel once it is written out
+                self.channels.remove(response)
+
+    async def _stream_response(self, invocation_id: str, channel: Channel) -> None:
+        """The function writes its response: `set_status`/`set_headers` text frames, then body chunks (§3.1)."""
+        status, headers = 200, {}
+        frames = channel.read()
+        async for frame in frames:
+            if isinstance(frame, str):
+                try:
+                    control = _json.decode(frame)
+                except msgspec.DecodeError:
+                    continue
+                if not isinstance(control, dict):
+                    continue
+                code, fields = control.get("status_code"), control.get("headers")
+                if control.get("type") == "set_status" and isinstance(code, int) and 100 <= code <= 599:
+                    status = code
+                elif control.get("type") == "set_headers" and isinstance(fields, dict):
+                    headers.update({str(k): str(v) for k, v in fields.items()})
+                continue
+            streaming = HttpResponseData(status, headers, self._body(frame, frames, channel))
+            if not self._answer(invocation_id, InvocationResult(result=streaming)):
+                await streaming.body.aclose()
+            return
+        self._answer(invocation_id, InvocationResult(result=HttpResponseData(status, headers, b"")))
+
+    async def _body(self, first: bytes, rest: AsyncIterator[str | bytes], channel: Channel) -> AsyncIterator[bytes]:
+        try:
+            yield first
+            async for frame in rest:
+                if isinstance(frame, bytes):
+                    yield frame
+        finally:
+            self.channels.remove(channel)
+
+    def _answer(self, invocation_id: str, result: InvocationResult) -> bool:
+        future = self.pending.get(invocation_id)
+        if future is None or future.done():
+            return False
+        future.set_result(result)
+        return True
 
     async def send(self, message: Message) -> None:
         if isinstance(message, InvocationResult) and type(message.result) is HttpResponseData:
@@ -96,9 +175,21 @@ class WebSocketConnection(Connection):
 
     def resolve(self, result: InvocationResult) -> None:
         """A result from the worker; one for an unknown (finished, timed-out, stopped) call is dropped."""
-        future = self.pending.get(result.invocation_id or "")
-        if future is not None and not future.done():
-            future.set_result(result)
+        invocation_id = result.invocation_id or ""
+        future = self.pending.get(invocation_id)
+        if future is None or future.done():
+            return
+        response = self.responses.get(invocation_id) if result.result is None and result.error is None else None
+        if response is not None:
+            # Null is not an HTTP response: the function streams it, or is about to (§3.1).
+            if not response.claimed("write"):
+                asyncio.get_running_loop().call_later(STREAM_GRACE, self._no_stream, invocation_id, response, result)
+            return
+        future.set_result(result)
+
+    def _no_stream(self, invocation_id: str, response: Channel, result: InvocationResult) -> None:
+        if not response.claimed("write"):
+            self._answer(invocation_id, result)
 
     def stop_invocations(self) -> None:
         """The worker is gone: every call still running on it fails with `invocation_stopped` (§1.6)."""
@@ -109,8 +200,11 @@ class WebSocketConnection(Connection):
                 )
 
 
-def wire_http_request(data: HttpRequestData) -> dict[str, Any]:
-    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null, no raw bytes."""
+def wire_http_request(
+    data: HttpRequestData, request_body: dict[str, str] | None = None, response: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null; the raw bytes travel
+    through the `request_body` channel, and `response` is the channel a streamed response is written to."""
     body = data.body
     if isinstance(body, msgspec.Raw):
         try:
@@ -126,10 +220,10 @@ def wire_http_request(data: HttpRequestData) -> dict[str, Any]:
         "body": body,
         "trigger": data.trigger,
     }
-    if data.request_body is not None:
-        wire["request_body"] = data.request_body
-    if data.response is not None:
-        wire["response"] = data.response
+    if request_body is not None:
+        wire["request_body"] = request_body
+    if response is not None:
+        wire["response"] = response
     return wire
 
 
@@ -156,6 +250,8 @@ class WorkerServer:
         self.host = host
         self.port = port
         self.max_message_size = max_message_size
+        self.channels = Channels()
+        engine.add_builtin("engine::channels::create", self.channels.builtin_create)
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -193,15 +289,30 @@ class WorkerServer:
 
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]
-        if path in ("/", "", "/otel"):
+        if path in ("/", "", "/otel") or self._channel(request.path) is not None:
             return None
         return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
 
+    def _channel(self, target: str) -> tuple[Channel, str] | None:
+        """`/ws/channels/<id>?key=<access_key>&dir=read|write` -> the channel and the end asked for."""
+        path, _, query = target.partition("?")
+        if not path.startswith("/ws/channels/"):
+            return None
+        params = parse_qs(query)
+        key, direction = params.get("key", [""])[0], params.get("dir", [""])[0]
+        channel = self.channels.find(path[len("/ws/channels/"):], key)
+        return (channel, direction) if channel is not None and direction in ("read", "write") else None
+
     async def _handle(self, ws: ServerConnection) -> None:
-        if ws.request is not None and ws.request.path.partition("?")[0] == "/otel":
+        target = ws.request.path if ws.request is not None else "/"
+        if target.partition("?")[0] == "/otel":
             await _discard(ws)  # telemetry only: spans, metrics and logs are not kept by the embedded engine
             return
-        connection = WebSocketConnection(self.engine, ws)
+        channel = self._channel(target)
+        if channel is not None:
+            await self.channels.serve(ws, *channel)
+            return
+        connection = WebSocketConnection(self.engine, ws, self.channels, self._spawn)
         self.engine.connections[connection.worker_id] = connection
         try:
             await ws.send(encode_message(WorkerRegistered(connection.worker_id, connection.reattach_token)), text=True)

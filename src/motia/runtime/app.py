@@ -11,13 +11,14 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from ..engine.clock import Clock
+from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE
 from ..engine.store import MemoryStore, SqliteStore, Store
@@ -59,6 +60,7 @@ class App:
         engine_host: str = "127.0.0.1",
         engine_port: int | None = None,
         admin: bool | None = None,
+        cors_origins: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         # The worker port (external workers, `motia run --engine`); None: in-process worker only.
@@ -75,7 +77,8 @@ class App:
         self.store = store
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin)
+        cors = CorsPolicy(cors_origins) if cors_origins else None
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are

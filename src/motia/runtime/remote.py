@@ -16,6 +16,7 @@ import platform
 import random
 from collections.abc import Coroutine
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import websockets
@@ -49,6 +50,7 @@ from .worker import Worker
 log = logging.getLogger("motia.runtime")
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+CHANNEL_FRAME = 64 * 1024  # binary frames on a data channel, as the SDKs cut them
 OPEN_TIMEOUT = 10.0
 
 
@@ -265,6 +267,12 @@ class WebSocketTransport(Transport):
     async def _serve(self, ws: ClientConnection, message: InvokeFunction) -> None:
         """One call from the engine, run concurrently with the others; the result goes back on the connection
         the call came on (after a reconnect the engine has already failed it, §1.6)."""
+        data = message.data
+        if isinstance(data, dict) and data.get("body") is None and _has_body(data.get("headers")):
+            ref = data.get("request_body")
+            if isinstance(ref, dict) and isinstance(ref.get("channel_id"), str):
+                # Not JSON (or not valid JSON): the handler decodes the raw bytes itself, as in-process.
+                data["raw_body"] = await self._read_channel(ref)
         result = await self.worker.handle_invoke(message)
         if message.invocation_id is None:
             return
@@ -272,11 +280,54 @@ class WebSocketTransport(Transport):
         if result.traceparent is None:
             result.traceparent = message.traceparent
         if type(result.result) is HttpResponseData:
-            result.result = http_response_wire(result.result)
+            response = result.result
+            ref = data.get("response") if isinstance(data, dict) else None
+            if isinstance(ref, dict) and _binary(response.body):
+                # JSON cannot carry it: the bytes go through the response channel, and null says "streamed".
+                try:
+                    await self._write_channel(ref, response)
+                    result.result = None
+                except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
+                    log.error("could not write the response channel of %s: %s", message.function_id, exc)
+                    result.result = None
+                    result.error = ErrorBody("channel_send_failed", str(exc))
+            else:
+                result.result = http_response_wire(response)
         try:
             await ws.send(encode_message(result), text=True)
         except ConnectionClosed:
             log.debug("result of %s not delivered: the connection closed", message.function_id)
+
+    async def _read_channel(self, ref: dict[str, Any]) -> bytes:
+        """The whole content of a data channel (§4.7), read from the engine's channel endpoint."""
+        chunks: list[bytes] = []
+        try:
+            async with websockets.connect(self._channel_url(ref, "read"), max_size=MAX_MESSAGE_SIZE, compression=None,
+                                          open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
+                async for frame in ws:
+                    if isinstance(frame, bytes):
+                        chunks.append(frame)
+        except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
+            log.warning("could not read the request body channel: %s", exc)
+        return b"".join(chunks)
+
+    async def _write_channel(self, ref: dict[str, Any], response: HttpResponseData) -> None:
+        """A response written to the engine through its `response` channel (§3.1): status, headers, bytes."""
+        headers = dict(response.headers or {})
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["content-type"] = "application/octet-stream"
+        body = bytes(response.body)
+        async with websockets.connect(self._channel_url(ref, "write"), max_size=MAX_MESSAGE_SIZE, compression=None,
+                                      open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
+            await ws.send(msgspec.json.encode({"type": "set_status", "status_code": response.status_code}), text=True)
+            await ws.send(msgspec.json.encode({"type": "set_headers", "headers": headers}), text=True)
+            for start in range(0, len(body), CHANNEL_FRAME):
+                await ws.send(body[start:start + CHANNEL_FRAME])
+
+    def _channel_url(self, ref: dict[str, Any], direction: str) -> str:
+        base, _, query = self.url.partition("?")
+        params = "&".join(p for p in (query, f"key={quote(str(ref.get('access_key', '')))}", f"dir={direction}") if p)
+        return f"{base.rstrip('/')}/ws/channels/{ref['channel_id']}?{params}"
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -345,6 +396,23 @@ def for_external_engine(message: Message) -> Message:
         if isinstance(expression, str) and len(expression.split()) == 5:
             return msgspec.structs.replace(message, config={**message.config, "expression": f"0 {expression}"})
     return message
+
+
+def _binary(body: Any) -> bool:
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        return False
+    try:
+        bytes(body).decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _has_body(headers: Any) -> bool:
+    if not isinstance(headers, dict):
+        return False
+    length = headers.get("content-length")
+    return (isinstance(length, str) and length.strip() not in ("", "0")) or "transfer-encoding" in headers
 
 
 def _version() -> str:

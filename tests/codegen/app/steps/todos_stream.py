@@ -1,0 +1,7 @@
+"""A typed stream (`Stream[Todo]`)."""
+
+from motia import Stream
+
+from .models import Todo
+
+todos = Stream[Todo]("todos")
