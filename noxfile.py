@@ -15,7 +15,23 @@ def tests(session: nox.Session) -> None:
     """The whole test suite (includes the lint and type checks, see tests/test_code_quality.py)."""
     # The runtime and the generator package (`motia codegen`, tests/codegen), both editable.
     session.install("-e", ".[test]", "-e", "codegen")
+    _install_chromium(session)
     session.run("pytest", *session.posargs)
+
+
+def _install_chromium(session: nox.Session) -> None:
+    """The flow graph page is tested in a real browser (tests/graph/test_browser.py): Debian's chromium,
+    installed when missing and possible (root with apt-get); otherwise those tests skip and say why."""
+    import os
+    import shutil
+
+    if shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    script = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null"
+    try:
+        session.run("bash", "-c", script, external=True)
+    except Exception:  # a failed install only skips the browser tests
+        session.warn("could not install chromium; the browser tests will be skipped")
 
 
 @nox.session(python=PYTHON)

@@ -68,7 +68,7 @@ class MotiaProcess:
             if not line:
                 break
             self.lines.append(line)
-            found = re.search(r"serving HTTP on (http://\S+)", line)
+            found = re.search(r"serving HTTP on (http://[^\s\"]+)", line)
             if found:
                 return found.group(1)
         self.proc.kill()

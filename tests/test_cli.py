@@ -131,3 +131,44 @@ def test_sigterm_shuts_down_cleanly_with_exit_code_zero(tmp_path):
     process.client.close()
     process.proc.send_signal(signal.SIGTERM)
     assert process.proc.wait(timeout=30) == 0
+
+
+def test_env_files_fill_the_environment_without_overriding_it(tmp_path):
+    import os
+
+    root = project(tmp_path, {
+        "steps/env_step.py": """
+            import os
+
+            from motia import get
+
+
+            @get("/env")
+            async def env():
+                return {k: os.environ.get(k) for k in ("FROM_ENV", "FROM_LOCAL", "REAL")}
+        """,
+        ".env": "FROM_ENV=env\nFROM_LOCAL=env\nREAL=from-file\nSECRET_TOKEN=hunter2\n",
+        ".env.local": "FROM_LOCAL=local\n",
+    })
+    os.environ["REAL"] = "from-environment"
+    try:
+        process = MotiaProcess(root, "--stream-port", "0", "--memory")
+        assert process.client.get("/env").json() == {"FROM_ENV": "env", "FROM_LOCAL": "local",
+                                                     "REAL": "from-environment"}
+        output = process.stop()
+    finally:
+        del os.environ["REAL"]
+    assert "hunter2" not in output  # values from .env are never logged
+
+
+def test_json_log_format_writes_one_object_per_line(tmp_path):
+    import json as json_module
+
+    root = project(tmp_path, {"steps/a_step.py": ROOT_STEP})
+    process = MotiaProcess(root, "--stream-port", "0", "--memory", "--log-format", "json")
+    process.client.get("/")
+    output = process.stop()
+    records = [json_module.loads(line) for line in output.splitlines() if line.startswith("{")]
+    started = [r for r in records if r["message"] == "started"]
+    assert started and started[0]["fields"]["routes"] == [{"method": "GET", "path": "/", "step": "root"}]
+    assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)

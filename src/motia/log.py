@@ -67,14 +67,25 @@ class StepLogger:
         self._log(logging.ERROR, message, data, True, fields)
 
 
+_COLORS = {"DEBUG": "\033[2m", "INFO": "\033[36m", "WARNING": "\033[33m", "ERROR": "\033[31m",
+           "CRITICAL": "\033[1;31m"}
+
+
 class HumanFormatter(logging.Formatter):
-    """`12:00:01 INFO  [CreateUser 1a2b3c4d] created user user_id=7`."""
+    """`12:00:01 INFO  [CreateUser 1a2b3c4d] created user user_id=7` (levels coloured on a terminal)."""
+
+    def __init__(self, color: bool = False) -> None:
+        super().__init__()
+        self.color = color
 
     def format(self, record: logging.LogRecord) -> str:
         time = self.formatTime(record, "%H:%M:%S")
         step = getattr(record, "step", None)
         where = f"[{step} {str(getattr(record, 'trace_id', ''))[:8]}] " if step else f"[{record.name}] "
-        line = f"{time} {record.levelname:<5} {where}{record.getMessage()}"
+        level = f"{record.levelname:<5}"
+        if self.color:
+            level = f"{_COLORS.get(record.levelname, '')}{level}\033[0m"
+        line = f"{time} {level} {where}{record.getMessage()}"
         fields = getattr(record, "fields", None)
         if fields:
             line += " " + " ".join(f"{k}={_render(v)}" for k, v in fields.items())
@@ -121,7 +132,7 @@ def configure(level: str = "INFO", fmt: str = "human") -> None:
         if getattr(handler, "_motia", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter(color=sys.stderr.isatty()))
     handler._motia = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())

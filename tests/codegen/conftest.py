@@ -19,7 +19,7 @@ from motia.registry import Registry
 from tests.conftest import ROOT
 
 APP = Path(__file__).resolve().parent / "app"
-EXAMPLES = ["hello", "seed", "orders"]
+EXAMPLES = ["hello", "seed", "orders", "todo"]
 
 
 @pytest.fixture

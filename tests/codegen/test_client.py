@@ -112,3 +112,17 @@ def test_type_writer_gives_any_for_classes_no_checker_can_import():
         x: int
 
     assert TypeWriter().render(Local) == "Any"
+
+
+def test_a_schema_the_model_generator_refuses_is_reported_with_where_it_is_declared(load, monkeypatch):
+    from motia_codegen import models
+
+    def refuse(schemas: dict[str, Any]) -> models.Models:
+        raise ValueError("unsupported keyword")
+
+    monkeypatch.setattr(models, "_generate", refuse)
+    with pytest.raises(models.SchemaError) as raised:
+        client_module(load(APP))
+    message = str(raised.value)
+    assert "AuditBody (" in message and "audit.step.py" in message and "unsupported keyword" in message
+    assert "NotesItem (stream 'notes')" in message

@@ -490,3 +490,8 @@ def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
     newcomer.close()
     event = watcher.expect("invokefunction")
     assert event["data"] == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}
+
+
+def test_a_blank_namespace_is_invalid(engine):
+    result = engine.worker().call("engine::functions::list", {}, namespace="  ")
+    assert result["error"]["code"] == "INVALID_NAMESPACE"

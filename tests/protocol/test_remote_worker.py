@@ -54,6 +54,8 @@ def test_examples_hello_is_served_through_a_remote_worker(engine, remote):
     invalid = http.post("/users", json={"name": "Ada", "email": "x", "age": "old"})
     assert invalid.status_code == 400
     assert invalid.json()["error"]["message"] == "$.age: Expected int, got str"
+    documents = [http.get("/openapi.json").json() for _ in range(3)]  # the worker's, every time
+    assert all("/users" in d["paths"] for d in documents)
 
 
 def test_bodies_that_are_not_json_travel_between_engine_and_remote_step_as_in_process(engine, remote):
@@ -275,8 +277,6 @@ def test_reconnect_back_off_grows_to_the_cap_with_jitter():
         assert base * 0.7 <= min(delays) and max(delays) <= base * 1.3
 
 
-@pytest.mark.xfail(reason="engine/queues.py: unregistering one replica's durable:subscriber binding drops the "
-                          "topic for the function's other bindings too", strict=False)
 def test_replicas_compete_for_queue_messages_and_the_last_one_keeps_them(engine, remote, loop_thread):
     delivered: list[int] = []
 

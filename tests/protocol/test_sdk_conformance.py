@@ -243,3 +243,70 @@ def test_sdk_workers_share_a_channel_made_by_the_engine(sdk):
     payload = {"reader": channel.reader_ref.model_dump()}
     result = producer.trigger({"function_id": "channel::consume", "payload": payload})
     assert result == {"received": "through the engine"}
+
+
+# --- the engine's built-ins, used by an SDK worker (state, streams, pub/sub, queues, cron) ---------------------
+
+
+def test_state_and_stream_functions(engine, sdk):
+    worker = sdk()
+    assert worker.trigger({"function_id": "state::set", "payload": {"scope": "s", "key": "k", "value": {"v": 1}}}) == {
+        "old_value": None, "new_value": {"v": 1},
+    }
+    assert worker.trigger({"function_id": "state::get", "payload": {"scope": "s", "key": "k"}}) == {"v": 1}
+    item = {"stream_name": "todos", "group_id": "g", "item_id": "t1", "data": {"id": "t1", "done": False}}
+    assert worker.trigger({"function_id": "stream::set", "payload": item})["new_value"] == {"id": "t1", "done": False}
+    assert worker.trigger({"function_id": "stream::list", "payload": {"stream_name": "todos", "group_id": "g"}}) == [
+        {"id": "t1", "done": False},
+    ]
+
+
+def test_stream_websocket_clients_see_the_sdks_writes(engine, sdk):
+    import json
+
+    from websockets.sync.client import connect
+
+    worker = sdk()
+    with connect(f"ws://127.0.0.1:{engine.app.stream_port}/") as client:
+        client.send(json.dumps({"type": "join", "data": {"subscriptionId": "s1", "streamName": "todos",
+                                                         "groupId": "g1"}}))
+        assert json.loads(client.recv(5))["event"]["type"] == "sync"
+        worker.trigger({"function_id": "stream::set", "payload": {
+            "stream_name": "todos", "group_id": "g1", "item_id": "a", "data": {"id": "a"}}})
+        event = json.loads(client.recv(5))
+        assert (event["streamName"], event["groupId"], event["id"]) == ("todos", "g1", "a")
+        assert event["event"] == {"type": "create", "data": {"id": "a"}}
+
+
+def test_publish_subscribe_and_cron_triggers(engine, sdk):
+    worker = sdk()
+    received: list[Any] = []
+    worker.register_function("news::read", lambda data: received.append(("news", data)))
+    worker.register_trigger({"type": "subscribe", "function_id": "news::read", "config": {"topic": "news"}})
+    worker.register_function("tick::tock", lambda data: received.append(("cron", data)))
+    worker.register_trigger({"type": "cron", "function_id": "tick::tock", "config": {"expression": "* * * * * *"}})
+    eventually(lambda: _try(lambda: worker.trigger({"function_id": "engine::functions::info",
+                                                    "payload": {"function_id": "news::read"}})))
+    time.sleep(0.1)
+    assert worker.trigger({"function_id": "publish", "payload": {"topic": "news", "data": {"n": 1}}}) is None
+    assert eventually(lambda: ("news", {"n": 1}) in received)
+    tick = eventually(lambda: next((d for kind, d in received if kind == "cron"), None), timeout=3)
+    assert tick["trigger"] == "cron" and {"job_id", "scheduled_time", "actual_time"} <= set(tick)
+
+
+def test_a_durable_publish_from_the_sdk_reaches_a_steps_on_handler(sdk):
+    from motia import on
+
+    handled: list[dict] = []
+
+    @on("order.placed")
+    async def ship(order: dict) -> None:
+        handled.append(order)
+
+    with ServedApp(registry_of(ship), engine_port=0) as served:
+        assert served.app.worker_server is not None
+        worker = sdk(url=served.app.worker_server.url)
+        worker.trigger({"function_id": "iii::durable::publish", "payload": {"topic": "order.placed",
+                                                                          "data": {"id": 7}}})
+        assert eventually(lambda: handled) == [{"id": 7}]
+        sdk.stop(worker)

@@ -300,3 +300,25 @@ async def test_state_triggers_get_a_typed_input_with_dict_access():
         ("state:updated", "users", "u1", {"name": "Ada"}, {"name": "Ada L."}, True),
         ("state:deleted", "users", "u1", {"name": "Ada L."}, None, True),
     ]
+
+
+async def test_state_trigger_with_an_async_condition():
+    seen = []
+
+    async def only_big(change, ctx):
+        await asyncio.sleep(0)
+        return (change.new_value or 0) > 10
+
+    @api("POST", "/set/:n")
+    async def setter(req, ctx):
+        await ctx.state.set("numbers", req.path_params["n"], int(req.path_params["n"]))
+
+    @on_state(scope="numbers", condition=only_big)
+    async def big(change: StateTriggerInput):
+        seen.append(change.new_value)
+
+    async with running(setter, big) as app, http(app) as client:
+        for n in (5, 50, 7, 70):
+            await client.post(f"/set/{n}")
+        await app.embedded.wait_idle()
+    assert seen == [50, 70]

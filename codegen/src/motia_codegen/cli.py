@@ -78,6 +78,7 @@ def client(
     """A typed Python module: `Topic`, `emit` typed by topic, `streams.<name>` typed by item, and `TypedContext`
     to annotate handlers' `ctx` with."""
     from .client import client_module
+    from .models import SchemaError
     from .project import import_root, source_label
 
     registry = _load(steps_dir)
@@ -85,7 +86,13 @@ def client(
     path = output if output is not None else import_root(root, steps_dir) / "motia_client.py"
     if output is None:
         path = _relative(path)
-    _emit(path, client_module(registry, source=source_label(root, steps_dir)), check, "client")
+    try:
+        module = path.stem if str(path) != "-" else "motia_client"
+        source = client_module(registry, source=source_label(root, steps_dir), module=module)
+    except SchemaError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    _emit(path, source, check, "client")
 
 
 def _load(steps_dir: Optional[Path]) -> Any:

@@ -14,7 +14,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from motia.model import HttpTrigger, QueueTrigger
+from motia.model import HttpTrigger
 from motia.registry import Registry
 
 from .models import Models, generate_models
@@ -41,17 +41,19 @@ class _StreamEntry:
     item: str  # the item type, as source
 
 
-def client_module(registry: Registry, *, source: str = "steps") -> str:
-    """The source of the client module for `registry` (deterministic: sorted, no timestamps)."""
+def client_module(registry: Registry, *, source: str = "steps", module: str = "motia_client") -> str:
+    """The source of the client module for `registry` (deterministic: sorted, no timestamps). `source` (the steps
+    directory) and `module` (the module's import name) appear in its docstring."""
     catalogue = [t for t in topics(registry) if not t.virtual]
     streams = sorted(registry.streams.values(), key=lambda s: s.name)
 
     # 1. JSON-Schema dicts -> Structs, named after what they describe.
     wanted: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
     dict_names: dict[int, str] = {}
     namer = _Namer()
 
-    def want(schema: dict[str, Any], name: str) -> None:
+    def want(schema: dict[str, Any], name: str, origin: str = "?") -> None:
         if id(schema) not in dict_names:
             for other_id, other_name in dict_names.items():
                 if wanted.get(other_name) == schema:
@@ -59,25 +61,25 @@ def client_module(registry: Registry, *, source: str = "steps") -> str:
                     return
             dict_names[id(schema)] = namer.unique(name)
             wanted[dict_names[id(schema)]] = schema
+            origins[dict_names[id(schema)]] = origin
 
     for topic in catalogue:
-        for payload in topic.payloads:
+        for subscriber in topic.subscribers:
+            payload = subscriber.trigger.input if subscriber.trigger is not None else None
             if isinstance(payload, dict):
-                want(payload, _camel(topic.name) + "Payload")
+                want(payload, _camel(topic.name) + "Payload", subscriber.step.location)
     for stream in streams:
         if isinstance(stream.schema, dict) and stream.item_type is None:
-            want(stream.schema, _title(stream.schema) or _camel(stream.name) + "Item")
+            want(stream.schema, _title(stream.schema) or _camel(stream.name) + "Item", f"stream {stream.name!r}")
     for step in registry:
         for trigger in step.triggers:
             if isinstance(trigger, HttpTrigger):
                 if isinstance(trigger.body, dict):
-                    want(trigger.body, _title(trigger.body) or _camel(step.name) + "Body")
+                    want(trigger.body, _title(trigger.body) or _camel(step.name) + "Body", step.location)
                 for status, body in sorted(trigger.responses.items()):
                     if isinstance(body, dict):
-                        want(body, _title(body) or f"{_camel(step.name)}Response{status}")
-            elif isinstance(trigger, QueueTrigger) and isinstance(trigger.input, dict):
-                want(trigger.input, _camel(trigger.topic) + "Payload")
-    models = generate_models(wanted)
+                        want(body, _title(body) or f"{_camel(step.name)}Response{status}", step.location)
+    models = generate_models(wanted, origins)
 
     def generated(value: Any) -> str:
         return models.names[dict_names[id(value)]]
@@ -103,17 +105,18 @@ def client_module(registry: Registry, *, source: str = "steps") -> str:
             item = "Any"
         stream_entries.append(_StreamEntry(stream.name, item))
 
-    return _Module(entries, stream_entries, models, writer, source).render()
+    return _Module(entries, stream_entries, models, writer, source, module).render()
 
 
 class _Module:
     def __init__(self, topics: list[_TopicEntry], streams: list[_StreamEntry], models: Models, writer: TypeWriter,
-                 source: str) -> None:
+                 source: str, module: str) -> None:
         self.topics = topics
         self.streams = streams
         self.models = models
         self.writer = writer
         self.source = source
+        self.module = module
 
     def render(self) -> str:
         body = [
@@ -135,7 +138,7 @@ class _Module:
             "",
             "Annotate a handler's context with `TypedContext` to type `ctx.emit(...)` and `ctx.streams.<name>`:",
             "",
-            "    from motia_client import TypedContext",
+            f"    from {self.module} import TypedContext",
             "",
         ]
         if example_topic is not None:
@@ -255,10 +258,7 @@ class _Module:
     def _streams(self) -> str:
         lines = ["class Streams:"]
         if self.streams:
-            described = ", ".join(f"`{_attribute_or_item(s.name)}` is a `Stream[{s.item}]`" for s in self.streams)
-            text = textwrap.wrap(f"Every stream of the app, typed: {described}.", width=112)
-            lines.append('    """' + "\n    ".join(text) + '"""' if len(text) == 1 else
-                         '    """' + "\n    ".join(text) + '\n    """')
+            lines.append('    """Every stream of the app, typed by item: `streams.<name>` or `streams["<name>"]`."""')
         else:
             lines.append('    """Every stream of the app (it declares none)."""')
         lines.append("")

@@ -19,6 +19,10 @@ from motia.openapi import SchemaSet
 DEFS_REF = "#/$defs/{name}"
 
 
+class SchemaError(Exception):
+    """datamodel-code-generator could not turn the schemas into Structs (the message names them)."""
+
+
 @dataclass
 class Models:
     """Generated definitions: `names` maps each requested name to the class (or alias) that defines it."""
@@ -29,11 +33,21 @@ class Models:
     defined: set[str] = field(default_factory=set)
 
 
-def generate_models(schemas: dict[str, dict[str, Any]]) -> Models:
+def generate_models(schemas: dict[str, dict[str, Any]], origins: dict[str, str] | None = None) -> Models:
     """`{"CreateUserBody": {...JSON Schema...}}` -> msgspec Structs. Nothing is imported when there is nothing
-    to generate (datamodel-code-generator and pydantic take a while to import)."""
+    to generate (datamodel-code-generator and pydantic take a while to import). `origins` names where each
+    schema is declared, for the error when generation fails."""
     if not schemas:
         return Models()
+    try:
+        return _generate(schemas)
+    except Exception as exc:
+        where = ", ".join(f"{name} ({(origins or {}).get(name, '?')})" for name in sorted(schemas))
+        raise SchemaError(f"cannot generate msgspec Structs from the JSON Schemas of {where}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def _generate(schemas: dict[str, dict[str, Any]]) -> Models:
     from datamodel_code_generator import DataModelType, InputFileType, PythonVersion, generate
     from datamodel_code_generator.format import Formatter
     from datamodel_code_generator.parser import LiteralType

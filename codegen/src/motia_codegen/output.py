@@ -13,7 +13,11 @@ def render_document(document: dict[str, Any], path: Path) -> str:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120))
+        class Dumper(yaml.SafeDumper):
+            def ignore_aliases(self, data: Any) -> bool:
+                return True  # a schema used twice is written twice, not as an `&id001` anchor
+
+        return str(yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120))
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

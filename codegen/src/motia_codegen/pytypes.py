@@ -7,7 +7,6 @@ import enum
 import sys
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ class TypeWriter:
     name of another imported class) is imported under an alias (`steps.users_step.User as users_step_User`).
     """
 
-    def __init__(self, reserved: set[str] | None = None, local: Callable[[Any], str | None] | None = None) -> None:
+    def __init__(self, reserved: set[str] | None = None) -> None:
         self.reserved = set(reserved or ())
-        self.local = local
         self.typing_names: set[str] = set()  # from typing
         self.abc_names: set[str] = set()  # from collections.abc
         self.imports: dict[tuple[str, str], str] = {}  # (module, qualname head) -> local name
@@ -50,7 +48,10 @@ class TypeWriter:
             rendered = [self.render(arg) for arg in args]
             return " | ".join(_unique(rendered))
         if origin is typing.Literal:
-            return f"{self._typing('Literal')}[{', '.join(self._literal(value) for value in args)}]"
+            values = [self._literal(value) for value in args]
+            if any(value is None for value in values):  # an enum member of a class no checker can import
+                return self._typing("Any")
+            return f"{self._typing('Literal')}[{', '.join(v for v in values if v is not None)}]"
         if origin is collections.abc.Callable:
             return self._typing("Any")
         if origin is not None:
@@ -67,8 +68,10 @@ class TypeWriter:
             return self._class(tp)
         return self._typing("Any")
 
-    def _literal(self, value: Any) -> str:
+    def _literal(self, value: Any) -> str | None:
         if isinstance(value, enum.Enum):
+            if not importable(type(value)):
+                return None
             return f"{self._class(type(value))}.{value.name}"
         return repr(value)
 
@@ -92,9 +95,6 @@ class TypeWriter:
         module, qualname = cls.__module__, cls.__qualname__
         if module == "builtins":
             return qualname
-        local = self.local(cls) if self.local is not None else None
-        if local is not None:
-            return local
         if not importable(cls):
             return self._typing("Any")
         head, _, rest = qualname.partition(".")

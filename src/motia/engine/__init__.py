@@ -3,6 +3,7 @@
 from .engine import BuiltinError, Connection, Engine, LocalConnection, TriggerEntry
 from .http import HttpModule
 from .router import RouteConflict, Router
+from .ws import WebSocketConnection, WorkerServer
 
 __all__ = [
     "BuiltinError",
@@ -13,4 +14,6 @@ __all__ = [
     "RouteConflict",
     "Router",
     "TriggerEntry",
+    "WebSocketConnection",
+    "WorkerServer",
 ]

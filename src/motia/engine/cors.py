@@ -47,9 +47,11 @@ class CorsPolicy:
         )
         if preflight:
             requested = next((v for k, v in scope["headers"] if k == b"access-control-request-headers"), None)
-            headers = self._common(origin) + [
+            allow_headers = requested if self.headers == b"*" and requested else self.headers
+            headers = [
+                *self._common(origin),
                 (b"access-control-allow-methods", self.methods),
-                (b"access-control-allow-headers", requested if self.headers == b"*" and requested else self.headers),
+                (b"access-control-allow-headers", allow_headers),
                 (b"access-control-max-age", self.max_age),
             ]
             await send({"type": "http.response.start", "status": 204, "headers": headers})

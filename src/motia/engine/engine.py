@@ -373,6 +373,10 @@ class Engine:
 
     async def handle_invoke(self, caller: Connection | None, message: InvokeFunction) -> InvocationResult:
         """An `invokefunction` from a worker: route it and return the result to send back."""
+        if message.namespace is not None and not message.namespace.strip():
+            # One namespace (`default`) here; an explicit blank one is an error everywhere (§2.9).
+            return InvocationResult(message.invocation_id, message.function_id,
+                                    error=ErrorBody("INVALID_NAMESPACE", "namespace must not be blank"))
         data = message.data
         if caller is not None and isinstance(data, dict) and not isinstance(caller, LocalConnection):
             data = {**data, "_caller_worker_id": caller.worker_id}

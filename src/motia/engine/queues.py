@@ -62,6 +62,7 @@ class Subscriber:
         self.fifo = settings.type == "fifo"
         self.trigger_ids: set[str] = set()
         self.topics: set[str] = set()
+        self.topic_triggers: dict[str, set[str]] = {}
         # standard: QueuedMessage items; fifo: group keys whose head message may be delivered.
         self.ready: asyncio.Queue[Any] = asyncio.Queue()
         self.groups: dict[str, deque[QueuedMessage]] = {}
@@ -118,6 +119,7 @@ class QueueModule:
             self._start(subscriber)
         subscriber.trigger_ids.add(trigger.id)
         subscriber.topics.add(topic)
+        subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
         self.topics.setdefault(topic, {})[trigger.function_id] = subscriber
         return None
 
@@ -127,10 +129,17 @@ class QueueModule:
             return
         subscriber.trigger_ids.discard(trigger.id)
         topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        if topic in self.topics:
-            self.topics[topic].pop(trigger.function_id, None)
-            if not self.topics[topic]:
-                del self.topics[topic]
+        bindings = subscriber.topic_triggers.get(topic)
+        if bindings is not None:
+            bindings.discard(trigger.id)
+            # Replicas bind the same topic with their own triggers: the topic stays while one is left.
+            if not bindings:
+                del subscriber.topic_triggers[topic]
+                subscriber.topics.discard(topic)
+                if topic in self.topics:
+                    self.topics[topic].pop(trigger.function_id, None)
+                    if not self.topics[topic]:
+                        del self.topics[topic]
         if not subscriber.trigger_ids:
             # Messages stay in the store and are picked up when the function registers again.
             del self.subscribers[subscriber.function_id]

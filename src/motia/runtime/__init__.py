@@ -1,7 +1,18 @@
 """The runtime: runs steps as a worker of an engine (the bridge between the DSL and the engine)."""
 
-from .app import App, ServedApp, run
+from .app import App, RemoteApp, ServedApp, run
+from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport, Transport
 from .worker import Worker
 
-__all__ = ["App", "InProcessTransport", "ServedApp", "Transport", "Worker", "run"]
+__all__ = [
+    "App",
+    "InProcessTransport",
+    "ReconnectPolicy",
+    "RemoteApp",
+    "ServedApp",
+    "Transport",
+    "WebSocketTransport",
+    "Worker",
+    "run",
+]

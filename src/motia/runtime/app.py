@@ -90,8 +90,11 @@ class App:
 
     async def start_engine(self) -> None:
         """Register the steps with the engine and start it (stream and worker ports, cron), without HTTP."""
-        self.transport = InProcessTransport(self.engine, self.worker)
-        await self.worker.attach(self.transport)
+        if len(self.registry) or self.registry.streams or self.engine_port is None:
+            # `motia engine` has no steps of its own: an in-process worker would only add an empty OpenAPI
+            # document, a replica of the one its workers serve.
+            self.transport = InProcessTransport(self.engine, self.worker)
+            await self.worker.attach(self.transport)
         await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
         self.stream_port = self.embedded.streams.port
         if self.engine_port is not None:
