@@ -129,8 +129,8 @@ class QueueModule:
             return
         subscriber.trigger_ids.discard(trigger.id)
         topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        bindings = subscriber.topic_triggers.get(topic)
-        if bindings is not None:
+        bindings = subscriber.topic_triggers.get(topic) if isinstance(topic, str) else None
+        if isinstance(topic, str) and bindings is not None:
             bindings.discard(trigger.id)
             # Replicas bind the same topic with their own triggers: the topic stays while one is left.
             if not bindings:
