@@ -159,3 +159,36 @@ def test_unwritable_data_directory_is_a_clear_error(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot open the data store" in result.stderr
+
+
+def test_drain_timeout_bounds_how_long_an_http_request_may_finish(tmp_path):
+    import concurrent.futures
+
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "slow_step.py").write_text(textwrap.dedent('''
+        import asyncio
+
+        from motia import get
+
+
+        @get("/sleep/:seconds")
+        async def sleep(req):
+            await asyncio.sleep(float(req.path_params["seconds"]))
+            return {"slept": True}
+    '''))
+    for drain, seconds, finishes in ((5, 1.5, True), (1, 6, False)):
+        process = MotiaProcess(tmp_path, "--stream-port", "0", "--memory", "--drain-timeout", str(drain))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(process.client.get, f"/sleep/{seconds}")
+            time.sleep(0.5)
+            started = time.monotonic()
+            process.proc.send_signal(signal.SIGTERM)
+            try:
+                response = pending.result(30)
+                completed = response.status_code == 200
+            except httpx.HTTPError:
+                completed = False
+            assert process.proc.wait(30) == 0
+            took = time.monotonic() - started
+        assert completed is finishes
+        assert took < drain + 2

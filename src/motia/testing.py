@@ -171,6 +171,16 @@ class TestApp:
             for m in self._app.store.queue_dead_letters()
         ]
 
+    async def redrive(self, ids: list[int] | None = None, *, topic: str | None = None) -> int:
+        """Put dead letters (all, these ids, or one topic's) back on their queue; returns how many."""
+        request: dict[str, Any] = {}
+        if ids is not None:
+            request["ids"] = list(ids)
+        if topic is not None:
+            request["topic"] = topic
+        result = await self._app.embedded.queues.dlq_redrive(request)
+        return int(result["redriven"])
+
     @property
     def logs(self) -> list[logging.LogRecord]:
         return list(self._capture.records)

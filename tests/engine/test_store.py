@@ -134,3 +134,12 @@ def test_unopenable_path_is_a_store_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot open the data store"):
         SqliteStore(blocker / "motia.db")
+
+
+async def test_groups_list_in_key_order_in_every_store(store):
+    for key in ("b", "c", "a"):
+        store.state_set("g", key, key.encode())
+        store.stream_set("s", "g", key, key.encode())
+    await store.flush()
+    assert [k for k, _ in store.state_items("g")] == ["a", "b", "c"]
+    assert [k for k, _ in store.stream_items("s", "g")] == ["a", "b", "c"]

@@ -61,3 +61,18 @@ async def test_the_step_logs_who_placed_the_order():
         await app.http.post("/orders", json=ORDER, headers=KEY)
         placed = [r for r in app.logs if r.getMessage() == "order placed"]
         assert placed and placed[0].fields["caller"] == "api-key"
+
+
+async def test_a_redriven_dead_letter_is_delivered_again():
+    async with TestApp.from_dir(STEPS) as app:
+        await app.http.post("/orders", json={**ORDER, "card": "0000"}, headers=KEY)
+        await app.wait_idle()
+        await app.clock.advance(1)
+        await app.wait_idle()
+        assert len(app.dead_letters) == 1
+        assert await app.redrive(topic="order.placed") == 1
+        await app.wait_idle()
+        await app.clock.advance(1)
+        await app.wait_idle()
+        (letter,) = app.dead_letters  # still declined: dead again after three more attempts
+        assert letter["attempts"] == 3

@@ -71,10 +71,16 @@ class EmbeddedEngine:
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop scheduling, let in-flight deliveries finish (up to `drain_timeout`), flush and close."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_timeout
         self.cron.stop()
         await self.queues.stop(drain_timeout)
+        try:
+            # Cron runs and state/stream trigger handlers already started get the rest of the drain time.
+            await asyncio.wait_for(self.wait_idle(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            log.warning("handlers still running after %ss of draining are cancelled", drain_timeout)
         await self.streams.close()
-        await self.tasks.drain(min(drain_timeout, 1.0))
         await self.tasks.close()
         try:
             await self.store.flush()

@@ -70,7 +70,8 @@ class Store(ABC):
         """Delete and return the previous value."""
 
     @abstractmethod
-    def state_items(self, scope: str) -> list[tuple[str, bytes]]: ...
+    def state_items(self, scope: str) -> list[tuple[str, bytes]]:
+        """The keys and values of a scope, ordered by key (the same in every store)."""
 
     @abstractmethod
     def state_scopes(self) -> list[str]: ...
@@ -87,7 +88,8 @@ class Store(ABC):
     def stream_delete(self, stream: str, group: str, item: str) -> bytes | None: ...
 
     @abstractmethod
-    def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]: ...
+    def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
+        """The items of a group, ordered by item id (the same in every store)."""
 
     @abstractmethod
     def stream_groups(self, stream: str) -> list[str]: ...
@@ -175,7 +177,7 @@ class MemoryStore(Store):
         return old
 
     def state_items(self, scope: str) -> list[tuple[str, bytes]]:
-        return list(self.state.get(scope, {}).items())
+        return sorted(self.state.get(scope, {}).items())
 
     def state_scopes(self) -> list[str]:
         return sorted(self.state)
@@ -200,7 +202,7 @@ class MemoryStore(Store):
         return old
 
     def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
-        return list(self.streams.get(stream, {}).get(group, {}).items())
+        return sorted(self.streams.get(stream, {}).get(group, {}).items())
 
     def stream_groups(self, stream: str) -> list[str]:
         return sorted(self.streams.get(stream, {}))
@@ -383,7 +385,7 @@ class SqliteStore(Store):
         return old
 
     def state_items(self, scope: str) -> list[tuple[str, bytes]]:
-        return self.db.execute("SELECT key, value FROM state WHERE scope=?", (scope,)).fetchall()
+        return self.db.execute("SELECT key, value FROM state WHERE scope=? ORDER BY key", (scope,)).fetchall()
 
     def state_scopes(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT scope FROM state ORDER BY scope")]
@@ -410,7 +412,9 @@ class SqliteStore(Store):
         return old
 
     def stream_items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
-        return self.db.execute("SELECT item, value FROM stream WHERE stream=? AND grp=?", (stream, group)).fetchall()
+        return self.db.execute(
+            "SELECT item, value FROM stream WHERE stream=? AND grp=? ORDER BY item", (stream, group)
+        ).fetchall()
 
     def stream_groups(self, stream: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT grp FROM stream WHERE stream=? ORDER BY grp", (stream,))]

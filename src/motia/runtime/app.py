@@ -117,7 +117,7 @@ class App:
             log_level="warning",
             server_header=False,
             date_header=True,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=max(1, round(self.drain_timeout)),
         )
         self._server = _Server(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
