@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 
@@ -19,6 +19,12 @@ app = typer.Typer(
 DirOption = typer.Option(
     None, "--dir", "-d", help="Steps directory (default: ./steps). `src/` is scanned too when present."
 )
+
+
+def _fail(message: object, code: int = 1) -> NoReturn:
+    """Print `error: ...` in red on stderr and exit."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
 
 
 def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
@@ -85,8 +91,7 @@ def run(
             cors_origins=cors_origins or (),
         )
     except StoreError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
     def started() -> None:
         from .banner import banner_data, render
@@ -109,8 +114,7 @@ def run(
     try:
         run_loop(main())
     except OSError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 @app.command()
@@ -141,8 +145,7 @@ def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: flo
     try:
         run_loop(application.serve())
     except EngineRejected as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 @app.command()
@@ -178,13 +181,11 @@ def engine(
             stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
         )
     except StoreError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
     try:
         run_loop(application.serve())
     except OSError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 @app.command()
@@ -274,8 +275,7 @@ def create(
     try:
         files = create_project(Path(name), motia_path=motia_path)
     except ScaffoldError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(exc)
     for file in files:
         typer.echo(f"  created {file}")
     typer.echo(f"\nNext:\n  cd {name}\n  pip install -e \".[test]\"\n  pytest\n  motia run")

@@ -150,26 +150,18 @@ class App:
     async def serve(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then shut down gracefully."""
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-                    installed.append(sig)
-        try:
-            await self.start()
-            if on_started is not None:
-                on_started()
-            assert self._server_task is not None
-            waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            log.info("shutting down")
-        finally:
-            await self.stop()
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+        with stop_on_signals(stop):
+            try:
+                await self.start()
+                if on_started is not None:
+                    on_started()
+                assert self._server_task is not None
+                waiter = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiter, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                log.info("shutting down")
+            finally:
+                await self.stop()
 
     @property
     def url(self) -> str:
@@ -213,31 +205,40 @@ class RemoteApp:
     async def serve(self) -> None:
         """Work until SIGINT or SIGTERM (or until the engine refuses this worker), then leave gracefully."""
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-                    installed.append(sig)
-        try:
-            waiter = asyncio.create_task(stop.wait())
-            starting = asyncio.create_task(self.start())
-            await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
-            if starting.done():
-                starting.result()
-                assert self.transport.stopped is not None
-                await asyncio.wait({waiter, self.transport.stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if self.transport.stopped.done():
-                    self.transport.stopped.result()
-            else:
-                starting.cancel()
-            waiter.cancel()
-            log.info("shutting down")
-        finally:
-            await self.stop()
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+        with stop_on_signals(stop):
+            try:
+                waiter = asyncio.create_task(stop.wait())
+                starting = asyncio.create_task(self.start())
+                await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
+                if starting.done():
+                    starting.result()
+                    assert self.transport.stopped is not None
+                    await asyncio.wait({waiter, self.transport.stopped}, return_when=asyncio.FIRST_COMPLETED)
+                    if self.transport.stopped.done():
+                        self.transport.stopped.result()
+                else:
+                    starting.cancel()
+                waiter.cancel()
+                log.info("shutting down")
+            finally:
+                await self.stop()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set `stop` on SIGINT/SIGTERM while inside (main thread only: signals cannot be caught elsewhere)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def _describe(store: Store) -> str:
