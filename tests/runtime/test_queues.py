@@ -322,3 +322,32 @@ async def test_emit_to_a_topic_nobody_subscribes_to_succeeds():
 
     async with running(shout) as app, http(app) as client:
         assert (await client.post("/shout")).json() == {"ok": True}
+
+
+async def test_enqueue_action_stores_the_call_and_delivers_it_later_with_retries():
+    from motia.protocol import Action, InvokeFunction
+
+    clock = ManualClock()
+    got = []
+
+    @on("orders.audit")
+    async def audit(order: Order):
+        got.append(order.id)
+        if order.id == "bad":
+            raise RuntimeError("refused")
+
+    async with running(audit, clock=clock) as app:
+        function_id = next(iter(app.worker.functions))
+        for order_id in ("o1", "bad"):
+            result = await app.engine.handle_invoke(None, InvokeFunction(
+                function_id, {"id": order_id, "total": 1.0}, invocation_id="9f1c2f6e-3d5b-4c1a-8f0e-0a1b2c3d4e5f",
+                action=Action("enqueue", "audit-queue"),
+            ))
+            assert result.error is None and len(result.result["messageReceiptId"]) == 36
+        await app.embedded.wait_idle()
+        for _ in range(6):  # default settings: 3 retries with exponential back-off from 1 s
+            await clock.advance(4)
+            await app.embedded.wait_idle()
+        dead = await app.embedded.queues.dlq_list({"topic": "audit-queue"})
+    assert got.count("o1") == 1 and got.count("bad") == 4
+    assert [msgspec.json.decode(d["data"])["id"] for d in dead] == ["bad"]

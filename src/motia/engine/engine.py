@@ -206,6 +206,8 @@ class Engine:
         self.triggers: dict[str, TriggerEntry] = {}
         self.trigger_types: dict[str, TriggerProvider] = {}
         self.builtins: dict[str, Builtin] = {}
+        # The provider of the `enqueue` action: (queue, function_id, data, traceparent) -> receipt id.
+        self.enqueue: Callable[[str, str, Any, str | None], Awaitable[str]] | None = None
         # Bindings whose trigger type is not (yet) provided; activated when it appears (§2.6).
         self.parked: dict[str, TriggerEntry] = {}
         self.connections: dict[str, Connection] = {}
@@ -380,6 +382,18 @@ class Engine:
         data = message.data
         if caller is not None and isinstance(data, dict) and not isinstance(caller, LocalConnection):
             data = {**data, "_caller_worker_id": caller.worker_id}
+        if message.action is not None and message.action.type == "enqueue":
+            # Durable async call (§2.7): stored on a named queue, delivered to the function later.
+            if self.enqueue is None:
+                error = ErrorBody("enqueue_error", "No queue provider is installed in this engine")
+                return InvocationResult(message.invocation_id, message.function_id, error=error)
+            try:
+                receipt = await self.enqueue(message.action.queue or "default", message.function_id, data,
+                                             message.traceparent)
+            except BuiltinError as exc:
+                error = ErrorBody(exc.code, exc.message)
+                return InvocationResult(message.invocation_id, message.function_id, error=error)
+            return InvocationResult(message.invocation_id, message.function_id, {"messageReceiptId": receipt})
         result = await self.invoke(
             message.function_id, data, metadata=message.metadata, traceparent=message.traceparent,
             baggage=message.baggage,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..protocol import new_id
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from .store import QueuedMessage, Store
@@ -88,6 +89,7 @@ class QueueModule:
         self.failed = 0
         engine.add_trigger_type("durable:subscriber", self)
         engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
+        engine.enqueue = self.enqueue
         for name, fn in {
             "iii::durable::publish": self.publish,
             "enqueue": self.publish,  # the 0.9-era name
@@ -183,6 +185,29 @@ class QueueModule:
             self._offer(subscriber, message)
         await self.store.flush()
         return None
+
+    async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None) -> str:
+        """The `enqueue` action of `invokefunction`: a durable call of one function through the named queue.
+        Every queue name is accepted; delivery uses the function's own subscription settings when it has
+        one, else the defaults. Dead letters are listed and redriven by queue name (`iii::queue::redrive`)."""
+        if not queue.strip():
+            raise BuiltinError("enqueue_error", "Queue '' not found")
+        try:
+            payload = msgspec.json.encode(data)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
+        subscriber = self.subscribers.get(function_id)
+        if subscriber is None:
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, QueueSettings())
+            subscriber.trigger_ids.add(f"enqueue:{queue}")
+            self._start(subscriber)
+        now = self.clock.now()
+        message = QueuedMessage(self.store.next_message_id(), function_id, queue, payload,
+                                available_at=now, traceparent=traceparent, enqueued_at=now)
+        self.store.queue_add(message)
+        self._offer(subscriber, message)
+        await self.store.flush()
+        return new_id()  # an opaque receipt, as iii's engine returns
 
     def _offer(self, subscriber: Subscriber, message: QueuedMessage) -> None:
         if message.id in subscriber.known:
