@@ -54,9 +54,14 @@ class Clock:
         finally:
             timer.cancel()
 
-    def deadline(self, seconds: float | None) -> Deadline:
-        """`async with clock.deadline(s):` raises TimeoutError when the body runs past `s` seconds."""
-        return Deadline(self, seconds)
+    def deadline(self, seconds: float | None) -> Any:
+        """`async with clock.deadline(s):` raises TimeoutError when the body runs past `s` seconds.
+
+        The wall clock keeps these limits coarse (50 ms buckets, no timer per call): they guard deliveries
+        that take seconds, on the hot path of every one."""
+        from .._deadlines import BucketDeadline
+
+        return BucketDeadline(seconds)
 
 
 class ManualClock(Clock):
@@ -88,6 +93,10 @@ class ManualClock(Clock):
             await _settle()
         self._now = target
         await _settle()
+
+    def deadline(self, seconds: float | None) -> Any:
+        """Precise, on this clock's own timers: tests move time past a deadline exactly."""
+        return Deadline(self, seconds)
 
     @property
     def pending(self) -> list[float]:
