@@ -54,3 +54,15 @@ def serve(session: nox.Session) -> None:
     example = args.pop(0) if args and not args[0].startswith("-") else "examples/hello"
     session.chdir(example)
     session.run("motia", "run", *args, external=False)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks next to their baselines (not part of the tests): writes bench/results/<date>.md.
+    `nox -s bench -- --seconds 10 --only http,events,ws,startup,codegen`"""
+    import shutil
+
+    session.install("-e", ".", "-e", "codegen", "fastapi==0.165.0", "litestar==2.25.0", "uvicorn[standard]")
+    if shutil.which("wrk") is None and shutil.which("apt-get") is not None:
+        session.run("bash", "-c", "apt-get update -qq && apt-get install -y -qq wrk >/dev/null", external=True)
+    session.run("python", "bench/run.py", *session.posargs)

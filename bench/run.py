@@ -1,0 +1,230 @@
+"""The benchmark runner (`nox -s bench`): every figure next to its baseline, measured in the same run.
+
+Writes a dated Markdown table to bench/results/ and prints it. Machines here are noisy: compare the ratios,
+not the absolute numbers. HTTP runs pin the server to cpu0 and wrk to cpu1 (3 s warm-up, then --seconds).
+
+    python bench/run.py [--seconds 10] [--only http,events,ws,startup,codegen,memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, cwd: Path = HERE) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(port)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wrk(url: str, seconds: int, lua: Path | None = None) -> dict[str, float]:
+    args = ["taskset", "-c", "1", "wrk", "-t1", "-c64", "--latency"]
+    if lua is not None:
+        args += ["-s", str(lua)]
+    subprocess.run([*args, "-d3s", url], capture_output=True, check=True)
+    out = subprocess.run([*args, f"-d{seconds}s", url], capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": latency("50%"), "p99": latency("99%"), "errors": int(errors.group(1)) if errors else 0}
+
+
+def http_section(seconds: int) -> list[str]:
+    if shutil.which("wrk") is None:
+        return ["## HTTP", "", "skipped: wrk is not installed (`apt-get install wrk`)", ""]
+    apps = {
+        "raw ASGI (uvicorn, httptools+uvloop): the ceiling": lambda port: (
+            [PY, "-m", "uvicorn", "apps.raw_asgi:app", "--port", str(port), "--http", "httptools", "--loop", "uvloop",
+             "--no-access-log", "--log-level", "warning"], HERE),
+        "motia run": lambda port: (
+            [PY, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0", "--memory", "--log-level",
+             "warning"], HERE / "apps" / "motia_hello"),
+        "FastAPI (uvicorn, httptools+uvloop)": lambda port: (
+            [PY, "-m", "uvicorn", "apps.fastapi_app:app", "--port", str(port), "--http", "httptools", "--loop",
+             "uvloop", "--no-access-log", "--log-level", "warning"], HERE),
+        "Litestar (uvicorn, httptools+uvloop)": lambda port: (
+            [PY, "-m", "uvicorn", "apps.litestar_app:app", "--port", str(port), "--http", "httptools", "--loop",
+             "uvloop", "--no-access-log", "--log-level", "warning"], HERE),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, build in apps.items():
+        port = free_port()
+        command, cwd = build(port)
+        try:
+            with server(command, port, cwd):
+                results[name] = {
+                    "GET /hello/:name": wrk(f"http://127.0.0.1:{port}/hello/world", seconds),
+                    "POST /users": wrk(f"http://127.0.0.1:{port}/users", seconds, HERE / "post.lua"),
+                }
+        except (RuntimeError, subprocess.CalledProcessError, FileNotFoundError) as exc:
+            results[name] = {}
+            print(f"{name}: {exc}", file=sys.stderr)
+    lines = ["## HTTP", "", f"wrk -t1 -c64, 3 s warm-up + {seconds} s, server on cpu0, wrk on cpu1.", "",
+             "| app | route | req/s | p50 | p99 | non-2xx | vs raw ASGI | vs FastAPI | vs Litestar |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    raw = results.get(next(iter(apps)), {})
+    fastapi = results.get("FastAPI (uvicorn, httptools+uvloop)", {})
+    litestar = results.get("Litestar (uvicorn, httptools+uvloop)", {})
+    for name, routes in results.items():
+        for route, figures in routes.items():
+            def ratio(base: dict[str, dict[str, float]], route: str = route, figures: dict[str, float] = figures) -> str:
+                return f"{figures['rps'] / base[route]['rps']:.2f}x" if route in base else "-"
+
+            lines.append(f"| {name} | {route} | {figures['rps']:,.0f} | {figures['p50']:.2f} ms | "
+                         f"{figures['p99']:.2f} ms | {figures['errors']:.0f} | {ratio(raw)} | {ratio(fastapi)} | "
+                         f"{ratio(litestar)} |")
+    lines.append("")
+    return lines
+
+
+def events_section() -> list[str]:
+    sys.path.insert(0, str(HERE))
+    import events  # bench/events.py
+
+    lines = ["## Events", "", "In-process emit -> handler through the embedded engine; 64 emits in flight; latency "
+             "is handler start minus emit, at half the measured rate.", "",
+             "| store | subscribers | events/s | p50 | p99 |", "|---|---|---|---|---|"]
+
+    async def measure_all() -> None:
+        for store in ("memory", "sqlite"):
+            for fanout in (1, 3):
+                result = await events.measure(store, 20000, fanout)
+                lines.append(f"| {store} | {fanout} | {result['events_per_s']:,.0f} | {result['p50_ms']:.2f} ms | "
+                             f"{result['p99_ms']:.2f} ms |")
+
+    from motia.runtime.app import run
+
+    run(measure_all())
+    lines.append("")
+    return lines
+
+
+def subprocess_section(title: str, command: list[str], note: str, *, verbatim: bool = False) -> list[str]:
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        return [f"## {title}", "", f"failed: {out.stderr[-500:]}", ""]
+    if verbatim:
+        return [f"## {title}", "", note, "", "```", out.stdout.strip(), "```", ""]
+    table = [line for line in out.stdout.splitlines() if line.startswith("|")]
+    return [f"## {title}", "", note, "", *table, ""]
+
+
+def startup_section() -> list[str]:
+    def best(command: list[str], repeat: int = 5) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    help_time = best([PY, "-m", "motia.cli", "--help"])
+    sys.path.insert(0, str(HERE))
+    import codegen as codegen_bench  # bench/codegen.py
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        codegen_bench.write_project(project, 100)
+        port = free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen([PY, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0",
+                                    "--memory", "--log-level", "warning"], cwd=project, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            import urllib.request
+
+            while True:
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__motia/health", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                time.sleep(0.01)
+            first_200 = time.perf_counter() - started
+            rss_kib = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
+        finally:
+            process.terminate()
+            process.wait(15)
+    return ["## Start-up and memory", "", "| what | figure | target |", "|---|---|---|",
+            f"| `motia --help` (best of 5) | {help_time:.2f} s | < 0.3 s |",
+            f"| `motia run` with 100 generated steps until the first 200 | {first_200:.2f} s | < 1.5 s |",
+            f"| RSS of that app, idle | {rss_kib / 1024:.0f} MiB | |", ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--only", default="http,events,ws,startup,codegen")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    today = datetime.date.today().isoformat()
+    lines = [f"# Benchmarks, {today}", "", f"Python {sys.version.split()[0]}, {os.cpu_count()} cores. "
+             "Every ratio compares figures taken in this same run.", ""]
+    if "http" in parts:
+        lines += http_section(args.seconds)
+    if "events" in parts:
+        lines += events_section()
+    if "ws" in parts:
+        lines += subprocess_section("Engine protocol", [PY, "bench/ws_compare.py", "--seconds", "4"],
+                                    "A remote worker over one WebSocket next to a raw websockets echo of the same frames.")
+    if "startup" in parts:
+        lines += startup_section()
+    if "codegen" in parts:
+        lines += subprocess_section("Codegen", [PY, "bench/codegen.py", "--repeat", "3"],
+                                    "Fresh `motia codegen ...` processes, best of 3.", verbatim=True)
+    text = "\n".join(lines)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{today}.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
