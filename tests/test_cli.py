@@ -39,7 +39,7 @@ def test_steps_lists_triggers_with_file_and_line():
     result = motia("steps", cwd=ROOT / "examples" / "hello")
     assert result.returncode == 0, result.stderr
     assert "create_user        POST /users  steps/users_step.py:27" in result.stdout
-    assert "hello              GET /hello/:name  steps/hello_step.py:17" in result.stdout
+    assert "hello              GET /hello/:name  steps/hello_step.py:19" in result.stdout
 
 
 def test_steps_json():

@@ -4,6 +4,7 @@ engine (scheduling) and the remote transport (the 6/7-field form the iii engine 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,9 @@ ALIASES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+
+
+_SINGLE_RANGE = re.compile(r"(?<![\w-])(\w+)-\1(?![\w-])")
 
 
 class CronError(ValueError):
@@ -34,7 +38,8 @@ class CronSchedule:
         self.expression = expression
         self.timezone = timezone
         text = ALIASES.get(expression.strip().lower(), expression.strip())
-        self.fields = text.split()
+        # croniter 7 reads a one-value range `5-5` as `*`: write it as the value it means.
+        self.fields = [_SINGLE_RANGE.sub(r"\1", field) for field in text.split()]
         if len(self.fields) not in (5, 6, 7):
             raise CronError(
                 f"Invalid cron expression '{expression}': expected 5 fields (minute hour day month weekday), "

@@ -193,12 +193,19 @@ def _query_parameters(query: Any, schemas: SchemaSet) -> list[dict[str, Any]]:
     return parameters
 
 
+def _schema_accepts_null(schema: dict[str, Any]) -> bool:
+    """Whether a legacy JSON-Schema body lets a request without a body through (the runtime's rule)."""
+    from jsonschema import validators
+
+    return not any(True for _ in validators.validator_for(schema)(schema).iter_errors(None))
+
+
 def _request_body(trigger: HttpTrigger, schemas: SchemaSet, operation_id: str) -> dict[str, Any] | None:
     body = trigger.body
     if body is None or (body is Any and trigger.method not in _BODY_METHODS):
         return None
     if isinstance(body, dict):
-        schema, required = schemas.hoist(body, f"{operation_id}Body"), False
+        schema, required = schemas.hoist(body, f"{operation_id}Body"), not _schema_accepts_null(body)
     else:
         schema, required = _content_schema(body, schemas), not _accepts_none(body)
     return {"required": required, "content": {"application/json": {"schema": schema}}}

@@ -1,5 +1,7 @@
 """Greetings: path parameters, a static route beside a parameter route, a query Struct, a sync handler."""
 
+from typing import Annotated
+
 import msgspec
 
 from motia import ApiRequest, FlowContext, api
@@ -11,7 +13,7 @@ class Greeting(msgspec.Struct):
 
 class GreetingQuery(msgspec.Struct):
     excited: bool = False
-    times: int = 1
+    times: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
 
 
 @api("GET", "/hello/:name", query=GreetingQuery, flows=["greetings"])

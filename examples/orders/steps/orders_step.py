@@ -33,5 +33,5 @@ async def place_order(req: ApiRequest[NewOrder], ctx: FlowContext) -> Order:
 async def get_order(req: ApiRequest[None], ctx: FlowContext) -> ApiResponse[Order] | ApiResponse[dict]:
     order = await ctx.state.get("orders", req.path_params["id"], type=Order)
     if order is None:
-        return ApiResponse(404, {"error": "no such order"})
+        return ApiResponse(404, {"error": {"code": "NOT_FOUND", "message": "no such order"}})
     return ApiResponse(200, order)

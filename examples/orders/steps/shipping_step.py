@@ -13,7 +13,7 @@ async def ship_order(data, ctx: FlowContext):
     if ctx.trigger.type == "api":
         order = await ctx.state.get("orders", data.path_params["id"], type=Order)
         if order is None:
-            return ApiResponse(404, {"error": "no such order"})
+            return ApiResponse(404, {"error": {"code": "NOT_FOUND", "message": "no such order"}})
     else:
         order = data if isinstance(data, Order) else msgspec.convert(data, Order)
     shipped = msgspec.structs.replace(order, status="shipped")

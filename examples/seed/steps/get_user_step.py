@@ -21,5 +21,5 @@ config = {
 async def handler(request, ctx):
     user = USERS.get(request.path_params["id"])
     if user is None:
-        return {"status": 404, "body": {"error": "User not found"}}
+        return {"status": 404, "body": {"error": {"code": "NOT_FOUND", "message": "User not found"}}}
     return {"status": 200, "body": user}

@@ -68,7 +68,10 @@ class HttpFunction:
             self.body_decoder = _any_decoder
         elif trigger.body is not None:
             self.body_decoder = msgspec.json.Decoder(trigger.body)
-        self.none_allowed = _accepts_none(trigger.body)
+        self.none_allowed = (
+            not any(True for _ in self.json_schema.iter_errors(None)) if self.json_schema is not None
+            else _accepts_none(trigger.body)
+        )
         self.query_type = trigger.query if isinstance(trigger.query, type) else None
         self.chain = _compose(list(trigger.middleware), self.call)
 
