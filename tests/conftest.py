@@ -120,3 +120,15 @@ async def running(*handlers: Any, **options: Any) -> AsyncIterator[App]:
 
 def http(app: App) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=app.url, timeout=10)
+
+
+# Property and schema fuzzing draw random examples; in CI they are derandomized so a run is repeatable
+# (locally they keep exploring new inputs).
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+else:
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")

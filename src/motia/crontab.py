@@ -4,6 +4,7 @@ engine (scheduling) and the remote transport (the 6/7-field form the iii engine 
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -58,7 +59,9 @@ class CronSchedule:
         """Epoch seconds of the next fire strictly after `when` (epoch seconds)."""
         from croniter import croniter
 
-        start = datetime.fromtimestamp(when, self.zone)
+        # Cron resolves to whole seconds: start from the second `when` falls in (rounding a time a hair
+        # before a boundary up to it would skip a fire due exactly at that boundary).
+        start = datetime.fromtimestamp(math.floor(when), self.zone)
         iterator = croniter(" ".join(self.fields), start, second_at_beginning=True)
         return float(iterator.get_next(float))
 

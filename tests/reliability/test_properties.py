@@ -361,3 +361,8 @@ def test_http_trigger_payloads_survive_the_wire(request: protocol.HttpRequestDat
                                                 response: protocol.HttpResponseData) -> None:
     assert msgspec.json.decode(msgspec.json.encode(request), type=protocol.HttpRequestData) == request
     assert msgspec.json.decode(msgspec.json.encode(response), type=protocol.HttpResponseData) == response
+
+
+def test_a_time_a_hair_before_a_fire_does_not_skip_it() -> None:
+    # Found by the minute-by-minute property: 05:59:59.9999995 rounded up to 06:00 skipped the 06:00 fire.
+    assert CronSchedule("0 * * * *").next_after(946_706_399.9999995) == 946_706_400.0
