@@ -331,17 +331,7 @@ def to_emit(value: str | Emit | Mapping[str, Any]) -> Emit:
 
 def to_handler_config(value: HandlerConfig | Mapping[str, Any] | None) -> HandlerConfig | None:
     """A checked HandlerConfig from a HandlerConfig or a dict (snake_case or camelCase keys)."""
-    import msgspec
-
-    from .legacy import normalize_keys
-
-    if value is None:
-        return None
-    raw = msgspec.structs.asdict(value) if isinstance(value, HandlerConfig) else normalize_keys(dict(value))
-    try:
-        return msgspec.convert(raw, HandlerConfig)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"invalid handler config: {exc}") from None
+    return _checked(value, HandlerConfig, "handler config")
 
 
 def _limits(timeout: float | None) -> HandlerConfig | None:
@@ -350,17 +340,25 @@ def _limits(timeout: float | None) -> HandlerConfig | None:
 
 def to_queue_config(value: QueueConfig | Mapping[str, Any] | None) -> QueueConfig | None:
     """A checked QueueConfig from a QueueConfig or a dict with snake_case or camelCase keys."""
+    return _checked(value, QueueConfig, "queue config")
+
+
+C = TypeVar("C", HandlerConfig, QueueConfig)
+
+
+def _checked(value: C | Mapping[str, Any] | None, cls: type[C], what: str) -> C | None:
+    """Structs are not validated when built: round-trip through msgspec so their constraints hold."""
     import msgspec
 
     from .legacy import normalize_keys
 
     if value is None:
         return None
-    raw = msgspec.structs.asdict(value) if isinstance(value, QueueConfig) else normalize_keys(dict(value))
+    raw = msgspec.structs.asdict(value) if isinstance(value, msgspec.Struct) else normalize_keys(dict(value))
     try:
-        return msgspec.convert(raw, QueueConfig)
+        return msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:
-        raise ValueError(f"invalid queue config: {exc}") from None
+        raise ValueError(f"invalid {what}: {exc}") from None
 
 
 def _as_list(value: Any) -> list[Any]:

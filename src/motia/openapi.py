@@ -18,6 +18,7 @@ import msgspec
 from .errors import ErrorEnvelope
 from .model import HttpTrigger, QueryParam, Step
 from .registry import Registry
+from .signature import accepts_none
 
 OPENAPI_VERSION = "3.1.0"
 SCHEMA_REF = "#/components/schemas/{name}"
@@ -207,7 +208,7 @@ def _request_body(trigger: HttpTrigger, schemas: SchemaSet, operation_id: str) -
     if isinstance(body, dict):
         schema, required = schemas.hoist(body, f"{operation_id}Body"), not _schema_accepts_null(body)
     else:
-        schema, required = _content_schema(body, schemas), not _accepts_none(body)
+        schema, required = _content_schema(body, schemas), not accepts_none(body)
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
@@ -256,16 +257,6 @@ def _phrase(status: int) -> str:
 def _sorted_methods(operations: dict[str, Any]) -> dict[str, Any]:
     order = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
     return {method: operations[method] for method in sorted(operations, key=order.index)}
-
-
-def _accepts_none(tp: Any) -> bool:
-    if tp is Any:
-        return True
-    try:
-        msgspec.convert(None, tp)
-        return True
-    except (msgspec.ValidationError, TypeError):
-        return False
 
 
 def _union_members(tp: Any) -> tuple[Any, ...]:

@@ -61,6 +61,19 @@ def request_body_type(annotation: Any) -> Any:
     return Any
 
 
+def accepts_none(tp: Any) -> bool:
+    """Whether a body type lets a request without a body through (None, Any, optional types)."""
+    if tp is None or tp is Any or isinstance(tp, dict):
+        return True
+    import msgspec
+
+    try:
+        msgspec.convert(None, tp)
+        return True
+    except (msgspec.ValidationError, TypeError):
+        return False
+
+
 def payload_type(annotation: Any) -> Any:
     """The type a queue/state/stream handler's first parameter declares (Any when unannotated)."""
     return Any if annotation is inspect.Parameter.empty else annotation

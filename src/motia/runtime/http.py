@@ -20,6 +20,7 @@ from ..context import FlowContext, TriggerInfo
 from ..model import HttpTrigger, Step
 from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
 from ..requests import ApiRequest, ApiResponse, Headers
+from ..signature import accepts_none
 from .invoke import make_caller, maybe_await, with_timeout
 
 log = logging.getLogger("motia.runtime")
@@ -70,7 +71,7 @@ class HttpFunction:
             self.body_decoder = msgspec.json.Decoder(trigger.body)
         self.none_allowed = (
             not any(True for _ in self.json_schema.iter_errors(None)) if self.json_schema is not None
-            else _accepts_none(trigger.body)
+            else accepts_none(trigger.body)
         )
         self.query_type = trigger.query if isinstance(trigger.query, type) else None
         self.chain = _compose(list(trigger.middleware), self.call)
@@ -180,16 +181,6 @@ def _split_error(text: str) -> tuple[str | None, str]:
     if not sep:
         return None, text.replace("`", "")
     return where.strip("`"), message.replace("`", "")
-
-
-def _accepts_none(tp: Any) -> bool:
-    if tp is None or tp is Any or isinstance(tp, dict):
-        return True
-    try:
-        msgspec.convert(None, tp)
-        return True
-    except (msgspec.ValidationError, TypeError):
-        return False
 
 
 def _error(status: int, code: str, message: str, error_id: str | None = None) -> HttpResponseData:
