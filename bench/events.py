@@ -1,69 +1,103 @@
 """Emit -> handler throughput and latency through the embedded engine (memory and SQLite stores).
 
-    python bench/events.py [--events 20000]
+    python bench/events.py [--events 20000]      # the table: standard and FIFO topics, 1 and 3 subscribers
+    python bench/events.py --rss 1000000         # RSS while a million events go through one subscriber
 
-Throughput: emit N events as fast as the emitter can (concurrently, 64 in flight) and time until the
-last handler ran. Latency: emit at half the measured rate and record handler-start minus emit time.
+Throughput: emit N events as fast as 64 concurrent emitters (64 tasks, as 64 steps emitting) can and time
+until the last handler ran. Latency: emit at half the measured rate for 2 s and record handler start minus
+emit time. The FIFO rows spread the events over 100 message groups; the handler checks that every group
+arrives in emit order.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import re
 import statistics
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 from motia import QueueConfig, Registry, on
 from motia.dsl import step_of
 from motia.runtime.app import App, run
 
+GROUPS = 100
 
-def build(latencies: list[float], fanout: int) -> Registry:
+
+def build(latencies: list[float], fanout: int, fifo: bool = False) -> Registry:
     handlers = []
+    config = QueueConfig(type="fifo" if fifo else "standard", concurrency=10)
     for n in range(fanout):
-        @on("bench", name=f"consumer_{n}", queue=QueueConfig(concurrency=10))
-        async def consume(data: dict) -> None:
-            latencies.append(time.perf_counter() - data["t"])
-
-        handlers.append(consume)
+        handlers.append(on("bench", name=f"consumer_{n}", queue=config)(consumer(latencies, fifo)))
     return Registry([step_of(h) for h in handlers])
 
 
-async def measure(store: str, events: int, fanout: int) -> dict[str, float]:
+def consumer(latencies: list[float], fifo: bool) -> Any:
+    last: dict[str, int] = {}
+
+    async def consume(data: dict) -> None:
+        latencies.append(time.perf_counter() - data["t"])
+        if fifo:
+            group, seq = data["g"], data["n"]
+            if seq <= last.get(group, -1):
+                raise AssertionError(f"group {group}: {seq} after {last[group]}")
+            last[group] = seq
+
+    return consume
+
+
+async def measure(store: str, events: int, fanout: int, fifo: bool = False) -> dict[str, float]:
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        options = {"memory": True} if store == "memory" else {"data_dir": Path(tmp)}
-        app = App(build(latencies, fanout), port=0, stream_port=None, **options)
+        options: dict[str, Any] = {"memory": True} if store == "memory" else {"data_dir": Path(tmp)}
+        app = App(build(latencies, fanout, fifo), port=0, stream_port=None, **options)
         await app.start()
         try:
             emit = app.worker.emit
             trace = "0" * 31 + "1"
-            semaphore = asyncio.Semaphore(64)
+            emitters = 64
+            sequence = iter(range(10**9))
 
             async def one() -> None:
-                async with semaphore:
+                n = next(sequence)
+                if fifo:
+                    group = str(n % GROUPS)
+                    await emit("bench", {"t": time.perf_counter(), "g": group, "n": n}, trace_id=trace,
+                               message_group_id=group)
+                else:
                     await emit("bench", {"t": time.perf_counter()}, trace_id=trace)
 
+            async def emitter(count: int) -> None:
+                for _ in range(count):
+                    await one()
+
             started = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(events)))
+            shares = [events // emitters + (1 if n < events % emitters else 0) for n in range(emitters)]
+            await asyncio.gather(*(emitter(share) for share in shares))
             await app.embedded.queues.wait_idle()
             elapsed = time.perf_counter() - started
             rate = events / elapsed
             latencies.clear()
-            paced = min(events, int(rate))  # one second's worth at half the rate: 2 s of load
+            paced = min(events, int(rate))  # 2 s at half the rate
             interval = 2.0 / paced
             next_at = time.perf_counter()
             for _ in range(paced):
-                await emit("bench", {"t": time.perf_counter()}, trace_id=trace)
+                await one()
                 next_at += interval
                 delay = next_at - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             await app.embedded.queues.wait_idle()
+            failed = app.embedded.queues.failed
         finally:
             await app.stop()
+    if failed:
+        raise RuntimeError(f"{failed} deliveries failed (FIFO order broken?)")
     ordered = sorted(latencies)
     return {
         "events_per_s": rate,
@@ -72,17 +106,67 @@ async def measure(store: str, events: int, fanout: int) -> dict[str, float]:
     }
 
 
+def rss_mib() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+async def rss_run(total: int, batch: int = 10_000) -> dict[str, float]:
+    """`total` events through one subscriber (memory store), `batch` at a time so that the backlog stays
+    bounded: growth of RSS between the first 10% and the end is what the engine keeps per event."""
+    app = App(build(deque(maxlen=1000), 1), port=0, stream_port=None, memory=True)  # type: ignore[arg-type]
+    await app.start()
+    emit = app.worker.emit
+    trace = "0" * 31 + "1"
+    samples: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    try:
+        done = 0
+        while done < total:
+            await asyncio.gather(*(emit("bench", {"t": time.perf_counter()}, trace_id=trace)
+                                   for _ in range(batch)))
+            await app.embedded.queues.wait_idle()
+            done += batch
+            if done % (total // 10) == 0:
+                gc.collect()
+                samples.append((done, rss_mib()))
+        handled = app.embedded.queues.delivered
+    finally:
+        await app.stop()
+    warm = samples[0][1]
+    end = samples[-1][1]
+    return {"events": total, "handled": handled, "seconds": time.perf_counter() - started, "rss_warm": warm,
+            "rss_end": end, "rss_max": max(s[1] for s in samples), "growth": (end - warm) / warm * 100}
+
+
 async def main(events: int) -> None:
-    print("| store | subscribers | events/s (emit→handled) | p50 at half rate | p99 at half rate |")
-    print("|---|---|---|---|---|")
-    for store in ("memory", "sqlite"):
-        for fanout in (1, 3):
-            result = await measure(store, events, fanout)
-            print(f"| {store} | {fanout} | {result['events_per_s']:,.0f} | {result['p50_ms']:.2f} ms | "
-                  f"{result['p99_ms']:.2f} ms |")
+    print("| topic | store | subscribers | events/s (emit→handled) | p50 at half rate | p99 at half rate |")
+    print("|---|---|---|---|---|---|")
+    for fifo in (False, True):
+        for store in ("memory", "sqlite"):
+            for fanout in (1, 3):
+                result = await measure(store, events, fanout, fifo)
+                print(f"| {'FIFO, 100 groups' if fifo else 'standard'}, concurrency 10 | {store} | {fanout} | "
+                      f"{result['events_per_s']:,.0f} | {result['p50_ms']:.2f} ms | {result['p99_ms']:.2f} ms |")
+
+
+def print_rss(result: dict[str, float]) -> None:
+    print("| events | handled | time | RSS after 10% | RSS at the end | max | growth |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {result['events']:,.0f} | {result['handled']:,.0f} | {result['seconds']:.1f} s | "
+          f"{result['rss_warm']:.1f} MiB | {result['rss_end']:.1f} MiB | {result['rss_max']:.1f} MiB | "
+          f"{result['growth']:+.1f}% |")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20000)
-    run(main(parser.parse_args().events))
+    parser.add_argument("--rss", type=int, default=0, help="run this many events and report RSS instead")
+    options = parser.parse_args()
+    if options.rss:
+        async def rss() -> None:
+            print_rss(await rss_run(options.rss))
+
+        run(rss())
+    else:
+        run(main(options.events))

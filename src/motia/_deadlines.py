@@ -62,19 +62,32 @@ class Deadlines:
 
 
 _deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = weakref.WeakKeyDictionary()
+_last: tuple[asyncio.AbstractEventLoop | None, Deadlines | None] = (None, None)
+
+
+def _current() -> tuple[asyncio.Task[Any] | None, Deadlines | None]:
+    """The running task and its loop's deadlines (the last loop's are kept at hand: one loop is the rule)."""
+    global _last
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    if task is None:  # pragma: no cover - always inside a task under asyncio
+        return None, None
+    last_loop, deadlines = _last
+    if last_loop is not loop or deadlines is None:
+        deadlines = _deadlines.get(loop)
+        if deadlines is None:
+            deadlines = _deadlines[loop] = Deadlines()
+        _last = (loop, deadlines)
+    return task, deadlines
 
 
 async def with_timeout(awaitable: Awaitable[Any], seconds: float | None) -> Any:
     """Await with a time limit; raises TimeoutError when it runs out (the awaitable is cancelled)."""
     if seconds is None:
         return await awaitable
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover - always inside a task under asyncio
+    task, deadlines = _current()
+    if task is None or deadlines is None:  # pragma: no cover - always inside a task under asyncio
         return await awaitable
-    loop = task.get_loop()
-    deadlines = _deadlines.get(loop)
-    if deadlines is None:
-        deadlines = _deadlines[loop] = Deadlines()
     bucket = deadlines.add(task, seconds)
     try:
         return await awaitable
@@ -103,12 +116,8 @@ class BucketDeadline:
 
     async def __aenter__(self) -> BucketDeadline:
         if self._seconds is not None:
-            task = asyncio.current_task()
-            if task is not None:
-                loop = task.get_loop()
-                deadlines = _deadlines.get(loop)
-                if deadlines is None:
-                    deadlines = _deadlines[loop] = Deadlines()
+            task, deadlines = _current()
+            if task is not None and deadlines is not None:
                 self._task, self._deadlines = task, deadlines
                 self._bucket = deadlines.add(task, self._seconds)
         return self

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from .._deadlines import BucketDeadline
+
 
 class Timer:
     __slots__ = ("_handle", "callback", "cancelled", "when")
@@ -59,8 +61,6 @@ class Clock:
 
         The wall clock keeps these limits coarse (50 ms buckets, no timer per call): they guard deliveries
         that take seconds, on the hot path of every one."""
-        from .._deadlines import BucketDeadline
-
         return BucketDeadline(seconds)
 
 

@@ -175,7 +175,7 @@ class QueueModule:
         group = data.get("messageGroupId", data.get("message_group_id"))
         traceparent = CALL_TRACEPARENT.get() or data.get("traceparent")
         now = self.clock.now()
-        for subscriber in list(subscribers.values()):
+        for subscriber in subscribers.values():  # nothing is awaited in this loop
             message = QueuedMessage(
                 self.store.next_message_id(), subscriber.function_id, topic, payload,
                 group_id=None if group is None else str(group),
@@ -240,13 +240,14 @@ class QueueModule:
     # --- delivering ---------------------------------------------------------------------------------
 
     async def _work(self, subscriber: Subscriber) -> None:
+        worker = asyncio.current_task()
+        assert worker is not None
+        ready = subscriber.ready
         while self.accepting:
-            item = await subscriber.ready.get()
+            item = await ready.get()
             if not self.accepting:
                 return
             subscriber.in_flight += 1
-            worker = asyncio.current_task()
-            assert worker is not None
             subscriber.busy_workers.add(worker)
             try:
                 if subscriber.fifo:

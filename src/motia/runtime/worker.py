@@ -5,7 +5,6 @@ invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..protocol import (
     RegistrationRejected,
     TriggerRegistrationResult,
     new_id,
+    span_id,
 )
 from ..registry import Registry
 from ..streams import Stream
@@ -182,7 +182,7 @@ class Worker:
         if self.transport is None:
             raise MotiaError("the worker is not connected to an engine")
         context = _current.current_context.get()
-        traceparent = f"00-{context.trace_id}-{os.urandom(8).hex()}-01" if context is not None else None
+        traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
         result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
         if result.error is not None:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
@@ -195,7 +195,7 @@ class Worker:
         if message_group_id is not None:
             payload["messageGroupId"] = message_group_id
         result = await self.transport.invoke(
-            InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{os.urandom(8).hex()}-01")
+            InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
         )
         if result.error is not None:
             raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
