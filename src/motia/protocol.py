@@ -14,9 +14,8 @@ from typing import Annotated, Any, Union
 import msgspec
 
 # The Rust engine types invocation ids as UUIDs: a frame whose id is not one fails to decode (§1.4).
-InvocationId = Annotated[
-    str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-]
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+InvocationId = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN)]
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):

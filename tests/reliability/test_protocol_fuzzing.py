@@ -136,6 +136,33 @@ def test_invalid_utf8_in_a_text_frame_closes_only_that_connection(engine: Engine
     engine.worker().sync()  # and new connections are still accepted
 
 
+def test_a_frame_that_is_not_json_closes_that_connection_with_1007(engine: Engine, quiet: None) -> None:
+    caller = engine.worker()
+    for bad in ('{"type": "ping"', "hello", b"\x00\x01binary"):
+        fuzzer = engine.worker()
+        fuzzer.send(bad)
+        with pytest.raises(ConnectionClosed) as closed:
+            fuzzer.recv(5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+        assert closed.value.rcvd.reason == "frame is not JSON"
+    caller.sync()
+
+
+def test_an_invocation_that_does_not_decode_is_answered_with_an_error(engine: Engine, quiet: None) -> None:
+    worker = engine.worker()
+    invocation_id = str(uuid.uuid4())
+    # function_id must be a string: the frame is not a valid invokefunction, but it names its invocation.
+    worker.send({"type": "invokefunction", "invocation_id": invocation_id, "function_id": 7, "data": None})
+    answer = worker.expect("invocationresult", invocation_id=invocation_id)
+    assert answer["error"]["code"] == "invalid_message"
+    assert "function_id" in answer["error"]["message"]
+    # Without a usable invocation id (or of an unknown type) the frame is dropped and the connection stays.
+    worker.send({"type": "invokefunction", "invocation_id": "not-a-uuid", "function_id": "x", "data": None})
+    worker.send({"type": "observe", "id": "from-a-newer-sdk"})
+    worker.sync()
+    assert worker.call("engine::workers::list")["result"] is not None
+
+
 def test_the_worker_port_keeps_no_memory_for_garbage(engine: Engine, quiet: None) -> None:
     rng = random.Random(64)
     # The fuzzer never reads the engine's answers, so closing does not wait for a clean close handshake.

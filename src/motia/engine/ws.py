@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..protocol import (
+    UUID_PATTERN,
     ErrorBody,
     HttpRequestData,
     HttpResponseData,
@@ -52,6 +54,7 @@ TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")
 STREAM_GRACE = 1.0
 
 _json = msgspec.json.Decoder()
+_UUID = re.compile(UUID_PATTERN)
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
@@ -72,6 +75,7 @@ class WebSocketConnection(Connection):
         self.ip_address = _host(ws.remote_address)
         self.cleaned_up = asyncio.Event()
         self._cleaning = False
+        self.refused = False  # it sent what is not JSON: closing, whatever else it sends is ignored
 
     def load(self) -> int:
         return len(self.pending)
@@ -325,12 +329,12 @@ class WorkerServer:
             await self._clean_up(connection)
 
     async def _dispatch(self, connection: WebSocketConnection, frame: str | bytes) -> None:
-        if isinstance(frame, bytes) and frame[:4] in TELEMETRY_PREFIXES:
+        if connection.refused or (isinstance(frame, bytes) and frame[:4] in TELEMETRY_PREFIXES):
             return
         try:
             message = decode_message(frame)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("dropped a frame from worker %s that does not decode: %s", connection.name, exc)
+        except msgspec.DecodeError as exc:  # ValidationError included
+            await self._refuse(connection, frame, exc)
             return
         kind = type(message)
         if kind is InvokeFunction:
@@ -341,6 +345,29 @@ class WorkerServer:
             await self._reattach(connection, message)  # type: ignore[arg-type]
         else:
             await self._receive(connection, message)
+
+    async def _refuse(self, connection: WebSocketConnection, frame: str | bytes, error: Exception) -> None:
+        """A frame that is not a protocol message. Not JSON at all: no SDK sends that, so the connection is
+        closed (1007). An `invokefunction` that names its invocation but does not decode: answered with an
+        `invalid_message` error, so that its caller does not wait for its own timeout. Anything else (an
+        unknown type from a newer SDK, a wrong field): dropped and logged, as the iii engine does."""
+        try:
+            envelope = _json.decode(frame)
+        except msgspec.DecodeError:
+            log.warning("closing worker %s: it sent a frame that is not JSON", connection.name)
+            connection.refused = True
+            # Closed from a task: the handshake needs the frames queued behind this one read (and ignored).
+            self._spawn(connection.ws.close(1007, "frame is not JSON"))
+            return
+        if isinstance(envelope, dict) and envelope.get("type") == "invokefunction":
+            invocation_id, function_id = envelope.get("invocation_id"), envelope.get("function_id")
+            if isinstance(invocation_id, str) and _UUID.match(invocation_id):
+                await connection.send(InvocationResult(
+                    invocation_id, function_id if isinstance(function_id, str) else None,
+                    error=ErrorBody("invalid_message", f"invokefunction does not decode: {error}"),
+                ))
+                return
+        log.warning("dropped a frame from worker %s that does not decode: %s", connection.name, error)
 
     async def _receive(self, connection: WebSocketConnection, message: Message) -> None:
         try:
