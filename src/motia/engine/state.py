@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -11,7 +10,7 @@ import msgspec
 from .engine import BuiltinError, Engine, TriggerEntry
 from .ops import apply_ops
 from .store import Store
-from .tasks import Tasks
+from .tasks import ChangeDelivery, Tasks
 
 log = logging.getLogger("motia.engine.state")
 
@@ -43,14 +42,17 @@ def require_str(data: Any, *names: str) -> list[str]:
     return values
 
 
+def _matches(config: dict[str, Any], event: dict[str, Any]) -> bool:
+    return config.get("scope") in (None, event["scope"]) and config.get("key") in (None, event["key"])
+
+
 class StateModule:
     def __init__(self, engine: Engine, store: Store, tasks: Tasks) -> None:
         self.engine = engine
         self.store = store
         self.tasks = tasks
         self.triggers: dict[str, TriggerEntry] = {}
-        self._events: asyncio.Queue[dict[str, Any]] | None = None
-        self.delivering = 0
+        self.changes = ChangeDelivery(engine, tasks, self.triggers, "state", _matches)
         engine.add_trigger_type("state", self)
         for name, fn in {
             "state::get": self.get,
@@ -73,37 +75,12 @@ class StateModule:
         self.triggers.pop(trigger.id, None)
 
     def _fire(self, event_type: str, scope: str, key: str, old: bytes | None, new: bytes | None) -> None:
-        if not self.triggers:
-            return
-        if self._events is None:
-            self._events = asyncio.Queue()
-            self.tasks.spawn(self._deliver(self._events), name="state-triggers")
-        self._events.put_nowait({
-            "type": "state", "event_type": event_type, "scope": scope, "key": key,
-            "old_value": raw(old), "new_value": raw(new),
-        })
-
-    async def _deliver(self, events: asyncio.Queue[dict[str, Any]]) -> None:
-        # Handlers run one after another, in change order; their errors are logged only (§3.3).
-        while True:
-            event = await events.get()
-            self.delivering += 1
-            try:
-                await self._deliver_one(event)
-            finally:
-                self.delivering -= 1
+        if self.triggers:
+            self.changes.put({"type": "state", "event_type": event_type, "scope": scope, "key": key,
+                              "old_value": raw(old), "new_value": raw(new)})
 
     def busy(self) -> bool:
-        return self.delivering > 0 or (self._events is not None and not self._events.empty())
-
-    async def _deliver_one(self, event: dict[str, Any]) -> None:
-        for trigger in list(self.triggers.values()):
-            config = trigger.config if isinstance(trigger.config, dict) else {}
-            if config.get("scope") not in (None, event["scope"]) or config.get("key") not in (None, event["key"]):
-                continue
-            result = await self.engine.invoke(trigger.function_id, event, metadata=trigger.metadata)
-            if result.error is not None:
-                log.error("state trigger %s failed: %s", trigger.function_id, result.error.message)
+        return self.changes.busy()
 
     # --- functions ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from .engine import BuiltinError, Engine, TriggerEntry
 from .ops import apply_ops
 from .state import encode_value, raw, require_str
 from .store import Store
-from .tasks import Tasks
+from .tasks import ChangeDelivery, Tasks
 
 log = logging.getLogger("motia.engine.streams")
 
@@ -69,6 +69,12 @@ class StreamClientConnection:
             await self.websocket.send(frame.decode())
 
 
+def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
+    return (config.get("stream_name") == message["streamName"]
+            and config.get("group_id") in (None, "", message["groupId"])
+            and config.get("item_id") in (None, "", message["id"]))
+
+
 class StreamModule:
     def __init__(self, engine: Engine, store: Store, tasks: Tasks, clock: Clock) -> None:
         self.engine = engine
@@ -79,8 +85,7 @@ class StreamModule:
         self.join_triggers: dict[str, TriggerEntry] = {}
         self.leave_triggers: dict[str, TriggerEntry] = {}
         self.subscriptions: dict[tuple[str, str], set[Subscription]] = {}
-        self._events: asyncio.Queue[dict[str, Any] | None] | None = None
-        self.delivering = 0
+        self.changes = ChangeDelivery(engine, tasks, self.triggers, "stream", _matches)
         self._server: Any = None
         self.port: int | None = None
         engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
@@ -110,37 +115,10 @@ class StreamModule:
                 if subscription.item_id is None or subscription.item_id == item:
                     subscription.client.push(frame)
         if self.triggers:
-            if self._events is None:
-                self._events = asyncio.Queue()
-                self.tasks.spawn(self._deliver(self._events), name="stream-triggers")
-            self._events.put_nowait(message)
-
-    async def _deliver(self, events: asyncio.Queue[dict[str, Any] | None]) -> None:
-        while True:
-            message = await events.get()
-            if message is None:  # closed: what was queued before is delivered, so shutdown need not wait
-                return
-            self.delivering += 1
-            try:
-                await self._deliver_one(message)
-            finally:
-                self.delivering -= 1
+            self.changes.put(message)
 
     def busy(self) -> bool:
-        return self.delivering > 0 or (self._events is not None and not self._events.empty())
-
-    async def _deliver_one(self, message: dict[str, Any]) -> None:
-        for trigger in list(self.triggers.values()):
-            config = trigger.config if isinstance(trigger.config, dict) else {}
-            if config.get("stream_name") != message["streamName"]:
-                continue
-            if config.get("group_id") not in (None, "", message["groupId"]):
-                continue
-            if config.get("item_id") not in (None, "", message["id"]):
-                continue
-            result = await self.engine.invoke(trigger.function_id, message, metadata=trigger.metadata)
-            if result.error is not None:
-                log.error("stream trigger %s failed: %s", trigger.function_id, result.error.message)
+        return self.changes.busy()
 
     async def _delegate(self, op: str, stream: str, data: dict[str, Any]) -> tuple[bool, Any]:
         """A custom stream implementation registered as `stream::<op>(<name>)` takes over (§4.2)."""
@@ -244,8 +222,7 @@ class StreamModule:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        if self._events is not None:
-            self._events.put_nowait(None)
+        self.changes.close()
 
     async def _client(self, websocket: Any) -> None:
         context = await self._authenticate(websocket)

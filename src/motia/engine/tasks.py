@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import Engine, TriggerEntry
 
 log = logging.getLogger("motia.engine")
 
@@ -44,3 +47,48 @@ class Tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ChangeDelivery:
+    """Change events (state, stream) to the triggers they match, one after another in change order, from one
+    task started with the first event. A handler's failure is logged only (§3.3): changes are not retried."""
+
+    def __init__(self, engine: Engine, tasks: Tasks, triggers: dict[str, TriggerEntry], kind: str,
+                 matches: Callable[[dict[str, Any], dict[str, Any]], bool]) -> None:
+        self.engine = engine
+        self.tasks = tasks
+        self.triggers = triggers
+        self.kind = kind
+        self.matches = matches  # (trigger config, event) -> fire?
+        self._events: asyncio.Queue[dict[str, Any] | None] | None = None
+        self.delivering = 0
+
+    def put(self, event: dict[str, Any]) -> None:
+        if self._events is None:
+            self._events = asyncio.Queue()
+            self.tasks.spawn(self._deliver(self._events), name=f"{self.kind}-triggers")
+        self._events.put_nowait(event)
+
+    def close(self) -> None:
+        """What was queued before is still delivered; shutdown need not wait for more."""
+        if self._events is not None:
+            self._events.put_nowait(None)
+
+    def busy(self) -> bool:
+        return self.delivering > 0 or (self._events is not None and not self._events.empty())
+
+    async def _deliver(self, events: asyncio.Queue[dict[str, Any] | None]) -> None:
+        while True:
+            event = await events.get()
+            if event is None:
+                return
+            self.delivering += 1
+            try:
+                for trigger in list(self.triggers.values()):
+                    if not self.matches(trigger.config if isinstance(trigger.config, dict) else {}, event):
+                        continue
+                    result = await self.engine.invoke(trigger.function_id, event, metadata=trigger.metadata)
+                    if result.error is not None:
+                        log.error("%s trigger %s failed: %s", self.kind, trigger.function_id, result.error.message)
+            finally:
+                self.delivering -= 1
