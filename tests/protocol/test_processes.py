@@ -80,8 +80,8 @@ def start_engine(processes: list[Process]) -> tuple[Process, str, str]:
     return engine, ws_url, http_url
 
 
-def start_worker(processes: list[Process], ws_url: str) -> Process:
-    worker = Process(SEED, "run", "--engine", ws_url)
+def start_worker(processes: list[Process], ws_url: str, project: Path = SEED) -> Process:
+    worker = Process(project, "run", "--engine", ws_url)
     processes.append(worker)
     worker.wait_for(r"worker of the engine at")
     return worker
