@@ -59,7 +59,7 @@ def serve(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks next to their baselines (not part of the tests): writes bench/results/<date>.md.
-    `nox -s bench -- --seconds 10 --only http,events,ws,startup,codegen`"""
+    `nox -s bench -- --seconds 10 --only http,official,events,ws,startup,codegen`"""
     import shutil
 
     session.install("-e", ".", "-e", "codegen", "fastapi==0.165.0", "litestar==2.25.0", "uvicorn[standard]")

@@ -3,7 +3,7 @@
 Writes a dated Markdown table to bench/results/ and prints it. Machines here are noisy: compare the ratios,
 not the absolute numbers. HTTP runs pin the server to cpu0 and wrk to cpu1 (3 s warm-up, then --seconds).
 
-    python bench/run.py [--seconds 10] [--only http,events,ws,startup,codegen,memory]
+    python bench/run.py [--seconds 10] [--only http,official,events,ws,startup,codegen]
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def startup_section() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", default="http,events,ws,startup,codegen")
+    parser.add_argument("--only", default="http,official,events,ws,startup,codegen")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     today = datetime.date.today().isoformat()
@@ -201,6 +201,11 @@ def main() -> None:
              "Every ratio compares figures taken in this same run.", ""]
     if "http" in parts:
         lines += http_section(args.seconds)
+    if "official" in parts:
+        lines += subprocess_section(
+            "Official Motia runtime", [PY, "bench/official.py", "--seconds", str(args.seconds)],
+            "`GET /hello/:name` served by the official runtime (motia 1.0.4rc1 + iii-sdk 0.9.0, own venv) and by "
+            "ours, each a worker of `motia engine` (engine and worker on cpu0, wrk on cpu1).")
     if "events" in parts:
         lines += events_section()
     if "ws" in parts:
