@@ -115,7 +115,9 @@ def http_section(seconds: int) -> list[str]:
     litestar = results.get("Litestar (uvicorn, httptools+uvloop)", {})
     for name, routes in results.items():
         for route, figures in routes.items():
-            def ratio(base: dict[str, dict[str, float]], route: str = route, figures: dict[str, float] = figures) -> str:
+            def ratio(
+                base: dict[str, dict[str, float]], route: str = route, figures: dict[str, float] = figures
+            ) -> str:
                 return f"{figures['rps'] / base[route]['rps']:.2f}x" if route in base else "-"
 
             lines.append(f"| {name} | {route} | {figures['rps']:,.0f} | {figures['p50']:.2f} ms | "
@@ -182,10 +184,11 @@ def startup_section() -> list[str]:
             import urllib.request
 
             while True:
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__motia/health", timeout=1) as response:
-                        if response.status == 200:
-                            break
+                with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/__motia/health", timeout=1
+                ) as response:
+                    if response.status == 200:
+                        break
                 time.sleep(0.01)
             first_200 = time.perf_counter() - started
             rss_kib = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text()).group(1))  # type: ignore[union-attr]
@@ -212,8 +215,9 @@ def main() -> None:
     if "events" in parts:
         lines += events_section()
     if "ws" in parts:
-        lines += subprocess_section("Engine protocol", [PY, "bench/ws_compare.py", "--seconds", "4"],
-                                    "A remote worker over one WebSocket next to a raw websockets echo of the same frames.")
+        lines += subprocess_section(
+            "Engine protocol", [PY, "bench/ws_compare.py", "--seconds", "4"],
+            "A remote worker over one WebSocket next to a raw websockets echo of the same frames.")
     if "startup" in parts:
         lines += startup_section()
     if "codegen" in parts:
