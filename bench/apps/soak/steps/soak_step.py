@@ -38,8 +38,8 @@ async def get_item(req: ApiRequest[None]) -> Item:
 
 @api("POST", "/work", status=202, emits=["soak.work"])
 async def post_work(req: ApiRequest[Work], ctx: FlowContext) -> Accepted:
+    counts["emitted"] += 1  # first: the subscriber may run before emit returns
     await ctx.emit("soak.work", req.body)
-    counts["emitted"] += 1
     return Accepted(seq=req.body.seq)
 
 
