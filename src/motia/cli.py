@@ -55,6 +55,18 @@ def run(
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight handlers get to finish on shutdown."
     ),
+    header_timeout: float = typer.Option(
+        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
+    ),
+    keep_alive_timeout: float = typer.Option(
+        5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
+    ),
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -79,6 +91,7 @@ def run(
     from .runtime.app import run as run_loop
 
     log.configure(log_level, log_format)
+    limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
     load_env_files(Path.cwd())
     registry = _discover(steps_dir)
     if engine_url:
@@ -88,7 +101,7 @@ def run(
         application = App(
             registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
             data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-            cors_origins=cors_origins or (),
+            cors_origins=cors_origins or (), limits=limits,
         )
     except StoreError as exc:
         _fail(exc)
@@ -136,6 +149,19 @@ def dev(
     raise typer.Exit(run_with_reload(Path.cwd(), args))
 
 
+def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, max_connections: int) -> Any:
+    from .engine.http import HttpLimits
+
+    for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout),
+                        ("--keep-alive-timeout", keep_alive_timeout)):
+        if not value > 0:
+            _fail(f"{name} must be a positive number of seconds, not {value}")
+    if max_connections < 0:
+        _fail(f"--max-connections must be 0 (no cap) or more, not {max_connections}")
+    return HttpLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                      keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
+
+
 def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
@@ -165,6 +191,18 @@ def engine(
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight deliveries get to finish on shutdown."
     ),
+    header_timeout: float = typer.Option(
+        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
+    ),
+    keep_alive_timeout: float = typer.Option(
+        5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
+    ),
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -179,6 +217,7 @@ def engine(
         application = App(
             Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
             stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
+            limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
         )
     except StoreError as exc:
         _fail(exc)

@@ -55,10 +55,12 @@ NOT_FOUND = "NOT_FOUND"  # 404
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # 405
 INVALID_JSON = "INVALID_JSON"  # 400
 VALIDATION_ERROR = "VALIDATION_ERROR"  # 400
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408 (the request head or body did not arrive in time)
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # 413
 CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
 INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
 TIMEOUT = "TIMEOUT"  # 504
 
 _encoder = msgspec.json.Encoder()

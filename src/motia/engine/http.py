@@ -3,7 +3,8 @@
 Semantics follow iii's REST module (`iii-protocol.md` §3.1): the function gets `HttpRequestData` and
 returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope.
 The embedded engine adds 405 + `Allow`, HEAD and OPTIONS, repeated query keys as lists, and a request
-body limit (413).
+body limit (413); the server's own limits (`HttpLimits`: read deadlines, a connection cap) are applied by the
+connection protocol in `http_server.py`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,24 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+
+
+class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """How long a client may take, and how many may be served at once."""
+
+    # Seconds from the connection (or from the first byte of a request on a kept-alive one) to the end of the
+    # request head; past it the connection is closed (with a 408 if part of a head came).
+    header_timeout: float = 10.0
+    # Seconds from the end of the head to the end of the body (at the 1 MiB default body limit, a client
+    # slower than ~35 KB/s); past it a 408, then the connection is closed.
+    body_timeout: float = 30.0
+    # Seconds an idle kept-alive connection stays open (uvicorn's timeout_keep_alive). Behind a load balancer
+    # keep it above the balancer's idle timeout.
+    keep_alive_timeout: float = 5.0
+    # Open connections; a connection over the cap is answered 503 and closed (None: no cap). Slow clients cannot
+    # hold them for long: they are cut off by the deadlines above.
+    max_connections: int | None = 1000
+
 
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"

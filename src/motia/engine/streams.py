@@ -27,6 +27,9 @@ log = logging.getLogger("motia.engine.streams")
 AUTH_FUNCTION = "motia::stream::authenticate"
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_QUEUED_FRAMES = 10_000
+# A client that does not answer a ping within PING_TIMEOUT is gone (closed 1011): its subscriptions end.
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -88,6 +91,8 @@ class StreamModule:
         self.changes = ChangeDelivery(engine, tasks, self.triggers, "stream", _matches)
         self._server: Any = None
         self.port: int | None = None
+        self.ping_interval = PING_INTERVAL
+        self.ping_timeout = PING_TIMEOUT
         engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
         engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
         engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
@@ -214,7 +219,8 @@ class StreamModule:
     async def serve(self, host: str, port: int) -> None:
         from websockets.asyncio.server import serve
 
-        self._server = await serve(self._client, host, port, max_size=MAX_CLIENT_MESSAGE, ping_interval=20)
+        self._server = await serve(self._client, host, port, max_size=MAX_CLIENT_MESSAGE,
+                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def close(self) -> None:

@@ -20,7 +20,7 @@ import uvicorn
 from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
-from ..engine.http import DEFAULT_MAX_BODY_SIZE
+from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.ws import WorkerServer
 from ..registry import Registry
@@ -61,8 +61,10 @@ class App:
         engine_port: int | None = None,
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
+        limits: HttpLimits | None = None,
     ) -> None:
         self.registry = registry
+        self.limits = limits or HttpLimits()
         # The worker port (external workers, `motia run --engine`); None: in-process worker only.
         self.engine_host = engine_host
         self.engine_port = engine_port
@@ -108,9 +110,13 @@ class App:
         await self.start_engine()
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
+        protocol = _http_protocol(self.limits)
         config = uvicorn.Config(
             self.http,
-            http="httptools" if _has("httptools") else "h11",
+            http=protocol,
+            timeout_keep_alive=self.limits.keep_alive_timeout,  # type: ignore[arg-type]
+            # The httptools protocol caps connections itself (503 in the error envelope); h11 leaves it to uvicorn.
+            limit_concurrency=self.limits.max_connections if protocol == "h11" else None,
             ws="none",
             lifespan="off",
             access_log=False,
@@ -259,10 +265,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _has(module: str) -> bool:
+def _http_protocol(limits: HttpLimits) -> Any:
     import importlib.util
 
-    return importlib.util.find_spec(module) is not None
+    if importlib.util.find_spec("httptools") is None:  # PyPy: uvicorn's h11 protocol, without read deadlines
+        return "h11"
+    from ..engine.http_server import protocol_class
+
+    return protocol_class(limits)
 
 
 def run(coro: Any) -> Any:

@@ -1,0 +1,308 @@
+"""Slow and greedy clients against a served app, over real sockets: a client that is slow to send its request
+head or body is cut off, connections above the cap are answered 503, a dead stream client is dropped, and
+well-behaved clients are served throughout."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from motia import ApiRequest, get, post
+from motia.engine.http import HttpLimits
+from motia.runtime import ServedApp
+from tests.conftest import MotiaProcess, registry_of
+
+
+@get("/ping")
+async def ping() -> dict:
+    return {"pong": True}
+
+
+posted: list[object] = []
+
+
+@post("/notes")
+async def add_note(req: ApiRequest[dict]) -> dict:
+    posted.append(req.body)
+    return {"ok": True}
+
+
+@get("/slow")
+async def slow() -> dict:
+    import asyncio
+
+    await asyncio.sleep(0.8)
+    return {"slow": True}
+
+
+def connect(client: httpx.Client) -> socket.socket:
+    url = urlsplit(str(client.base_url))
+    sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 10) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and when it closed (monotonic)."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data, time.monotonic()
+
+
+def request(sock: socket.socket, raw: bytes) -> bytes:
+    """One request on a kept-alive connection; the response (a Content-Length body)."""
+    sock.sendall(raw)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    length = int(next(line.split(b":")[1] for line in lines if line.startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+@contextmanager
+def served_throughout(client: httpx.Client, path: str = "/ping") -> Iterator[list[int]]:
+    """A well-behaved client requesting `path` in a loop while the block runs; yields the statuses it got."""
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=client.base_url, timeout=10) as own:
+            while not stop.is_set():
+                try:
+                    statuses.append(own.get(path).status_code)
+                except httpx.HTTPError:
+                    statuses.append(0)
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        thread.join(10)
+    assert statuses and set(statuses) == {200}, statuses
+
+
+GET_PING = b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+def test_a_client_trickling_its_request_head_is_cut_off_with_408(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(ping, limits=HttpLimits(header_timeout=0.5))
+    with served_throughout(client):
+        sock = connect(client)
+        started = time.monotonic()
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: test\r\n")
+        try:
+            for byte in b"X-Slow: " + b"a" * 30:  # one byte every 0.1 s: activity does not extend the deadline
+                sock.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer, closed = read_until_closed(sock)
+        sock.close()
+    assert 0.45 <= closed - started < 2.5
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "REQUEST_TIMEOUT"
+
+
+def test_a_connection_that_sends_nothing_is_closed_silently(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(ping, limits=HttpLimits(header_timeout=0.4))
+    with served_throughout(client):
+        sock = connect(client)
+        started = time.monotonic()
+        answer, closed = read_until_closed(sock)
+        sock.close()
+    assert answer == b""
+    assert 0.35 <= closed - started < 2.5
+
+
+def test_a_stalled_request_body_is_answered_408_and_the_handler_never_runs(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(ping, add_note, limits=HttpLimits(body_timeout=0.5))
+    posted.clear()
+    with served_throughout(client):
+        sock = connect(client)
+        sock.sendall(b"POST /notes HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n" + b'{"text": "')
+        started = time.monotonic()
+        answer, closed = read_until_closed(sock)
+        sock.close()
+    assert 0.45 <= closed - started < 2.5
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"connection: close" in answer.lower()
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "REQUEST_TIMEOUT"
+    assert posted == []
+    assert client.post("/notes", json={"text": "whole"}).status_code == 200
+    assert posted == [{"text": "whole"}]
+
+
+def test_a_kept_alive_connection_gets_a_fresh_deadline_for_each_request(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(ping, limits=HttpLimits(header_timeout=0.3, keep_alive_timeout=5))
+    sock = connect(client)
+    started = time.monotonic()
+    answers = []
+    while time.monotonic() - started < 1.2:  # four times the head deadline, on one connection
+        answers.append(request(sock, GET_PING))
+        time.sleep(0.1)
+    sock.close()
+    assert len(answers) >= 5
+    assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers)
+
+
+def test_a_slow_handler_is_not_a_slow_client(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(slow, limits=HttpLimits(header_timeout=0.2, body_timeout=0.2))
+    sock = connect(client)
+    answer = request(sock, b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
+    serve: Callable[..., httpx.Client],
+) -> None:
+    client = serve(ping, limits=HttpLimits(keep_alive_timeout=0.5))
+    sock = connect(client)
+    assert request(sock, GET_PING).startswith(b"HTTP/1.1 200 ")
+    answered = time.monotonic()
+    answer, closed = read_until_closed(sock)
+    sock.close()
+    assert answer == b""
+    assert 0.45 <= closed - answered < 2.5
+
+
+def test_requests_above_the_connection_cap_get_503_until_a_connection_goes(
+    serve: Callable[..., httpx.Client],
+) -> None:
+    client = serve(ping, limits=HttpLimits(max_connections=2))
+    holders = [connect(client) for _ in range(2)]
+    for holder in holders:  # two kept-alive connections: the cap is reached
+        assert request(holder, GET_PING).startswith(b"HTTP/1.1 200 ")
+    response = httpx.get(f"{client.base_url}/ping")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert request(holders[0], GET_PING).startswith(b"HTTP/1.1 200 ")  # those already in are still served
+    holders.pop().close()
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{client.base_url}/ping").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for holder in holders:
+        holder.close()
+
+
+def test_motia_run_takes_the_limits_as_options(tmp_path: Path, motia_run: Callable[..., MotiaProcess]) -> None:
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "ping_step.py").write_text(
+        "from motia import get\n@get('/ping')\nasync def ping():\n    return {'pong': True}\n")
+    process = motia_run(tmp_path, "--stream-port", "0", "--memory", "--header-timeout", "0.5")
+    sock = connect(process.client)
+    started = time.monotonic()
+    sock.sendall(b"GET /ping HTTP/1.1\r\n")
+    answer, closed = read_until_closed(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert 0.45 <= closed - started < 2.5
+    assert process.client.get("/ping").json() == {"pong": True}
+
+
+def test_a_deadline_that_is_not_positive_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--memory", "--body-timeout", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "--body-timeout must be a positive number of seconds" in result.stderr
+
+
+def test_a_stream_client_that_stops_answering_pings_is_dropped() -> None:
+    served = ServedApp(registry_of(ping), stream_port=0)
+    streams = served.app.embedded.streams
+    streams.ping_interval, streams.ping_timeout = 0.2, 0.3
+    with served:
+        port = served.app.stream_port
+        assert port is not None
+        alive, dead = _ws_handshake(port), _ws_handshake(port)
+        # `alive` answers pings, as every WebSocket library does; `dead` never reads again.
+        assert _answer_pings(alive, seconds=1.5) is None  # still open after several ping rounds
+        frames, _ = read_until_closed(dead, timeout=2)
+        alive.close()
+        dead.close()
+    opcodes = [opcode for opcode, _ in _frames(frames)]
+    assert opcodes[0] == 0x9 and opcodes[-1] == 0x8  # pinged, then closed
+    close_payload = _frames(frames)[-1][1]
+    assert int.from_bytes(close_payload[:2], "big") == 1011
+
+
+def _ws_handshake(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    assert data.startswith(b"HTTP/1.1 101"), data
+    return sock
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Complete unmasked server frames (short payloads only: pings and closes) as (opcode, payload)."""
+    frames = []
+    while len(data) >= 2 and len(data) >= 2 + (data[1] & 0x7F):
+        length = data[1] & 0x7F
+        frames.append((data[0] & 0x0F, data[2:2 + length]))
+        data = data[2 + length:]
+    return frames
+
+
+def _answer_pings(sock: socket.socket, seconds: float) -> float | None:
+    """Read frames for `seconds`, answering each ping with a (masked) pong; when the server closed, if it did."""
+    deadline = time.monotonic() + seconds
+    buffer = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            break
+        if not chunk:
+            return time.monotonic()
+        buffer += chunk
+        for opcode, payload in _frames(buffer):
+            buffer = buffer[2 + len(payload):]
+            if opcode == 0x9:
+                mask = os.urandom(4)
+                sock.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask
+                             + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            elif opcode == 0x8:
+                return time.monotonic()
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _quiet_posted() -> Iterator[None]:
+    yield
+    posted.clear()
