@@ -351,3 +351,26 @@ async def test_enqueue_action_stores_the_call_and_delivers_it_later_with_retries
         dead = await app.embedded.queues.dlq_list({"topic": "audit-queue"})
     assert got.count("o1") == 1 and got.count("bad") == 4
     assert [msgspec.json.decode(d["data"])["id"] for d in dead] == ["bad"]
+
+
+async def test_stopping_with_a_backlog_waits_for_deliveries_in_flight_only(tmp_path, caplog):
+    """Ready messages nobody has taken stay stored; stop does not wait the drain time for them."""
+    handled: list[int] = []
+    started = asyncio.Event()
+
+    @on("work", queue=QueueConfig(concurrency=1))
+    async def slow(job: dict):
+        started.set()
+        await asyncio.sleep(0.05)
+        handled.append(job["n"])
+
+    caplog.set_level(logging.WARNING, logger="motia.engine")
+    async with running(slow, data_dir=tmp_path, drain_timeout=30) as app:
+        for n in range(20):
+            await app.worker.emit("work", {"n": n}, trace_id="0" * 31 + "1")
+        await started.wait()
+    assert 1 <= len(handled) < 20  # the one in flight finished; the rest were not waited for
+    assert not [r for r in caplog.records if "still running" in r.getMessage()]
+    async with running(slow, data_dir=tmp_path) as app:  # the rest were kept
+        await app.embedded.queues.wait_idle()
+    assert sorted(handled) == list(range(20))

@@ -344,9 +344,10 @@ class QueueModule:
     # --- idleness (tests, graceful shutdown) --------------------------------------------------------
 
     def busy(self, *, count_waiting: bool = True) -> bool:
-        """Messages ready or in flight (and, with `count_waiting`, held by a back-off or delay timer)."""
+        """Messages ready or in flight (and, with `count_waiting`, held by a back-off or delay timer). Once
+        stopped, only deliveries in flight count: ready messages stay stored for the next start."""
         for s in self.subscribers.values():
-            if s.in_flight or not s.ready.empty():
+            if s.in_flight or (self.accepting and not s.ready.empty()):
                 return True
             if count_waiting and (s.waiting or s.groups):
                 return True
