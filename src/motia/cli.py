@@ -19,6 +19,27 @@ app = typer.Typer(
 DirOption = typer.Option(
     None, "--dir", "-d", help="Steps directory (default: ./steps). `src/` is scanned too when present."
 )
+# Options that `run`, `engine` (and `dev`) share.
+HostOption = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to.")
+PortOption = typer.Option(3111, "--port", "-p", help="HTTP port.")
+MaxBodySizeOption = typer.Option(1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above).")
+LogLevelOption = typer.Option("info", "--log-level", help="debug, info, warning or error.")
+LogFormatOption = typer.Option("human", "--log-format", help="human or json.")
+DataDirOption = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives.")
+StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients.")
+HeaderTimeoutOption = typer.Option(
+    10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
+)
+BodyTimeoutOption = typer.Option(
+    30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
+)
+KeepAliveTimeoutOption = typer.Option(
+    5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
+)
+MaxConnectionsOption = typer.Option(
+    1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
+)
+MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -41,32 +62,22 @@ def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
 @app.command()
 def run(
     steps_dir: Optional[Path] = DirOption,
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
-    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
-    max_body_size: int = typer.Option(
-        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
-    ),
+    host: str = HostOption,
+    port: int = PortOption,
+    max_body_size: int = MaxBodySizeOption,
     timeout: float = typer.Option(30.0, "--timeout", help="Default handler time limit in seconds (504/failure above)."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    log_format: str = typer.Option("human", "--log-format", help="human or json."),
-    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
-    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
-    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
+    log_level: str = LogLevelOption,
+    log_format: str = LogFormatOption,
+    data_dir: Path = DataDirOption,
+    memory: bool = MemoryOption,
+    stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight handlers get to finish on shutdown."
     ),
-    header_timeout: float = typer.Option(
-        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
-    ),
-    body_timeout: float = typer.Option(
-        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
-    ),
-    keep_alive_timeout: float = typer.Option(
-        5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
-    ),
-    max_connections: int = typer.Option(
-        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
-    ),
+    header_timeout: float = HeaderTimeoutOption,
+    body_timeout: float = BodyTimeoutOption,
+    keep_alive_timeout: float = KeepAliveTimeoutOption,
+    max_connections: int = MaxConnectionsOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -86,9 +97,6 @@ def run(
         raise typer.Exit(run_with_reload(Path.cwd(), [a for a in sys.argv[2:] if a not in ("--watch", "-w")]))
     from . import log
     from .dotenv import load_env_files
-    from .engine.store import StoreError
-    from .runtime.app import App
-    from .runtime.app import run as run_loop
 
     log.configure(log_level, log_format)
     limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
@@ -97,14 +105,11 @@ def run(
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout)
         return
-    try:
-        application = App(
-            registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
-            data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-            cors_origins=cors_origins or (), limits=limits,
-        )
-    except StoreError as exc:
-        _fail(exc)
+    application = _embedded_app(
+        registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
+        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+        cors_origins=cors_origins or (), limits=limits,
+    )
 
     def started() -> None:
         from .banner import banner_data, render
@@ -121,11 +126,26 @@ def run(
         else:
             typer.echo(render(info, color=sys.stderr.isatty()), err=True)
 
-    async def main() -> None:
-        await application.serve(on_started=started)
+    _serve(application.serve(on_started=started))
+
+
+def _embedded_app(registry: Any, **options: Any) -> Any:
+    """An App with the embedded engine; a store that cannot be opened is a clear error, not a traceback."""
+    from .engine.store import StoreError
+    from .runtime.app import App
 
     try:
-        run_loop(main())
+        return App(registry, **options)
+    except StoreError as exc:
+        _fail(exc)
+
+
+def _serve(main: Any) -> None:
+    """Run the app's coroutine; a port in use (or another OS refusal) is a clear error."""
+    from .runtime.app import run as run_loop
+
+    try:
+        run_loop(main)
     except OSError as exc:
         _fail(exc)
 
@@ -133,9 +153,9 @@ def run(
 @app.command()
 def dev(
     steps_dir: Optional[Path] = DirOption,
-    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
-    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
-    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+    port: int = PortOption,
+    stream_port: int = StreamPortOption,
+    memory: bool = MemoryOption,
 ) -> None:
     """`motia run --watch`: serve, and restart on changes to step files, helper modules and .env (the store and
     ports are kept; a broken step prints its error and the watcher waits for the fix)."""
@@ -178,53 +198,34 @@ def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: flo
 def engine(
     engine_host: str = typer.Option("127.0.0.1", "--engine-host", help="Interface the worker port binds to."),
     engine_port: int = typer.Option(49134, "--engine-port", help="Worker port (iii protocol over WebSocket)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
-    port: int = typer.Option(3111, "--port", "-p", help="HTTP port."),
-    max_body_size: int = typer.Option(
-        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
-    ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    log_format: str = typer.Option("human", "--log-format", help="human or json."),
-    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
-    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
-    stream_port: int = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients."),
+    host: str = HostOption,
+    port: int = PortOption,
+    max_body_size: int = MaxBodySizeOption,
+    log_level: str = LogLevelOption,
+    log_format: str = LogFormatOption,
+    data_dir: Path = DataDirOption,
+    memory: bool = MemoryOption,
+    stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight deliveries get to finish on shutdown."
     ),
-    header_timeout: float = typer.Option(
-        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
-    ),
-    body_timeout: float = typer.Option(
-        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
-    ),
-    keep_alive_timeout: float = typer.Option(
-        5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
-    ),
-    max_connections: int = typer.Option(
-        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
-    ),
+    header_timeout: float = HeaderTimeoutOption,
+    body_timeout: float = BodyTimeoutOption,
+    keep_alive_timeout: float = KeepAliveTimeoutOption,
+    max_connections: int = MaxConnectionsOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
     from . import log
-    from .engine.store import StoreError
     from .registry import Registry
-    from .runtime.app import App
-    from .runtime.app import run as run_loop
 
     log.configure(log_level, log_format)
-    try:
-        application = App(
-            Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
-            stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
-            limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
-        )
-    except StoreError as exc:
-        _fail(exc)
-    try:
-        run_loop(application.serve())
-    except OSError as exc:
-        _fail(exc)
+    application = _embedded_app(
+        Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
+        stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
+        limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
+    )
+    _serve(application.serve())
 
 
 @app.command()
