@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from run import free_port, server, wait_http, wrk  # noqa: E402  (bench/run.py)
+from run import free_port, server, stop_group, wait_http, wrk  # noqa: E402  (bench/run.py)
 
 PY = sys.executable
 PINS = {"motia": "1.0.4rc1", "iii-sdk": "0.9.0"}
@@ -65,12 +64,7 @@ def worker(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subpr
             tail = stderr.read().decode(errors="replace")[-1500:]
             raise RuntimeError(f"{exc}\n{tail}") from None
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
 
 
 def wait_route(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

@@ -51,11 +51,17 @@ def server(command: list[str], port: int, cwd: Path = HERE) -> Iterator[subproce
         wait_http(port)
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group a benchmark started; SIGKILL it if it is not gone in 15 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wrk(url: str, seconds: int, lua: Path | None = None) -> dict[str, float]:
