@@ -256,6 +256,35 @@ def test_a_stream_client_that_stops_answering_pings_is_dropped() -> None:
     assert int.from_bytes(close_payload[:2], "big") == 1011
 
 
+def test_a_worker_that_stops_answering_pings_is_dropped(monkeypatch) -> None:
+    from motia.engine import ws as worker_port
+    from tests.protocol.conftest import RawWorker
+
+    monkeypatch.setattr(worker_port, "PING_INTERVAL", 0.2)
+    monkeypatch.setattr(worker_port, "PING_TIMEOUT", 0.3)
+
+    def workers() -> int:
+        return len(live.call("engine::workers::list")["result"]["workers"])
+
+    with ServedApp(registry_of(ping), engine_port=0) as served:
+        port = served.app.worker_server.port  # type: ignore[union-attr]
+        live = RawWorker(f"ws://127.0.0.1:{port}")  # a websockets client: answers pings by itself
+        dead = _ws_handshake(port)  # never reads again, like a worker whose machine is gone
+        live.sync()
+        before = workers()
+        frames, _ = read_until_closed(dead, timeout=3)
+        dead.close()
+        parsed = _frames(frames)
+        assert 0x9 in [opcode for opcode, _ in parsed] and parsed[-1][0] == 0x8  # pinged, then closed
+        assert int.from_bytes(parsed[-1][1][:2], "big") == 1011
+        deadline = time.monotonic() + 3
+        while workers() != before - 1:
+            assert time.monotonic() < deadline, "the dead worker was not dropped"
+            time.sleep(0.05)
+        live.sync()  # the live worker kept its connection through the ping rounds
+        live.close()
+
+
 def _ws_handshake(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -269,12 +298,16 @@ def _ws_handshake(port: int) -> socket.socket:
 
 
 def _frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Complete unmasked server frames (short payloads only: pings and closes) as (opcode, payload)."""
+    """Complete unmasked server frames (payloads under 64 KiB) as (opcode, payload)."""
     frames = []
-    while len(data) >= 2 and len(data) >= 2 + (data[1] & 0x7F):
-        length = data[1] & 0x7F
-        frames.append((data[0] & 0x0F, data[2:2 + length]))
-        data = data[2 + length:]
+    while len(data) >= 2:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4], "big"), 4
+        if len(data) < start + length:
+            break
+        frames.append((data[0] & 0x0F, data[start:start + length]))
+        data = data[start + length:]
     return frames
 
 

@@ -47,6 +47,11 @@ DEFAULT_PORT = 49134
 # The Rust engine's limit (tungstenite's default); the SDK sends up to this much, fragmented above 16 MiB.
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
+# WebSocket-level keepalive (control frames every client library answers by itself): a worker whose machine
+# vanished without closing TCP is dropped after PING_TIMEOUT instead of when TCP gives up, minutes later, and
+# its in-flight calls fail over at once. iii's engine does not ping (§1.5); SDKs are unaffected either way.
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
 REATTACH_WAIT = 5.0  # §1.6: how long a reattach waits for the old connection's clean-up
 TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")
 # A function that returned null while its response channel is still unclaimed gets this long to start
@@ -266,9 +271,9 @@ class WorkerServer:
             self.port,
             process_request=self._route,
             max_size=self.max_message_size,
-            # The engine never pings (§1.5; it answers the SDK's pings) and tungstenite has no compression.
-            ping_interval=None,
-            compression=None,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            compression=None,  # tungstenite (the iii engine) has none
             open_timeout=HANDSHAKE_TIMEOUT,
         )
         self.port = self._server.sockets[0].getsockname()[1]
