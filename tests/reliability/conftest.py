@@ -1,3 +1,5 @@
-"""Fixtures shared with other test packages: `processes` (motia subprocesses, killed at the end of a test)."""
+"""Fixtures shared with other test packages: `processes` (motia subprocesses, killed at the end of a test) and
+`engine` (an engine with its worker port, for raw WebSocket workers)."""
 
+from tests.protocol.conftest import engine  # noqa: F401 - a fixture, re-exported for these tests
 from tests.protocol.test_processes import processes  # noqa: F401 - a fixture, re-exported for these tests

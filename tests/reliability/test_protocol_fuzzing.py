@@ -11,15 +11,13 @@ import logging
 import random
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from motia import Registry, Stream
-from motia.runtime import ServedApp
+from motia import Stream
 from tests.protocol.conftest import Engine, RawWorker
 from tests.streams.conftest import frame, join, raw_socket, serving
 
@@ -82,17 +80,6 @@ def quiet(caplog: pytest.LogCaptureFixture) -> None:
     """Every dropped frame is logged as a warning; kept records would look like a leak."""
     for name in ("motia.engine.ws", "motia.engine.streams", "motia.engine.engine", "motia"):
         caplog.set_level(logging.ERROR, logger=name)
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    served = ServedApp(Registry(), engine_port=0).__enter__()
-    running = Engine(served)
-    try:
-        yield running
-    finally:
-        running.http.close()
-        served.__exit__(None, None, None)
 
 
 def _still_answers(worker: RawWorker) -> bool:
