@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -45,6 +46,28 @@ def serve() -> Iterator[Callable[..., httpx.Client]]:
     for served, client in running:
         client.close()
         served.__exit__(None, None, None)
+
+
+class ReadProcess:
+    """A subprocess whose output (stdout and stderr) is read on a thread as it comes, so it never blocks on a
+    full pipe: `lines` grows under `_changed`, notified for every line and once more when the output ends."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str], **popen: Any) -> None:
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, **popen)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
 
 
 class MotiaProcess:

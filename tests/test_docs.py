@@ -34,7 +34,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ReadProcess
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -186,28 +185,14 @@ def environment() -> dict[str, str]:
     return env
 
 
-class Server:
+class Server(ReadProcess):
     """`motia run`, `motia dev` or `motia engine` in the background, its output read continuously."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, kind: str, where: str, project: str) -> None:
         self.kind = kind
         self.where = where
         self.project = project
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
+        super().__init__(argv, cwd=cwd, env=env, start_new_session=True)
 
     @property
     def output(self) -> str:

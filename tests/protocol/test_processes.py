@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ReadProcess
 
 from .conftest import RawWorker
 
@@ -23,26 +22,13 @@ SEED = ROOT / "examples" / "seed"
 pytestmark = pytest.mark.slow
 
 
-class Process:
+class Process(ReadProcess):
     """A `motia` subprocess whose output is read continuously (so it never blocks on a full pipe)."""
 
     def __init__(self, cwd: Path, *args: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("III_URL", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "motia.cli", *args], cwd=cwd, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
+        super().__init__([sys.executable, "-m", "motia.cli", *args], cwd=cwd, env=env)
 
     def wait_for(self, pattern: str, timeout: float = 30.0, after: int = 0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
