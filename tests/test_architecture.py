@@ -5,6 +5,7 @@ layer never imports the engine or the runtime, the runtime is the only bridge, t
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,9 @@ def imports(src: Path) -> list[Import]:
         importer = module_name(path, src)
         package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        in_functions = {id(inner) for node in ast.walk(tree)
-                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) for inner in ast.walk(node)}
+        functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        in_functions = {id(inner) for function in functions for inner in ast.walk(function)
+                        if isinstance(inner, (ast.Import, ast.ImportFrom))}
         for node in ast.walk(tree):
             targets: list[str] = []
             if isinstance(node, ast.Import):
@@ -69,6 +71,7 @@ def within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
+@functools.cache
 def violations(src: Path) -> dict[str, list[Import]]:
     """Each rule of docs/architecture.md, with the imports that break it."""
     found = imports(src)
