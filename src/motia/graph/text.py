@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from .model import STEP_KINDS, FlowGraph, StepNode
@@ -40,6 +42,27 @@ class _Ids:
         return self._ids[node_id]
 
 
+def _steps_by_flow(
+    graph: FlowGraph, step_line: Callable[[StepNode, str], str], opening: Callable[[int, str], list[str]],
+    closing: str,
+) -> list[str]:
+    """One block per flow (`opening(index, flow)` ... `closing`) holding the steps whose first flow it is, then the
+    steps in no flow."""
+    lines: list[str] = []
+    placed: set[str] = set()
+    for index, flow in enumerate(graph.flows):
+        members = [s for s in graph.steps if s.flows and s.flows[0] == flow]
+        if not members:
+            continue
+        lines += opening(index, flow)
+        for step in members:
+            lines.append(step_line(step, "    "))
+            placed.add(step.id)
+        lines.append(closing)
+    lines += [step_line(step, "  ") for step in graph.steps if step.id not in placed]
+    return lines
+
+
 def _mermaid_text(text: str) -> str:
     return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
             .replace("|", "#124;"))
@@ -62,19 +85,8 @@ def to_mermaid(graph: FlowGraph) -> str:
             text += f"<br/>{_mermaid_text(detail)}"
         return f'{indent}{ids[step.id]}["{text}"]:::{step.kind}'
 
-    placed: set[str] = set()
-    for index, flow in enumerate(graph.flows):
-        members = [s for s in graph.steps if s.flows and s.flows[0] == flow]
-        if not members:
-            continue
-        lines.append(f'  subgraph flow_{index}["{_mermaid_text(flow)}"]')
-        for step in members:
-            lines.append(step_line(step, "    "))
-            placed.add(step.id)
-        lines.append("  end")
-    for step in graph.steps:
-        if step.id not in placed:
-            lines.append(step_line(step, "  "))
+    lines += _steps_by_flow(graph, step_line, lambda index, flow: [
+        f'  subgraph flow_{index}["{_mermaid_text(flow)}"]'], "  end")
     for topic in graph.topics:
         lines.append(f'  {ids[topic.id]}(["{_mermaid_text(topic.topic)}"]):::topic')
     styles = []
@@ -109,20 +121,9 @@ def to_dot(graph: FlowGraph) -> str:
         return (f'{indent}"{_dot_text(step.id)}" [shape=box, style="rounded,filled", fillcolor="{fill}", '
                 f'color="{stroke}", label="{_dot_text(label)}"];')
 
-    placed: set[str] = set()
-    for index, flow in enumerate(graph.flows):
-        members = [s for s in graph.steps if s.flows and s.flows[0] == flow]
-        if not members:
-            continue
-        lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f'    label="{_dot_text(flow)}"; style="rounded,dashed"; color="#94a3b8";')
-        for step in members:
-            lines.append(step_line(step, "    "))
-            placed.add(step.id)
-        lines.append("  }")
-    for step in graph.steps:
-        if step.id not in placed:
-            lines.append(step_line(step, "  "))
+    lines += _steps_by_flow(graph, step_line, lambda index, flow: [
+        f"  subgraph cluster_{index} {{", f'    label="{_dot_text(flow)}"; style="rounded,dashed"; color="#94a3b8";'],
+        "  }")
     fill, stroke = KIND_COLORS["topic"]
     for topic in graph.topics:
         lines.append(f'  "{_dot_text(topic.id)}" [shape=ellipse, style=filled, fillcolor="{fill}", '
