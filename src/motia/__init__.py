@@ -8,7 +8,7 @@ work unchanged.
 from .context import FlowContext, TriggerInfo, TriggerMetadata
 from .dsl import api, cron, delete, event, get, http, on, on_state, on_stream, patch, post, put, queue, step
 from .errors import MotiaError, StepError
-from .events import emit, enqueue
+from .events import emit, enqueue, get_stream
 from .inputs import StateTriggerInput, StreamAuthInput, StreamEvent, StreamSubscription, StreamTriggerInput
 from .legacy import (
     ApiTrigger,
@@ -75,6 +75,7 @@ __all__ = [
     "enqueue",
     "event",
     "get",
+    "get_stream",
     "http",
     "on",
     "on_state",

@@ -281,16 +281,14 @@ def graph(
 ) -> None:
     """Draw the flow: steps (API, event, cron, state, stream, noop), topics and emit edges (virtual ones
     dashed). `--format html` is a self-contained page, also served by `motia run` at /__motia/graph."""
-    from .graph import build_graph, to_dot, to_html, to_json, to_mermaid
+    from .graph import FORMATS, build_graph, render
 
-    renderers = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json,
-                 "html": lambda g: to_html(g, Path.cwd().name or "motia")}
-    if fmt not in renderers:
-        typer.secho(f"error: unknown format {fmt!r}; use one of {', '.join(renderers)}", fg=typer.colors.RED,
+    if fmt not in FORMATS:
+        typer.secho(f"error: unknown format {fmt!r}; use one of {', '.join(FORMATS)}", fg=typer.colors.RED,
                     err=True)
         raise typer.Exit(2)
     flow = build_graph(_discover(steps_dir), root=Path.cwd())
-    text = renderers[fmt](flow)
+    text = render(flow, fmt, Path.cwd().name or "motia")
     if output is None:
         sys.stdout.write(text)
         return

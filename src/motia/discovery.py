@@ -1,4 +1,5 @@
-"""Finding and importing step files: `*_step.py` and `*.step.py` under the steps directory (and `src/`).
+"""Finding and importing step files: `*_step.py`/`*.step.py` (steps) and `*_stream.py`/`*.stream.py` (streams)
+under the steps directory and `src/`, collected into a Registry with any stream authentication they declare.
 
 Step files are imported as real modules named after their path (`steps/users/create_step.py` is
 `steps.users.create_step`), so relative imports and shared helper modules work. `*.step.py` files, whose

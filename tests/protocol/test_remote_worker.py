@@ -241,6 +241,36 @@ def test_registration_cron_conversion_reattach_and_metadata_on_the_wire(loop_thr
     assert transport.connects == 2
 
 
+def is_cron_trigger(frame: dict) -> bool:
+    return frame["type"] == "registertrigger" and frame["trigger_type"] == "cron"
+
+
+def test_an_alias_cron_expression_is_registered_expanded_with_an_external_engine(loop_thread):
+    @cron("@daily")
+    async def nightly() -> None:
+        return None
+
+    @cron("@hourly")
+    async def hourly() -> None:
+        return None
+
+    async def scenario() -> list[dict]:
+        recorder = RecordingEngine()
+        async with serve(recorder.handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            transport = WebSocketTransport(url, Worker(registry_of(nightly, hourly)), reconnect=FAST, name="rec")
+            await transport.start(timeout=5)
+            await recorder.wait_for(
+                lambda: sum(is_cron_trigger(f) for f in recorder.frames[0]) == 2)
+            await transport.close()
+        return recorder.frames[0]
+
+    frames = loop_thread.run(scenario())
+    expressions = {f["function_id"]: f["config"]["expression"] for f in frames if is_cron_trigger(f)}
+    assert expressions == {"steps::nightly::trigger::cron(@daily)": "0 0 0 * * *",
+                           "steps::hourly::trigger::cron(@hourly)": "0 0 * * * *"}
+
+
 def test_calls_carry_traceparent_and_time_out(loop_thread):
     async def scenario() -> tuple[list[dict], object]:
         recorder = RecordingEngine()

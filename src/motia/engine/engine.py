@@ -2,8 +2,9 @@
 
 Workers talk to it only through protocol messages (`motia.protocol`). A worker in the same process is a
 `LocalConnection`, which hands message objects over without serialising them; the WebSocket worker port
-adds a second `Connection` kind. Trigger types (http, and later cron, queues, state, streams) are
-providers that the engine hands `registertrigger` bindings to.
+(`ws.WebSocketConnection`) is the other `Connection` kind. Trigger types are providers that the engine hands
+`registertrigger` bindings to: the built-in modules' (http, durable:subscriber/queue, cron, state, stream,
+subscribe) and those a worker registers (`WorkerTriggerType`).
 """
 
 from __future__ import annotations

@@ -95,30 +95,25 @@ class Router(Generic[R]):
         if hit is not None:
             (route, names), bound = hit
             return route, dict(zip(names, bound, strict=True)), []
+        # No route for this method (`_find` walked every node the path reaches): the methods those nodes have.
         allowed: list[str] = []
-        for node, values in self._candidates(self._root, segments, 0, ()):
-            found = node.routes.get(method)
-            if found is not None:
-                route, names = found
-                return route, dict(zip(names, values, strict=False)), []
+        for node in self._candidates(self._root, segments, 0):
             for m in node.routes:
                 if m not in allowed:
                     allowed.append(m)
         return None, {}, allowed
 
-    def _candidates(
-        self, node: _Node[R], segments: list[str], index: int, values: tuple[str, ...]
-    ) -> Iterator[tuple[_Node[R], tuple[str, ...]]]:
+    def _candidates(self, node: _Node[R], segments: list[str], index: int) -> Iterator[_Node[R]]:
+        """The nodes with routes that the whole path reaches, static children first."""
         if index == len(segments):
             if node.routes:
-                yield node, values
+                yield node
             return
-        segment = segments[index]
-        child = node.static.get(segment)
+        child = node.static.get(segments[index])
         if child is not None:
-            yield from self._candidates(child, segments, index + 1, values)
+            yield from self._candidates(child, segments, index + 1)
         if node.param_child is not None:
-            yield from self._candidates(node.param_child, segments, index + 1, (*values, segment))
+            yield from self._candidates(node.param_child, segments, index + 1)
 
 
 def _find(

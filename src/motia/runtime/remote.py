@@ -23,6 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from ..crontab import to_iii
 from ..protocol import (
     Action,
     ErrorBody,
@@ -390,11 +391,11 @@ class WebSocketTransport(Transport):
 
 def for_external_engine(message: Message) -> Message:
     """Adapt a message to what the iii engine accepts: it parses cron with seconds first (6 or 7 fields,
-    §3.2), so a 5-field crontab expression gets `0 ` in front."""
+    §3.2) and knows no `@daily`-style alias, so a cron expression is sent in `crontab.to_iii`'s form."""
     if isinstance(message, RegisterTrigger) and message.trigger_type == "cron" and isinstance(message.config, dict):
         expression = message.config.get("expression")
-        if isinstance(expression, str) and len(expression.split()) == 5:
-            return msgspec.structs.replace(message, config={**message.config, "expression": f"0 {expression}"})
+        if isinstance(expression, str) and to_iii(expression) != expression:
+            return msgspec.structs.replace(message, config={**message.config, "expression": to_iii(expression)})
     return message
 
 
