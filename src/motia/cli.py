@@ -88,6 +88,10 @@ def run(
         None, "--cors-origin", help="Allow cross-origin browser requests from this origin (repeatable; * for any). "
         "Off by default."
     ),
+    worker_token: Optional[str] = typer.Option(
+        None, "--worker-token", envvar="III_TOKEN",
+        help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -103,7 +107,7 @@ def run(
     load_env_files(Path.cwd())
     registry = _discover(steps_dir)
     if engine_url:
-        _work_for(registry, engine_url, timeout, drain_timeout)
+        _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
     application = _embedded_app(
         registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
@@ -182,12 +186,12 @@ def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: floa
                       keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
 
 
-def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
+def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float, token: Optional[str]) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
     from .runtime.remote import EngineRejected
 
-    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout)
+    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout, token=token)
     try:
         run_loop(application.serve())
     except EngineRejected as exc:
