@@ -22,6 +22,7 @@ from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
+from ..engine.queues import QueueSettings
 from ..engine.rbac import WorkerPortConfig
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.ws import WorkerServer
@@ -64,7 +65,10 @@ class App:
         worker_ports: Sequence[WorkerPortConfig] = (),
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
+        cors_methods: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        stream_auth_function: str | None = None,
+        queue_settings: dict[str, QueueSettings] | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -86,8 +90,11 @@ class App:
         self.store = store
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
-        cors = CorsPolicy(cors_origins) if cors_origins else None
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
+        cors = None
+        if cors_origins:
+            cors = CorsPolicy(cors_origins, methods=cors_methods) if cors_methods else CorsPolicy(cors_origins)
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
+                                       stream_auth_function=stream_auth_function, queue_settings=queue_settings)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are
@@ -188,6 +195,11 @@ class App:
     def url(self) -> str:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def store_path(self) -> Path | None:
+        """The SQLite file of the store; None when it is kept in memory."""
+        return self.store.path if isinstance(self.store, SqliteStore) else None
 
 
 class RemoteApp:
