@@ -21,6 +21,7 @@ from tests.protocol.conftest import RawWorker
 SESSIONS: dict[str, dict[str, Any]] = {
     "reader": {"allowed_functions": ["state::get"], "forbidden_functions": ["public::hidden"],
                "allow_function_registration": False, "context": {"role": "reader"}},
+    "guest": {"allowed_trigger_types": [], "context": {"role": "guest"}},
     "writer": {"function_registration_prefix": "team", "allow_trigger_type_registration": True,
                "allowed_trigger_types": ["http", "webhook"], "context": {"role": "writer"}},
 }
@@ -233,3 +234,23 @@ def test_the_session_middleware_runs_instead_of_the_target(ports):
     }}
     # Built-in functions are not wrapped.
     assert reader.call("state::get", {"scope": "s", "key": "k"}).get("result") is None
+
+
+def test_a_session_cannot_take_over_a_route_or_point_a_trigger_at_what_it_may_not_call(ports):
+    owner = RawWorker(ports.plain)
+    owner.register("hello")
+    owner.bind("http", "hello", {"api_path": "hello", "http_method": "GET"})
+    owner.sync()
+    owner.serve(lambda frame: {"status_code": 200, "body": {"from": "owner"}})
+    guest = ports.session("guest")
+    guest.register("mine")  # allowed: its own function, but no trigger type is
+    takeover = guest.bind("http", "mine", {"api_path": "hello", "http_method": "GET"})
+    assert guest.expect("triggerregistrationresult", id=takeover)["error"]["code"] == "FORBIDDEN"
+    writer = ports.session("writer")  # may bind http triggers, but only to what it may call
+    leak = writer.bind("http", "state::list", {"api_path": "leak", "http_method": "POST"})
+    assert writer.expect("triggerregistrationresult", id=leak)["error"] == {
+        "code": "FORBIDDEN", "message": "function 'state::list' not allowed (add to rbac.expose_functions)"}
+    writer.sync()
+    assert ports.http.get("/hello").json() == {"from": "owner"}
+    assert ports.http.post("/leak", json={"scope": "s"}).status_code == 404
+    owner.close()

@@ -182,19 +182,16 @@ class SessionRules:
         return "default"  # one namespace in this engine (§2.9)
 
     async def admit(self, connection: Connection, message: Message) -> Message | None:
-        kind = type(message)
-        if kind is InvokeFunction:
-            return await self._call(connection, message)  # type: ignore[arg-type]
-        if kind is RegisterFunction:
-            return await self._register_function(connection, message)  # type: ignore[arg-type]
-        if kind is UnregisterFunction:
-            worker_id = message.id  # type: ignore[attr-defined]
-            engine_id = next((e for e, w in connection.aliases.items() if w == worker_id), worker_id)
-            return UnregisterFunction(engine_id)
-        if kind is RegisterTrigger:
-            return await self._register_trigger(connection, message)  # type: ignore[arg-type]
-        if kind is RegisterTriggerType:
-            return await self._register_trigger_type(connection, message)  # type: ignore[arg-type]
+        if isinstance(message, InvokeFunction):
+            return await self._call(connection, message)
+        if isinstance(message, RegisterFunction):
+            return await self._register_function(connection, message)
+        if isinstance(message, UnregisterFunction):
+            return UnregisterFunction(_engine_id(connection, message.id))
+        if isinstance(message, RegisterTrigger):
+            return await self._register_trigger(connection, message)
+        if isinstance(message, RegisterTriggerType):
+            return await self._register_trigger_type(connection, message)
         return message
 
     # --- calls --------------------------------------------------------------------------------------
@@ -279,13 +276,14 @@ class SessionRules:
 
     async def _register_trigger(self, connection: Connection, message: RegisterTrigger) -> Message | None:
         session = self.session
-        # The worker names its own functions by the ids it registered; the engine knows them prefixed.
-        function_id = next((e for e, w in connection.aliases.items() if w == message.function_id),
-                           message.function_id)
+        function_id = _engine_id(connection, message.function_id)
         denied: str | None = None
         if session is not None and session.allowed_trigger_types is not None \
                 and message.trigger_type not in session.allowed_trigger_types:
             denied = f"trigger type '{message.trigger_type}' not allowed on this port"
+        elif not self._owns(connection, function_id) and not self.may_call(function_id):
+            # A trigger calls its function on the session's behalf: `POST /x` -> `state::list` would read state.
+            denied = f"function '{function_id}' not allowed (add to rbac.expose_functions)"
         mapped: dict[str, Any] = {}
         if denied is None:
             allowed, mapped = await self._hook(self.rbac.on_trigger_registration_function_id if self.rbac else None, {
@@ -305,6 +303,10 @@ class SessionRules:
             message.namespace, message.trigger_namespace,
         )
 
+    def _owns(self, connection: Connection, function_id: str) -> bool:
+        entry = self.engine.functions.get(function_id)
+        return entry is not None and connection in entry.replicas
+
     async def _register_trigger_type(self, connection: Connection, message: RegisterTriggerType) -> Message | None:
         session = self.session
         if session is not None and not session.allow_trigger_type_registration:
@@ -319,6 +321,11 @@ class SessionRules:
             await _refuse(connection, f"registration of trigger type '{message.id}' denied: {mapped['message']}")
             return None
         return message
+
+
+def _engine_id(connection: Connection, worker_id: str) -> str:
+    """The worker names its own functions by the ids it registered; the engine may know them renamed."""
+    return next((engine_id for engine_id, own in connection.aliases.items() if own == worker_id), worker_id)
 
 
 async def _refuse(connection: Connection, message: str) -> None:
