@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import ROOT
-from tests.protocol.conftest import RawWorker
+from tests.protocol.conftest import CallFailed, RawWorker
 from tests.protocol.test_processes import Process
 
 CONFIG = ROOT / "examples" / "engine-config" / "config.yaml"
@@ -53,29 +53,13 @@ def _session(frame: dict[str, Any]) -> Any:
     data = frame.get("data") or {}
     if frame["function_id"] == "session::authenticate":
         if data["headers"].get("x-api-key") != "key-1":
-            return None, {"code": "UNAUTHORIZED", "message": "bad api key"}
-        return {"context": {"user": "ada"}}, None
+            raise CallFailed("UNAUTHORIZED", "bad api key")
+        return {"context": {"user": "ada"}}
     if frame["function_id"] == "session::middleware":
-        return {"middleware_saw": data["function_id"], "user": data["context"]["user"]}, None
+        return {"middleware_saw": data["function_id"], "user": data["context"]["user"]}
     if frame["function_id"] == "session::on_function_registration":
-        return {}, None
-    return {"status_code": 200, "body": {"hello": "from public::hello"}}, None
-
-
-def _serve(worker: RawWorker) -> None:
-    import threading
-
-    def loop() -> None:
-        try:
-            while True:
-                frame = json.loads(worker.ws.recv())
-                if frame.get("type") == "invokefunction":
-                    result, error = _session(frame)
-                    worker.answer(frame, result, error)
-        except Exception:
-            return
-
-    threading.Thread(target=loop, daemon=True).start()
+        return {}
+    return {"status_code": 200, "body": {"hello": "from public::hello"}}
 
 
 def test_the_sample_config_serves_http_on_its_port_and_both_worker_ports(engine, tmp_path):
@@ -85,7 +69,7 @@ def test_the_sample_config_serves_http_on_its_port_and_both_worker_ports(engine,
         trusted.register(function_id)
     trusted.bind("http", "public::hello", {"api_path": "hello", "http_method": "GET"})
     trusted.sync()
-    _serve(trusted)
+    trusted.serve(_session)
     assert engine.http.get("/hello").json() == {"hello": "from public::hello"}
     assert engine.guards == "rbac, middleware"
 

@@ -4,7 +4,6 @@ it get FORBIDDEN, registrations go through the port's hooks and prefix, a sessio
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from websockets.sync.client import connect
 from motia import Registry
 from motia.engine.rbac import ExposeMetadata, RbacConfig, WorkerPortConfig
 from motia.runtime import ServedApp
-from tests.protocol.conftest import RawWorker
+from tests.protocol.conftest import CallFailed, RawWorker
 
 SESSIONS: dict[str, dict[str, Any]] = {
     "reader": {"allowed_functions": ["state::get"], "forbidden_functions": ["public::hidden"],
@@ -27,51 +26,42 @@ SESSIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _trusted(frame: dict[str, Any]) -> tuple[Any, Any]:
+def _trusted(frame: dict[str, Any]) -> Any:
     """The functions the trusted worker hosts: the auth function, the three hooks, a middleware, targets."""
     function_id, data = frame["function_id"], frame.get("data") or {}
     if function_id == "auth::session":
         role = data["headers"].get("x-role")
         if role not in SESSIONS:
-            return None, {"code": "UNAUTHORIZED", "message": f"unknown role {role!r}"}
-        return SESSIONS[role], None
+            raise CallFailed("UNAUTHORIZED", f"unknown role {role!r}")
+        return SESSIONS[role]
     if function_id == "hooks::function":
         if data["function_id"].endswith("::denied"):
-            return None, {"code": "DENIED", "message": "not this one"}
+            raise CallFailed("DENIED", "not this one")
         if data["function_id"].endswith("::renamed"):
-            return {"function_id": "team::renamed-by-hook", "metadata": {"hooked": True}}, None
-        return {}, None
+            return {"function_id": "team::renamed-by-hook", "metadata": {"hooked": True}}
+        return {}
     if function_id == "hooks::trigger":
         if data["config"].get("api_path") == "blocked":
-            return None, {"code": "DENIED", "message": "blocked path"}
-        return {}, None
+            raise CallFailed("DENIED", "blocked path")
+        return {}
     if function_id == "hooks::trigger_type":
-        return (None, {"code": "DENIED", "message": "no"}) if data["trigger_type_id"] == "bad" else ({}, None)
+        if data["trigger_type_id"] == "bad":
+            raise CallFailed("DENIED", "no")
+        return {}
     if function_id == "mw::session":
-        return {"via": "middleware", "got": {k: v for k, v in data.items() if k != "_caller_worker_id"}}, None
-    return {"called": function_id, "context_free": True}, None
+        return {"via": "middleware", "got": {k: v for k, v in data.items() if k != "_caller_worker_id"}}
+    return {"called": function_id}
 
 
-class Trusted(RawWorker):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        for function_id in ("auth::session", "hooks::function", "hooks::trigger", "hooks::trigger_type",
-                            "mw::session", "public::echo", "public::hidden", "secret::fn"):
-            self.register(function_id)
-        self.register("tagged::fn", metadata={"public": True})
-        self.sync()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        try:
-            while True:
-                frame = json.loads(self.ws.recv())
-                if frame.get("type") == "invokefunction":
-                    result, error = _trusted(frame)
-                    self.answer(frame, result, error)
-        except Exception:
-            return
+def trusted_worker(url: str) -> RawWorker:
+    worker = RawWorker(url)
+    for function_id in ("auth::session", "hooks::function", "hooks::trigger", "hooks::trigger_type",
+                        "mw::session", "public::echo", "public::hidden", "secret::fn"):
+        worker.register(function_id)
+    worker.register("tagged::fn", metadata={"public": True})
+    worker.sync()
+    worker.serve(_trusted)
+    return worker
 
 
 class Ports:
@@ -101,7 +91,7 @@ def ports() -> Iterator[Ports]:
     ]
     with ServedApp(Registry(), worker_ports=settings) as served:
         running = Ports(served)
-        trusted = Trusted(running.plain)
+        trusted = trusted_worker(running.plain)
         yield running
         trusted.close()
         running.http.close()
