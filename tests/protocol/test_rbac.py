@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from motia import Registry
+from motia.engine import rbac as rbac_module
 from motia.engine.rbac import ExposeMetadata, RbacConfig, WorkerPortConfig
 from motia.runtime import ServedApp
 from tests.protocol.conftest import CallFailed, RawWorker
@@ -244,3 +245,17 @@ def test_a_session_cannot_take_over_a_route_or_point_a_trigger_at_what_it_may_no
     assert ports.http.get("/hello").json() == {"from": "owner"}
     assert ports.http.post("/leak", json={"scope": "s"}).status_code == 404
     owner.close()
+
+
+def test_an_auth_function_that_never_answers_refuses_the_handshake(monkeypatch):
+    monkeypatch.setattr(rbac_module, "CALL_TIMEOUT", 0.2)
+    rbac = RbacConfig(auth_function_id="slow::auth")
+    with ServedApp(Registry(), worker_ports=[WorkerPortConfig(port=0), WorkerPortConfig(port=0, rbac=rbac)]) as served:
+        plain, guarded = (s.url for s in served.app.worker_servers)
+        silent = RawWorker(plain)
+        silent.register("slow::auth")  # registered, never answers
+        silent.sync()
+        with connect(guarded, open_timeout=5) as ws:
+            frame = json.loads(ws.recv(5))
+        silent.close()
+    assert frame["error"] == {"code": "AUTH_ERROR", "message": "slow::auth did not answer within 0.2s"}

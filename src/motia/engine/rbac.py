@@ -9,6 +9,7 @@ what the session may call.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import functools
 import hmac
@@ -39,6 +40,9 @@ log = logging.getLogger("motia.engine.rbac")
 
 # Always callable from an RBAC session: what every SDK needs to work at all (§4.9).
 INFRASTRUCTURE = ("engine::channels::create", "engine::workers::register", "engine::log::*", "engine::baggage::*")
+# The auth function and the hooks run while the connection waits (its frames are handled in order): one that
+# never answers must not hold it for ever.
+CALL_TIMEOUT = 10.0
 _MATCH = re.compile(r"""^match\((?:"([^"]*)"|'([^']*)')\)$""")
 
 
@@ -145,7 +149,7 @@ async def authenticate(engine: Engine, port: WorkerPortConfig, request: dict[str
         return None
     if rbac.auth_function_id is None:
         return Session()
-    result = await engine.invoke(rbac.auth_function_id, request)
+    result = await _call_within(engine, rbac.auth_function_id, request)
     if result.error is not None:
         raise AuthRefused(result.error.message or result.error.code)
     try:
@@ -246,7 +250,7 @@ class SessionRules:
         """Run a registration hook: (allowed, the fields it maps)."""
         if function_id is None:
             return True, {}
-        result = await self.engine.invoke(function_id, data)
+        result = await _call_within(self.engine, function_id, data)
         if result.error is not None:
             return False, {"message": result.error.message}
         return True, result.result if isinstance(result.result, dict) else {}
@@ -321,6 +325,14 @@ class SessionRules:
             await _refuse(connection, f"registration of trigger type '{message.id}' denied: {mapped['message']}")
             return None
         return message
+
+
+async def _call_within(engine: Engine, function_id: str, data: Any) -> InvocationResult:
+    try:
+        return await asyncio.wait_for(engine.invoke(function_id, data), CALL_TIMEOUT)
+    except asyncio.TimeoutError:
+        return InvocationResult(function_id=function_id, error=ErrorBody(
+            "TIMEOUT", f"{function_id} did not answer within {CALL_TIMEOUT:g}s"))
 
 
 def _engine_id(connection: Connection, worker_id: str) -> str:
