@@ -40,6 +40,10 @@ MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
+    "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
+)
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -61,7 +65,9 @@ def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
 
 @app.command()
 def run(
+    ctx: typer.Context,
     steps_dir: Optional[Path] = DirOption,
+    config_file: Optional[Path] = ConfigOption,
     host: str = HostOption,
     port: int = PortOption,
     max_body_size: int = MaxBodySizeOption,
@@ -88,6 +94,10 @@ def run(
         None, "--cors-origin", help="Allow cross-origin browser requests from this origin (repeatable; * for any). "
         "Off by default."
     ),
+    worker_token: Optional[str] = typer.Option(
+        None, "--worker-token", envvar="III_TOKEN",
+        help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -99,17 +109,21 @@ def run(
     from .dotenv import load_env_files
 
     log.configure(log_level, log_format)
-    limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
     load_env_files(Path.cwd())
+    if engine_url and config_file is not None:
+        _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    options = _options(
+        ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
+        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+        cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+    )
     registry = _discover(steps_dir)
     if engine_url:
-        _work_for(registry, engine_url, timeout, drain_timeout)
+        _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
-    application = _embedded_app(
-        registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
-        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or (), limits=limits,
-    )
+    application = _embedded_app(registry, **options)
+    memory, data_dir = application.store_path is None, application.store_path or data_dir
 
     def started() -> None:
         from .banner import banner_data, render
@@ -117,7 +131,7 @@ def run(
         info = banner_data(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
-            data="memory" if memory else str(Path(data_dir) / "motia.db"),
+            data="memory" if memory else str(data_dir),
         )
         if log_format == "json":
             import logging
@@ -134,10 +148,70 @@ def _embedded_app(registry: Any, **options: Any) -> Any:
     from .engine.store import StoreError
     from .runtime.app import App
 
+    hand_over = options.pop("hand_over", None)
     try:
-        return App(registry, **options)
+        application = App(registry, **options)
     except StoreError as exc:
         _fail(exc)
+    if hand_over is not None:
+        hand_over(application.embedded)
+    return application
+
+
+def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> dict[str, Any]:
+    """The App options: config.yaml's (with `--config`), then every flag given on the command line or by its
+    environment variable. Worker ports: the file's `iii-worker-manager` entries, or one from
+    `--engine-host/--engine-port`; `--engine-*` flags change the first, `--worker-token/--worker-origin` all."""
+    from functools import partial
+
+    import msgspec
+
+    from .engine import config as engine_config
+    from .engine.rbac import WorkerPortConfig
+
+    def given(name: str) -> bool:
+        # By name: typer may bring its own copy of click, whose enum is not click's.
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    names = {"default_timeout": "timeout", "cors_origins": "cors_origins"}
+    options: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = engine_config.load(config_file)
+        except engine_config.ConfigError as exc:
+            _fail(exc)
+        engine_config.report_ignored(loaded)
+        options = engine_config.app_options(loaded)
+        options["hand_over"] = partial(engine_config.hand_over, config=loaded)
+    limits = {k: flags.pop(k) for k in ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections")}
+    if not given("max_connections") and "max_connections" in options:
+        limits["max_connections"] = options["max_connections"]
+    options.pop("max_connections", None)
+    options["limits"] = _limits(**limits)
+    port_flags = {k: flags.pop(k) for k in ("engine_host", "engine_port", "worker_token", "worker_origins")
+                  if k in flags}
+    for name, value in flags.items():
+        if name not in options or given(names.get(name, name)):
+            options[name] = value
+    if given("data_dir") and not given("memory"):
+        options["memory"] = False
+    if port_flags:
+        ports = options.get("worker_ports") or [WorkerPortConfig(host=port_flags["engine_host"],
+                                                                 port=port_flags["engine_port"])]
+        first: dict[str, Any] = {k[len("engine_"):]: port_flags[k] for k in ("engine_host", "engine_port")
+                                 if given(k)}
+        every: dict[str, Any] = {}
+        if given("worker_token"):
+            every["auth_token"] = port_flags["worker_token"]
+        if given("worker_origins"):
+            every["allowed_origins"] = list(port_flags["worker_origins"] or [])
+        try:
+            options["worker_ports"] = [msgspec.structs.replace(p, **every, **(first if i == 0 else {}))
+                                       for i, p in enumerate(ports)]
+        except ValueError as exc:
+            _fail(exc)
+    return options
 
 
 def _serve(main: Any) -> None:
@@ -182,12 +256,12 @@ def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: floa
                       keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
 
 
-def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
+def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float, token: Optional[str]) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
     from .runtime.remote import EngineRejected
 
-    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout)
+    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout, token=token)
     try:
         run_loop(application.serve())
     except EngineRejected as exc:
@@ -196,8 +270,19 @@ def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: flo
 
 @app.command()
 def engine(
+    ctx: typer.Context,
+    config_file: Optional[Path] = ConfigOption,
     engine_host: str = typer.Option("127.0.0.1", "--engine-host", help="Interface the worker port binds to."),
     engine_port: int = typer.Option(49134, "--engine-port", help="Worker port (iii protocol over WebSocket)."),
+    worker_token: Optional[str] = typer.Option(
+        None, "--worker-token", envvar="MOTIA_WORKER_TOKEN",
+        help="Refuse workers that do not send `Authorization: Bearer TOKEN` (iii SDKs and `motia run --engine` "
+        "send $III_TOKEN) with AUTH_ERROR.",
+    ),
+    worker_origins: Optional[list[str]] = typer.Option(
+        None, "--worker-origin", help="Let pages of this browser origin open the worker port (repeatable; * for "
+        "any). Handshakes carrying an Origin are refused by default.",
+    ),
     host: str = HostOption,
     port: int = PortOption,
     max_body_size: int = MaxBodySizeOption,
@@ -220,12 +305,13 @@ def engine(
     from .registry import Registry
 
     log.configure(log_level, log_format)
-    application = _embedded_app(
-        Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
+    options = _options(
+        ctx, config_file, host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
-        limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
+        worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
+        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
     )
-    _serve(application.serve())
+    _serve(_embedded_app(Registry(), **options).serve())
 
 
 @app.command()

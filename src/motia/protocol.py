@@ -132,6 +132,12 @@ class Pong(Message, tag="pong"):
     pass
 
 
+class ProtocolError(Message, tag="error"):
+    """E->W: the connection is refused (`AUTH_ERROR`, then closed) or one registration is (`FORBIDDEN`)."""
+
+    error: ErrorBody
+
+
 class RegisterService(Message, tag="registerservice"):
     """Legacy (0.9-era) service grouping: accepted and ignored."""
 
@@ -157,6 +163,7 @@ AnyMessage = Union[
     Ping,
     Pong,
     RegisterService,
+    ProtocolError,
 ]
 
 

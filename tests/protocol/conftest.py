@@ -51,6 +51,15 @@ def engine() -> Iterator[Engine]:
         served.__exit__(None, None, None)
 
 
+class CallFailed(Exception):
+    """Raised by a `RawWorker.serve` handler: the call is answered with this error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class RawWorker:
     """A worker written by hand: JSON frames over a plain `websockets` client, nothing hidden."""
 
@@ -109,14 +118,18 @@ class RawWorker:
         self.send(frame)
 
     def serve(self, handler: Callable[[dict[str, Any]], Any]) -> threading.Thread:
-        """Answer every invocation with `handler(frame)` from a thread, until the connection closes."""
+        """Answer every invocation with `handler(frame)` from a thread, until the connection closes; a handler
+        that raises `CallFailed` answers with that error."""
 
         def loop() -> None:
             try:
                 while True:
                     frame = json.loads(self.ws.recv())
                     if frame.get("type") == "invokefunction":
-                        self.answer(frame, handler(frame))
+                        try:
+                            self.answer(frame, handler(frame))
+                        except CallFailed as failed:
+                            self.answer(frame, error={"code": failed.code, "message": failed.message})
             except Exception:
                 return
 

@@ -15,7 +15,7 @@ from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
 from .pubsub import PubSubModule
-from .queues import QueueModule
+from .queues import QueueModule, QueueSettings
 from .state import StateModule
 from .store import Store
 from .streams import StreamModule
@@ -33,6 +33,8 @@ class EmbeddedEngine:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         admin: bool = True,
         cors: CorsPolicy | None = None,
+        stream_auth_function: str | None = None,
+        queue_settings: dict[str, QueueSettings] | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
         self.store = store
@@ -42,8 +44,11 @@ class EmbeddedEngine:
         self.core = Engine()
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
+        self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)
         self.streams = StreamModule(self.core, store, self.tasks, self.clock)
+        if stream_auth_function is not None:
+            self.streams.auth_function = stream_auth_function
         self.cron = CronModule(self.core, self.tasks, self.clock)
         self.pubsub = PubSubModule(self.core, self.tasks)
         self._admin_routes()

@@ -82,6 +82,8 @@ class QueueModule:
         self.tasks = tasks
         self.clock = clock
         self.subscribers: dict[str, Subscriber] = {}
+        # Delivery settings of named queues for the `enqueue` action (config.yaml's `queue_configs`).
+        self.queue_settings: dict[str, QueueSettings] = {}
         self.topics: dict[str, dict[str, Subscriber]] = {}
         self._idle: asyncio.Event | None = None
         self.accepting = True
@@ -198,7 +200,8 @@ class QueueModule:
             raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
         subscriber = self.subscribers.get(function_id)
         if subscriber is None:
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, QueueSettings())
+            settings = self.queue_settings.get(queue) or QueueSettings()
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
             self._start(subscriber)
         now = self.clock.now()

@@ -93,6 +93,8 @@ class StreamModule:
         self.port: int | None = None
         self.ping_interval = PING_INTERVAL
         self.ping_timeout = PING_TIMEOUT
+        # Called with each client's handshake when registered (config.yaml's `iii-stream.auth_function`).
+        self.auth_function = AUTH_FUNCTION
         engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
         engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
         engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
@@ -248,7 +250,7 @@ class StreamModule:
                 await self._leave(client, subscription)
 
     async def _authenticate(self, websocket: Any) -> Any:
-        if AUTH_FUNCTION not in self.engine.functions:
+        if self.auth_function not in self.engine.functions:
             return None
         request = websocket.request
         url = urlsplit(request.path)
@@ -259,7 +261,7 @@ class StreamModule:
             "query_params": parse_qs(url.query),
             "addr": f"{address[0]}:{address[1]}" if address else "",
         }
-        result = await self.engine.invoke(AUTH_FUNCTION, payload)
+        result = await self.engine.invoke(self.auth_function, payload)
         if result.error is not None:
             log.error("stream authentication failed: %s", result.error.message)
             return _REFUSED

@@ -33,6 +33,7 @@ from ..protocol import (
     Message,
     Ping,
     Pong,
+    ProtocolError,
     Reattach,
     RegisterFunction,
     RegisterTrigger,
@@ -85,6 +86,7 @@ class WebSocketTransport(Transport):
         reconnect: ReconnectPolicy | None = None,
         name: str | None = None,
         headers: dict[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url
         self.worker = worker
@@ -93,7 +95,8 @@ class WebSocketTransport(Transport):
         self.reconnect = reconnect or ReconnectPolicy()
         self.name = name or os.environ.get("III_WORKER_NAME") or f"{platform.node()}:{os.getpid()}"
         self.headers = dict(headers or {})
-        token = os.environ.get("III_TOKEN")
+        # The worker token, sent as iii SDKs send theirs: `Authorization: Bearer $III_TOKEN` on every handshake.
+        token = (token or os.environ.get("III_TOKEN") or "").strip()
         if token and not any(k.lower() == "authorization" for k in self.headers):
             self.headers["Authorization"] = f"Bearer {token}"
         # The engine's name for this worker on the current (or last) connection; sent back in `reattach`.
@@ -205,6 +208,13 @@ class WebSocketTransport(Transport):
         reader: asyncio.Task[None] | None = None
         try:
             first = decode_message(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT))
+            if isinstance(first, ProtocolError):
+                # AUTH_ERROR: a wrong or missing token, or an RBAC auth function said no. Retried with back-off:
+                # the auth function's worker may not be connected yet.
+                hint = " (set --worker-token or III_TOKEN)" if "token" in first.error.message else ""
+                log.error("the engine at %s refused this worker: %s: %s%s", self.url, first.error.code,
+                          first.error.message, hint)
+                return False
             if not isinstance(first, WorkerRegistered):
                 raise ValueError(f"expected workerregistered, got {type(first).__name__}")
             previous = self.worker_id, self.reattach_token
