@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._current import Services
 from .log import StepLogger
+from .records import Record
 
 if TYPE_CHECKING:
     from .state import StateManager
@@ -21,6 +23,8 @@ TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
     "state": ("state",),
     "stream": ("stream",),
 }
+T = TypeVar("T")
+
 _CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
 
 
@@ -50,35 +54,25 @@ class TriggerType(str):
     __hash__ = str.__hash__
 
 
-class TriggerInfo:
-    """Which trigger fired: `type` (alias-tolerant), `kind` (canonical), `index` and its details."""
+class TriggerInfo(Record):
+    """Which trigger fired: `type` (alias-tolerant), `kind` (canonical), `index` and its details.
 
-    __slots__ = ("expression", "group_id", "index", "item_id", "kind", "method", "path", "stream_name", "topic",
-                 "type")
+    Official code builds one by keyword (`TriggerInfo(type="queue", index=0, topic="orders")`); the runtime
+    fills `topic`, `expression` and the stream fields too (official motia 1.0 left them empty).
+    """
 
-    def __init__(
-        self,
-        kind: str,
-        index: int = 0,
-        *,
-        path: str | None = None,
-        method: str | None = None,
-        topic: str | None = None,
-        expression: str | None = None,
-        stream_name: str | None = None,
-        group_id: str | None = None,
-        item_id: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.type = TriggerType(kind)
-        self.index = index
-        self.path = path
-        self.method = method
-        self.topic = topic
-        self.expression = expression
-        self.stream_name = stream_name
-        self.group_id = group_id
-        self.item_id = item_id
+    __slots__ = ("type", "index", "path", "method", "topic", "expression", "stream_name", "group_id", "item_id")
+    _defaults = {"index": 0, "path": None, "method": None, "topic": None, "expression": None,
+                 "stream_name": None, "group_id": None, "item_id": None}
+    _aliases = {"kind": "type"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.type = TriggerType(canonical_kind(self.type) or self.type)
+
+    @property
+    def kind(self) -> str:
+        return str(self.type)
 
     def __repr__(self) -> str:
         details = {k: getattr(self, k) for k in ("path", "method", "topic", "expression", "stream_name")}
@@ -90,34 +84,41 @@ class TriggerInfo:
 TriggerMetadata = TriggerInfo
 
 
-class FlowContext:
-    """The second argument of every handler.
+class FlowContext(Generic[T]):
+    """The second argument of every handler. `FlowContext[T]` names what `enqueue` sends (official typing).
 
-    Attributes set by middleware (`ctx.user = user`) stay on the context for the handler.
+    Attributes set by middleware (`ctx.user = user`) stay on the context for the handler. Official tests
+    build one by keyword: `FlowContext(trace_id="t", trigger=TriggerInfo(type="http"), input_value=req)`.
     """
 
     def __init__(
         self,
-        step: str,
-        trigger: TriggerInfo,
+        step: str = "",
+        trigger: TriggerInfo | Mapping[str, Any] | None = None,
         services: Services | None = None,
         *,
         traceparent: str | None = None,
         input_value: Any = None,
+        trace_id: str | None = None,
     ) -> None:
+        if trigger is None:
+            raise TypeError("FlowContext() needs a trigger (TriggerInfo(type=...))")
         self.step = step
-        self.trigger = trigger
+        self.trigger = trigger if isinstance(trigger, TriggerInfo) else TriggerInfo.model_validate(trigger)
         self.input_value = input_value
         self._services = services
         self._traceparent = traceparent
-        self._trace_id: str | None = None
+        self._trace_id: str | None = trace_id
         self._logger: StepLogger | None = None
 
     @property
     def trace_id(self) -> str:
         # Lazy: most requests never read it, and a fresh id costs a syscall.
         if self._trace_id is None:
-            self._trace_id = trace_id_from(self._traceparent) or os.urandom(16).hex()
+            from .tracing import get_trace_id_from_span
+
+            self._trace_id = (get_trace_id_from_span() or trace_id_from(self._traceparent)
+                              or os.urandom(16).hex())
         return self._trace_id
 
     @property
@@ -193,22 +194,43 @@ class FlowContext:
             return None
         return value
 
-    async def match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
-        """Run the branch for the trigger that fired (keys: any alias of a kind, or `default`)."""
-        import inspect
+    def match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
+        """Run the branch for the trigger that fired (keys: any alias of a kind, or `default`); cron branches
+        take no argument. `await ctx.match({...})` in async handlers; in a sync handler (a worker thread)
+        it runs there and returns the branch's result, and `return ctx.match({...})` works in both."""
+        import asyncio
 
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            result = self._call_branch(handlers)
+            if inspect.isawaitable(result):
+                import anyio.from_thread
+
+                return anyio.from_thread.run(_wait, result)
+            return result
+        return self._match(handlers)
+
+    async def _match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
+        result = self._call_branch(handlers)
+        return await result if inspect.isawaitable(result) else result
+
+    def _call_branch(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
         for key, branch in handlers.items():
             if key != "default" and canonical_kind(key) == self.trigger.kind:
-                args = () if self.trigger.kind == "cron" else (self.input_value,)
-                result = branch(*args)
-                return await result if inspect.isawaitable(result) else result
+                return branch() if self.trigger.kind == "cron" else branch(self.input_value)
         if "default" in handlers:
-            result = handlers["default"](self.input_value)
-            return await result if inspect.isawaitable(result) else result
-        raise RuntimeError(f"No handler defined for trigger type {self.trigger.kind!r}")
+            return handlers["default"](self.input_value)
+        available = ", ".join(k for k in handlers if k != "default") or "none"
+        raise RuntimeError(f"No handler defined for trigger type {self.trigger.kind!r}. Available handlers: "
+                           f"{available}")
 
     def __repr__(self) -> str:
         return f"FlowContext(step={self.step!r}, trigger={self.trigger!r})"
+
+
+async def _wait(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def trace_id_from(traceparent: str | None) -> str | None:

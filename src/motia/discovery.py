@@ -21,6 +21,7 @@ from .errors import StepError
 from .legacy import compile_step
 from .model import SourceLocation, Step
 from .registry import Registry
+from .step import StepDefinition
 from .streams import STREAM_AUTH_ATTRIBUTE, Stream, stream_from_config
 
 SKIP_DIRS = frozenset({"__pycache__", ".venv", "venv", "node_modules", "dist", "build", ".motia"})
@@ -215,13 +216,27 @@ def steps_in_module(module: ModuleType, file: Path | None = None) -> list[Step]:
         if step is not None and getattr(value, "__module__", None) == module.__name__ and id(step) not in seen:
             seen.add(id(step))
             steps.append(step)
+    defined_here = str(file or getattr(module, "__file__", "") or "")
+    handlers_done: set[int] = set()
+    for value in list(vars(module).values()):
+        # `my_step = step(config, handler)` / `multi_trigger_step(...)`, written in this file (not imported).
+        if isinstance(value, StepDefinition) and value.source is not None and id(value) not in seen \
+                and _same_file(value.source.file, defined_here):
+            seen.add(id(value))
+            handlers_done.add(id(value.handler))
+            steps.append(compile_step(value.config, value.handler, source=SourceLocation(defined_here,
+                                                                                         value.source.line)))
     config: Any = getattr(module, "config", None)
     handler = getattr(module, "handler", None)
-    if config is not None and callable(handler) and step_of(handler) is None:
+    if config is not None and callable(handler) and step_of(handler) is None and id(handler) not in handlers_done:
         source = SourceLocation(str(file or module.__file__), _line_of(handler))
         steps.append(compile_step(config, handler, source=source))
     steps.sort(key=lambda s: s.source.line if s.source else 0)
     return steps
+
+
+def _same_file(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and Path(a).resolve() == Path(b).resolve()
 
 
 def _line_of(fn: Any) -> int:
