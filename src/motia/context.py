@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -33,18 +34,28 @@ def canonical_kind(name: str) -> str | None:
     return _CANONICAL.get(name)
 
 
-class TriggerType(str):
+class TriggerType(str, enum.Enum):
     """A trigger kind that compares equal to each of its aliases.
 
     Seed code compares `ctx.trigger.type == "api"` or `"event"`, Motia 1.x code `"http"` or `"queue"`;
-    both hold for the same trigger. (Hashing follows the canonical string, so use `kind` as a dict key.)
+    both hold for the same trigger. An enum of str, so it serialises as its canonical name (JSON, msgspec)
+    when official code stores or enqueues `ctx.trigger.type`. (Hashing follows the canonical string.)
     """
 
-    __slots__ = ()
+    HTTP = "http"
+    QUEUE = "queue"
+    CRON = "cron"
+    STATE = "state"
+    STREAM = "stream"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TriggerType | None:
+        kind = _CANONICAL.get(value) if isinstance(value, str) else None
+        return cls(kind) if kind is not None else None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
-            return str.__eq__(self, other) or _CANONICAL.get(other) == str(self)
+            return str.__eq__(self, other) or _CANONICAL.get(str(other)) == self.value
         return NotImplemented
 
     def __ne__(self, other: object) -> bool:
@@ -52,6 +63,12 @@ class TriggerType(str):
         return result if result is NotImplemented else not result
 
     __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 class TriggerInfo(Record):
@@ -68,7 +85,10 @@ class TriggerInfo(Record):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.type = TriggerType(canonical_kind(self.type) or self.type)
+        try:
+            self.type = TriggerType(self.type)
+        except ValueError:
+            raise ValueError(f"unknown trigger type {self.type!r}; use http, queue, cron, state or stream") from None
 
     @property
     def kind(self) -> str:

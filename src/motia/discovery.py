@@ -154,20 +154,29 @@ def _forget_other_projects(roots: list[Path]) -> None:
     current = [str(r) for r in roots]
     stale = [r for r in _project_roots if r not in current]
     for root in stale:
+        prefix = root.rstrip("/") + "/"
+        # Decide before changing sys.path or sys.modules: a namespace package (a step folder without
+        # `__init__.py`) recomputes its `__path__` from both, and fails once its parent is gone.
+        doomed = [key for key, module in list(sys.modules.items()) if _located_under(module, prefix)]
+        for key in doomed:
+            sys.modules.pop(key, None)
         while root in sys.path:
             sys.path.remove(root)
-        prefix = root.rstrip("/") + "/"
-        for key, module in list(sys.modules.items()):
-            location = getattr(module, "__file__", None) or ""
-            paths = list(getattr(module, "__path__", []) or [])
-            if location.startswith(prefix) or (paths and all(str(p).startswith(prefix) for p in paths)):
-                del sys.modules[key]
         _project_roots.remove(root)
     for root in current:
         if root not in _project_roots:
             _project_roots.append(root)
     if stale:
         importlib.invalidate_caches()
+
+
+def _located_under(module: ModuleType, prefix: str) -> bool:
+    location = getattr(module, "__file__", None) or ""
+    try:
+        paths = list(getattr(module, "__path__", []) or [])
+    except KeyError:  # a namespace package whose parent package was already forgotten
+        return True
+    return location.startswith(prefix) or (bool(paths) and all(str(p).startswith(prefix) for p in paths))
 
 
 def _evict_foreign(name: str, import_root: Path) -> None:
