@@ -6,7 +6,9 @@ import enum
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from ._current import Services
 from .log import StepLogger
@@ -24,7 +26,9 @@ TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
     "state": ("state",),
     "stream": ("stream",),
 }
-T = TypeVar("T")
+# Defaults to Any (PEP 696), so that a bare `FlowContext` stays valid under mypy --strict beside official
+# code's `FlowContext[Any]`.
+T = TypeVar("T", default=Any)
 
 _CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
 

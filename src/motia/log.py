@@ -29,8 +29,7 @@ class StepLogger:
     def bind(self, **fields: Any) -> StepLogger:
         return StepLogger(self.step, self.trace_id, {**self._extra_fields, **fields})
 
-    def _log(self, level: int, message: Any, data: Any, exc_info: Any, fields: dict[str, Any],
-             stacklevel: int = 3) -> None:
+    def _log(self, level: int, message: Any, data: Any, exc_info: Any, fields: dict[str, Any]) -> None:
         if not STEP_LOGGER.isEnabledFor(level):
             return
         merged = dict(self._extra_fields)
@@ -44,7 +43,7 @@ class StepLogger:
             str(message),
             exc_info=exc_info,
             extra={"step": self.step or None, "trace_id": self.trace_id or None, "fields": merged},
-            stacklevel=stacklevel,
+            stacklevel=3,  # the handler's line: _log <- info() <- handler
         )
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
@@ -81,24 +80,24 @@ class ContextLogger:
         return ctx.logger if ctx is not None else _UNBOUND  # type: ignore[no-any-return]
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.DEBUG, message, data, exc_info, fields, stacklevel=4)
+        self._bound()._log(logging.DEBUG, message, data, exc_info, fields)
 
     def info(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.INFO, message, data, exc_info, fields, stacklevel=4)
+        self._bound()._log(logging.INFO, message, data, exc_info, fields)
 
     def warning(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.WARNING, message, data, exc_info, fields, stacklevel=4)
+        self._bound()._log(logging.WARNING, message, data, exc_info, fields)
 
     warn = warning
 
     def error(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.ERROR, message, data, exc_info, fields, stacklevel=4)
+        self._bound()._log(logging.ERROR, message, data, exc_info, fields)
 
     def critical(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.CRITICAL, message, data, exc_info, fields, stacklevel=4)
+        self._bound()._log(logging.CRITICAL, message, data, exc_info, fields)
 
     def exception(self, message: Any, data: Any = None, **fields: Any) -> None:
-        self._bound()._log(logging.ERROR, message, data, True, fields, stacklevel=4)
+        self._bound()._log(logging.ERROR, message, data, True, fields)
 
 
 _UNBOUND = StepLogger("", "")

@@ -32,6 +32,7 @@ __all__ = [
     "inject_context",
     "operation_span",
     "record_exception",
+    "set_span_error",
     "set_span_ok",
     "step_span",
 ]
@@ -98,7 +99,8 @@ def step_span(step_name: str, trigger_type: str, **attributes: Any) -> Iterator[
             if isinstance(exc, Exception):
                 record_exception(span, exc)
             raise
-        set_span_ok(span)
+        if getattr(getattr(span, "status", None), "status_code", None) is StatusCode.UNSET:
+            set_span_ok(span)
 
 
 @contextlib.contextmanager
@@ -117,6 +119,12 @@ def record_exception(span: Any, exc: Exception) -> None:
     if HAS_OTEL and span is not None:
         span.set_status(StatusCode.ERROR, str(exc))
         span.record_exception(exc)
+
+
+def set_span_error(span: Any, message: str) -> None:
+    """An ERROR status without an exception (an HTTP handler's failure already answered as a 500)."""
+    if HAS_OTEL and span is not None:
+        span.set_status(StatusCode.ERROR, message)
 
 
 def set_span_ok(span: Any) -> None:

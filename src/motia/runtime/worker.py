@@ -185,10 +185,12 @@ class Worker:
             if step is None or not tracing.HAS_OTEL:
                 result = await function(message)
             else:
-                token = tracing.incoming_traceparent.set(message.traceparent)
+                token = tracing.incoming_traceparent.set(message.traceparent or _header_traceparent(message.data))
                 try:
-                    with tracing.step_span(*step):
+                    with tracing.step_span(*step) as span:
                         result = await function(message)
+                        if isinstance(result, HttpResponseData) and result.status_code >= 500:
+                            tracing.set_span_error(span, f"HTTP {result.status_code}")
                 finally:
                     tracing.incoming_traceparent.reset(token)
         except HandledError as exc:
@@ -238,6 +240,12 @@ class Worker:
         if stream is None:
             stream = self._streams[name] = Stream[Any](name).bind(self)
         return stream
+
+
+def _header_traceparent(data: Any) -> str | None:
+    """An HTTP request's own `traceparent` header: a traced client's trace continues into the step."""
+    headers = data.get("headers") if isinstance(data, dict) else getattr(data, "headers", None)
+    return headers.get("traceparent") if isinstance(headers, dict) else None
 
 
 def _span_attributes(function_id: str, data: Any) -> dict[str, Any]:
