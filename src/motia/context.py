@@ -82,17 +82,27 @@ class TriggerInfo(Record):
     fills `topic`, `expression` and the stream fields too (official motia 1.0 left them empty).
     """
 
-    __slots__ = ("type", "index", "path", "method", "topic", "expression", "stream_name", "group_id", "item_id")
+    __slots__ = ("type", "index", "path", "method", "topic", "expression", "stream_name", "group_id", "item_id")  # noqa: RUF023 - positional order
+    type: TriggerType
+    index: int
+    path: str | None
+    method: str | None
+    topic: str | None
+    expression: str | None
+    stream_name: str | None
+    group_id: str | None
+    item_id: str | None
     _defaults = {"index": 0, "path": None, "method": None, "topic": None, "expression": None,
                  "stream_name": None, "group_id": None, "item_id": None}
     _aliases = {"kind": "type"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        given: Any = self.type
         try:
-            self.type = TriggerType(self.type)
+            self.type = TriggerType(given)
         except ValueError:
-            raise ValueError(f"unknown trigger type {self.type!r}; use http, queue, cron, state or stream") from None
+            raise ValueError(f"unknown trigger type {given!r}; use http, queue, cron, state or stream") from None
 
     @property
     def kind(self) -> str:

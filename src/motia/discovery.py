@@ -225,7 +225,7 @@ def steps_in_module(module: ModuleType, file: Path | None = None) -> list[Step]:
         if step is not None and getattr(value, "__module__", None) == module.__name__ and id(step) not in seen:
             seen.add(id(step))
             steps.append(step)
-    defined_here = str(file or getattr(module, "__file__", "") or "")
+    defined_here = str(file) if file is not None else str(getattr(module, "__file__", "") or "")
     handlers_done: set[int] = set()
     for value in list(vars(module).values()):
         # `my_step = step(config, handler)` / `multi_trigger_step(...)`, written in this file (not imported).

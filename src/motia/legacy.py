@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from .errors import StepError
+from .model import CronTrigger as _CronTrigger
 from .model import (
     Emit,
     HandlerConfig,
@@ -27,7 +28,6 @@ from .model import (
     to_handler_config,
     to_queue_config,
 )
-from .model import CronTrigger as _CronTrigger
 from .model import HttpTrigger as _HttpTrigger
 from .model import QueueTrigger as _QueueTrigger
 from .model import StateTrigger as _StateTrigger
@@ -67,15 +67,27 @@ class StepConfig(Record):
     camelCase, `StepConfig.model_validate({...})`, `model_dump(by_alias=True)`. `emits` and `enqueues` are
     the same field; dict triggers become trigger objects."""
 
-    __slots__ = ("name", "triggers", "enqueues", "emits", "virtual_enqueues", "virtual_emits",
+    __slots__ = ("name", "triggers", "enqueues", "emits", "virtual_enqueues", "virtual_emits",  # noqa: RUF023 - positional order
                  "virtual_subscribes", "description", "flows", "include_files", "infrastructure")
+    name: str
+    triggers: list[Any]
+    enqueues: list[Any]
+    emits: list[Any]
+    virtual_enqueues: list[Any] | None
+    virtual_emits: list[Any] | None
+    virtual_subscribes: list[str] | None
+    description: str | None
+    flows: list[str] | None
+    include_files: list[str] | None
+    infrastructure: Any
     _defaults = {"triggers": list, "enqueues": list, "emits": list, "virtual_enqueues": None,
                  "virtual_emits": None, "virtual_subscribes": None, "description": None, "flows": None,
                  "include_files": None, "infrastructure": None}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.triggers = [_as_trigger_object(t) for t in as_list(self.triggers)]
+        given: Any = self.triggers
+        self.triggers = [_as_trigger_object(t) for t in as_list(given)]
 
 
 def _as_trigger_object(item: Any) -> Any:

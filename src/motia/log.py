@@ -77,7 +77,7 @@ class ContextLogger:
         from ._current import current_context
 
         ctx = current_context.get()
-        return ctx.logger if ctx is not None else _UNBOUND  # type: ignore[no-any-return]
+        return ctx.logger if ctx is not None else _UNBOUND
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
         self._bound()._log(logging.DEBUG, message, data, exc_info, fields)

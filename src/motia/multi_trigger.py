@@ -17,8 +17,8 @@ import anyio.to_thread
 
 from .context import canonical_kind
 from .legacy import StepConfig
-from .step import StepDefinition, caller_location
 from .model import SourceLocation
+from .step import StepDefinition, caller_location
 
 Branch = Callable[..., Any]
 

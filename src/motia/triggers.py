@@ -21,22 +21,32 @@ import msgspec
 from .context import TriggerType
 from .model import (
     INFER,
-    CronTrigger as CronKind,
     Emit,
     HandlerConfig,
-    HttpTrigger as HttpKind,
     QueryParam,
     QueueConfig,
-    QueueTrigger as QueueKind,
     SourceLocation,
-    StateTrigger as StateKind,
     Step,
-    StreamTrigger as StreamKind,
     Trigger,
     as_list,
     handler_limits,
     to_emit,
     to_queue_config,
+)
+from .model import (
+    CronTrigger as CronKind,
+)
+from .model import (
+    HttpTrigger as HttpKind,
+)
+from .model import (
+    QueueTrigger as QueueKind,
+)
+from .model import (
+    StateTrigger as StateKind,
+)
+from .model import (
+    StreamTrigger as StreamKind,
 )
 from .records import camel, normalize_keys
 from .state import StateManager
@@ -153,6 +163,7 @@ class TriggerObject(StepDecorator):
 
     __slots__ = ("_fields", "deprecated")
     kind: ClassVar[str] = ""
+    _fields: dict[str, Any] | None
 
     def __init__(self, **fields: Any) -> None:
         self._fields = normalize_keys(fields)
@@ -193,7 +204,7 @@ class TriggerObject(StepDecorator):
 
     @property
     def condition(self) -> Callable[..., Any] | None:
-        return self.first.condition  # type: ignore[no-any-return]
+        return self.first.condition
 
     def official_fields(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -255,11 +266,11 @@ class ApiTrigger(TriggerObject):
 
     @property
     def method(self) -> str:
-        return self.first.method  # type: ignore[no-any-return]
+        return self.first.method
 
     @property
     def path(self) -> str:
-        return self.first.path  # type: ignore[no-any-return]
+        return self.first.path
 
     @property
     def middleware(self) -> list[Callable[..., Any]] | None:
@@ -309,7 +320,7 @@ class QueueTrigger(TriggerObject):
 
     @property
     def topic(self) -> str:
-        return self.first.topic  # type: ignore[no-any-return]
+        return self.first.topic
 
     @property
     def subscribes(self) -> list[str]:
@@ -322,7 +333,7 @@ class QueueTrigger(TriggerObject):
 
     @property
     def config(self) -> QueueConfig | None:
-        return self.first.config  # type: ignore[no-any-return]
+        return self.first.config
 
     def official_fields(self) -> dict[str, Any]:
         return {"topic": self.topic, "condition": self.condition, "input": self.input, "config": self.config}
@@ -346,7 +357,7 @@ class CronTrigger(TriggerObject):
 
     @property
     def expression(self) -> str:
-        return self.first.expression  # type: ignore[no-any-return]
+        return self.first.expression
 
     cron = expression
 
@@ -365,11 +376,11 @@ class StateTrigger(TriggerObject):
 
     @property
     def scope(self) -> str | None:
-        return self.first.scope  # type: ignore[no-any-return]
+        return self.first.scope
 
     @property
     def key(self) -> str | None:
-        return self.first.key  # type: ignore[no-any-return]
+        return self.first.key
 
     def official_fields(self) -> dict[str, Any]:
         return {"condition": self.condition}
@@ -390,15 +401,15 @@ class StreamTrigger(TriggerObject):
 
     @property
     def stream_name(self) -> str:
-        return self.first.stream_name  # type: ignore[no-any-return]
+        return self.first.stream_name
 
     @property
     def group_id(self) -> str | None:
-        return self.first.group_id  # type: ignore[no-any-return]
+        return self.first.group_id
 
     @property
     def item_id(self) -> str | None:
-        return self.first.item_id  # type: ignore[no-any-return]
+        return self.first.item_id
 
     def official_fields(self) -> dict[str, Any]:
         return {"stream_name": self.stream_name, "group_id": self.group_id, "item_id": self.item_id,

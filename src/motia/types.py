@@ -49,9 +49,12 @@ ApiMiddleware = Callable[[Any, FlowContext[Any], Callable[[], Awaitable[Any]]], 
 class Step(Record):
     """A step as tooling sees it: the file it is written in and its config (`is_api_step(step)`...)."""
 
-    __slots__ = ("file_path", "config")
+    __slots__ = ("file_path", "config")  # noqa: RUF023 - positional order
+    file_path: str
+    config: StepConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(self.config, StepConfig):
-            self.config = StepConfig.model_validate(self.config)
+        config: Any = self.config
+        if not isinstance(config, StepConfig):
+            self.config = StepConfig.model_validate(config)

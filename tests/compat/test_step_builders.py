@@ -107,7 +107,7 @@ async def test_multi_trigger_step_both_styles_dispatch_by_trigger():
         await app.emit("jobs", {"n": 1})
         await app.clock.advance(3600)
         await app.wait_idle()
-    assert seen == [("queue", {"n": 1}), ("cron", "0 0 * * * *")]
+    assert sorted(seen, key=lambda entry: entry[0]) == [("cron", "0 0 * * * *"), ("queue", {"n": 1})]
 
 
 def test_multi_trigger_step_refuses_an_unknown_branch_name():

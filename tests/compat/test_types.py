@@ -59,8 +59,9 @@ async def test_match_in_a_sync_handler_runs_in_its_thread_or_is_returned():
         result = ctx.match({"http": branch})  # a plain value in a sync handler
         return ApiResponse(status=200, body={"result": result})
 
-    async with app_of(({"name": "R", "triggers": [types.ApiTrigger(path="/r/:x", method="GET")]}, returns_match),
-                      ({"name": "U", "triggers": [{"type": "http", "path": "/u", "method": "GET"}]}, uses_result)) as app:
+    returning = {"name": "R", "triggers": [types.ApiTrigger(path="/r/:x", method="GET")]}
+    using = {"name": "U", "triggers": [{"type": "http", "path": "/u", "method": "GET"}]}
+    async with app_of((returning, returns_match), (using, uses_result)) as app:
         assert (await app.http.get("/r/7")).json() == {"path": "7"}
         assert (await app.http.get("/u")).json() == {"result": "async branch"}
 

@@ -1,5 +1,3 @@
-from typing import Any
-
 from motia import ApiResponse, StepConfig, http, step
 
 echo_step = step(

@@ -1,6 +1,6 @@
 from typing import Any
 
-from motia import Stream, StateTriggerInput, state
+from motia import StateTriggerInput, Stream, state
 
 
 def in_orders(input: StateTriggerInput, ctx: Any) -> bool:
