@@ -8,17 +8,10 @@ call also works in a legacy config's `triggers` list (`api("GET", "/x/:id")`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from .model import (
-    Emit,
-    HandlerConfig,
-    handler_limits,
-    to_emit,
-    to_handler_config,
-    to_queue_config,
-)
+from .model import HandlerConfig, handler_limits, to_emit, to_handler_config, to_queue_config
 from .triggers import (
     STEP_ATTRIBUTE,
     ApiTrigger,
@@ -63,25 +56,11 @@ on = event = queue
 def step(
     name: str | None = None,
     *,
-    description: str | None = None,
-    flows: Iterable[str] = (),
-    emits: Iterable[str | Emit | Mapping[str, Any]] = (),
-    virtual_emits: Iterable[str | Emit | Mapping[str, Any]] = (),
-    virtual_subscribes: Iterable[str] = (),
     timeout: float | None = None,
     handler_config: HandlerConfig | None = None,
+    **options: Any,
 ) -> StepDecorator:
-    """Step-level settings without a trigger (name, flows, emits, handler limits), stacked with the others."""
+    """Step-level settings without a trigger, stacked with the others: `name`, `description`, `flows`,
+    `emits`, `virtual_emits`, `virtual_subscribes`, and handler limits (`timeout=` or `handler_config=`)."""
     config = to_handler_config(handler_config) if handler_config is not None else handler_limits(timeout)
-    return StepDecorator(
-        [],
-        StepOptions(
-            name=name,
-            description=description,
-            flows=flows,
-            emits=emits,
-            virtual_emits=virtual_emits,
-            virtual_subscribes=virtual_subscribes,
-            handler_config=config,
-        ),
-    )
+    return StepDecorator([], StepOptions(name=name, handler_config=config, **options))

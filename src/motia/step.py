@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import dsl
 from .legacy import StepConfig
-from .model import Emit, HandlerConfig, SourceLocation
+from .model import SourceLocation
 
 StepHandler = Callable[..., Any]
 
@@ -58,25 +58,13 @@ def caller_location(depth: int = 2) -> SourceLocation | None:
     return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
 
 
-def step(
-    config: StepConfig | Mapping[str, Any] | str | None = None,
-    handler: StepHandler | None = None,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    flows: Iterable[str] = (),
-    emits: Iterable[str | Emit | Mapping[str, Any]] = (),
-    virtual_emits: Iterable[str | Emit | Mapping[str, Any]] = (),
-    virtual_subscribes: Iterable[str] = (),
-    timeout: float | None = None,
-    handler_config: HandlerConfig | None = None,
-) -> Any:
+def step(config: StepConfig | Mapping[str, Any] | str | None = None, handler: StepHandler | None = None,
+         **options: Any) -> Any:
     """With a config (a dict or `StepConfig`): `step(config, handler)` -> StepDefinition, `step(config)` ->
-    StepBuilder. With a name or keywords only: the `@step(...)` decorator of step-level settings."""
+    StepBuilder. With a name or keywords only: the `@step(...)` decorator of step-level settings (see
+    `motia.dsl.step` for its keywords)."""
     if config is not None and not isinstance(config, str):
         if handler is not None:
             return StepDefinition(config, handler, caller_location())
         return StepBuilder(config, caller_location())
-    return dsl.step(config if config is not None else name, description=description, flows=flows, emits=emits,
-                    virtual_emits=virtual_emits, virtual_subscribes=virtual_subscribes, timeout=timeout,
-                    handler_config=handler_config)
+    return dsl.step(config if config is not None else options.pop("name", None), **options)
