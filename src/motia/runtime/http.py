@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
-from .. import errors
-from .._current import Services, current_context
+from .. import _current, errors
+from .._current import Services
+from .._pending import Invocation
 from ..context import FlowContext, TriggerInfo
 from ..model import HttpTrigger, Step
 from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
@@ -101,11 +102,15 @@ class HttpFunction:
             self.step.name, self.info, self.services,
             traceparent=data.headers.get("traceparent") or message.traceparent, input_value=request,
         )
-        token = current_context.set(ctx)
+        with _current.running(ctx, self.services) as invocation:
+            return await self._respond(request, ctx, invocation)
+
+    async def _respond(self, request: Any, ctx: FlowContext, invocation: Invocation) -> HttpResponseData:
         try:
             if self.condition is not None and not await maybe_await(self.condition(request, ctx)):
                 return HttpResponseData(422, None, msgspec.Raw(_CONDITION_NOT_MET))
-            result = await with_timeout(self.chain(request, ctx), self.timeout)
+            # Answered only once the writes the handler started (awaited or not) are applied.
+            result = await with_timeout(_current.settled(self.chain(request, ctx), invocation), self.timeout)
             return to_response(result, self.status)
         except TimeoutError:
             error_id = os.urandom(8).hex()
@@ -115,8 +120,6 @@ class HttpFunction:
             error_id = os.urandom(8).hex()
             ctx.logger.error("handler failed", exc_info=True, error_id=error_id)
             return _error(500, errors.INTERNAL_ERROR, "Internal server error", error_id)
-        finally:
-            current_context.reset(token)
 
     def _body(self, data: HttpRequestData) -> Any:
         raw = data.body

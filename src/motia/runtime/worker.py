@@ -4,6 +4,7 @@ invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,6 +59,7 @@ class Worker:
         self.functions: dict[str, Function] = {}
         self.registrations: list[Message] = []
         self.transport: Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where threads send their calls
         self._streams: dict[str, Stream[Any]] = {}
         for stream in registry.streams.values():
             self._add_stream(stream)
@@ -140,13 +142,13 @@ class Worker:
     async def attach(self, transport: Transport) -> None:
         """Register every function and trigger through `transport` (again after a reconnect)."""
         self.transport = transport
-        _current.bind(self)
+        self.loop = asyncio.get_running_loop()
+        _current.attach(self)
         for message in self.registrations:
             await transport.send(message)
 
     def detach(self) -> None:
-        if _current._services is self:
-            _current.bind(None)
+        _current.detach(self)
         self.transport = None
 
     # --- engine -> worker ---------------------------------------------------------------------------
