@@ -9,6 +9,7 @@ from .context import FlowContext, TriggerInfo, TriggerMetadata
 from .dsl import api, cron, delete, event, get, http, on, on_state, on_stream, patch, post, put, queue, step
 from .errors import MotiaError, StepError
 from .events import emit, enqueue
+from .http_stream import ChannelReader, ChannelWriter, MotiaHttpArgs, MotiaHttpRequest, MotiaHttpResponse
 from .inputs import StateTriggerInput, StreamAuthInput, StreamEvent, StreamSubscription, StreamTriggerInput
 from .legacy import (
     ApiTrigger,
@@ -37,6 +38,8 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "ApiTrigger",
+    "ChannelReader",
+    "ChannelWriter",
     "CronTrigger",
     "Emit",
     "Enqueue",
@@ -46,6 +49,9 @@ __all__ = [
     "Headers",
     "InfrastructureConfig",
     "MotiaError",
+    "MotiaHttpArgs",
+    "MotiaHttpRequest",
+    "MotiaHttpResponse",
     "QueryParam",
     "QueueConfig",
     "QueueTrigger",

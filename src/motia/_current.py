@@ -102,10 +102,8 @@ async def settled(work: Awaitable[T], invocation: _pending.Invocation) -> T:
     try:
         result = await work
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):  # the handler's own error is the one to report
             await invocation.settle()
-        except Exception:  # the handler's own error is the one to report
-            pass
         raise
     await invocation.settle()
     return result

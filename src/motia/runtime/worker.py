@@ -110,9 +110,11 @@ class Worker:
         for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=True)):
             function: Function
             if isinstance(trigger, HttpTrigger):
-                function = HttpFunction(step, trigger, index, self, timeout)
-                trigger_type = "http"
+                http = HttpFunction(step, trigger, index, self, timeout)
+                function, trigger_type = http, "http"
                 config: dict[str, Any] = {"api_path": trigger.path, "http_method": trigger.method}
+                if http.http_args:  # reads `request_body` as it arrives (an iii engine ignores the key)
+                    config["stream_request_body"] = True
             elif isinstance(trigger, QueueTrigger):
                 function = QueueFunction(step, trigger, index, self, timeout)
                 trigger_type = "durable:subscriber"
