@@ -94,6 +94,9 @@ class HttpFunction:
                 data = msgspec.convert(data, HttpRequestData)
             except msgspec.ValidationError as exc:
                 return _error(400, errors.VALIDATION_ERROR, f"Malformed HTTP trigger payload: {exc}")
+        if not self.http_args and isinstance(data.request_body, AsyncIterator):
+            # The raw body comes as a stream (from a remote engine's channel); this handler wants it whole.
+            data.raw_body = b"".join([chunk async for chunk in data.request_body])
         try:
             body = self._body(data) if self.body_type is not None else None
             query = self._query(data.query_params) if self.query_type is not None else None
@@ -110,8 +113,6 @@ class HttpFunction:
         request.path = data.path
         request.query = query
         request.raw_body = data.raw_body or b""
-        if isinstance(data.request_body, AsyncIterator):  # streamed by the engine; this handler wants it whole
-            request.raw_body = b"".join([chunk async for chunk in data.request_body])
         ctx = FlowContext(
             self.step.name, self.info, self.services,
             traceparent=data.headers.get("traceparent") or message.traceparent, input_value=request,
