@@ -15,6 +15,7 @@ from .log import StepLogger
 from .records import Record
 
 if TYPE_CHECKING:
+    from ._pending import Pending
     from .state import StateManager
     from .streams import StreamsAccessor
 
@@ -184,19 +185,19 @@ class FlowContext(Generic[T]):
             raise RuntimeError("this context is not attached to a running app")
         return self._services
 
-    def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+    def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Publish `data` (a Struct or any JSON value) to `topic`, durably, carrying this trace id:
         `await ctx.emit("topic", data)` or `await ctx.emit({"topic": ..., "data": ..., "messageGroupId": ...})`
-        (without `await` in a sync handler)."""
+        (without `await` in a sync handler; forgotten in async code, the event is still published)."""
         from . import _current
 
-        return _current.dispatch(self._emit, topic_or_event, data)
+        return _current.dispatch("ctx.emit", self._emit, topic_or_event, data, bound=self._services)
 
     async def _emit(self, topic_or_event: str | Mapping[str, Any], data: Any) -> None:
         topic, payload, group = _event_parts(topic_or_event, data)
         await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
 
-    def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Any:
+    def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
         return self.emit(event, data)
 

@@ -8,16 +8,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _current
+from ._pending import Pending
 from .context import _event_parts
 
 if TYPE_CHECKING:
     from .streams import Stream
 
 
-def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
     """`await emit("order.placed", order)` or `await emit({"topic": ..., "data": ..., "messageGroupId": ...})`;
-    in a sync handler, call it without `await`."""
-    return _current.dispatch(_emit, topic_or_event, data)
+    in a sync handler, call it without `await` (without it in async code the event is still published)."""
+    return _current.dispatch("emit", _emit, topic_or_event, data)
 
 
 async def _emit(topic_or_event: str | Mapping[str, Any], data: Any) -> None:

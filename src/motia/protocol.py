@@ -182,7 +182,8 @@ class HttpRequestData(msgspec.Struct, omit_defaults=True):
     `body` is the parsed JSON body on the wire. In-process the embedded engine does not parse it: it
     passes `msgspec.Raw` (JSON bytes, decoded once by the runtime into the handler's type) and the raw
     request bytes in `raw_body`, a field the wire form does not have (there the bytes travel through the
-    `request_body` data channel).
+    `request_body` data channel). For a route that streams its body (`stream_request_body`), in-process
+    `request_body` is the body as an async iterator of chunks, and `raw_body` is None.
     """
 
     method: str

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .context import FlowContext, TriggerInfo
+from .http_stream import ChannelReader, ChannelWriter, MotiaHttpArgs, MotiaHttpRequest, MotiaHttpResponse
 from .inputs import StateTriggerInput, StreamEvent, StreamTriggerInput
 from .legacy import Enqueue, StepConfig
 from .model import HandlerConfig, QueryParam, QueueConfig
@@ -27,8 +28,9 @@ from .triggers import (
 )
 
 __all__ = [
-    "ApiMiddleware", "ApiRequest", "ApiResponse", "ApiRouteMethod", "ApiTrigger", "CronTrigger", "Enqueue",
-    "Enqueuer", "FlowContext", "HandlerConfig", "QueryParam", "QueueConfig", "QueueTrigger", "StateTrigger",
+    "ApiMiddleware", "ApiRequest", "ApiResponse", "ApiRouteMethod", "ApiTrigger", "ChannelReader", "ChannelWriter",
+    "CronTrigger", "Enqueue", "Enqueuer", "FlowContext", "HandlerConfig", "MotiaHttpArgs", "MotiaHttpRequest",
+    "MotiaHttpResponse", "QueryParam", "QueueConfig", "QueueTrigger", "StateTrigger",
     "StateTriggerInput", "Step", "StepConfig", "StreamEvent", "StreamTrigger", "StreamTriggerInput",
     "TriggerCondition", "TriggerConfig", "TriggerInfo", "TriggerInput",
 ]

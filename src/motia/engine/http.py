@@ -58,10 +58,12 @@ _encoder = msgspec.json.Encoder()
 
 
 class HttpRoute:
-    __slots__ = ("function_id", "info", "metadata", "method", "path", "trigger_id")
+    __slots__ = ("function_id", "info", "metadata", "method", "path", "stream_body", "trigger_id")
 
-    def __init__(self, trigger: TriggerEntry, method: str, path: str) -> None:
+    def __init__(self, trigger: TriggerEntry, method: str, path: str, stream_body: bool = False) -> None:
         self.trigger_id = trigger.id
+        # The function reads a non-JSON request body as it arrives (config `stream_request_body`).
+        self.stream_body = stream_body
         self.function_id = trigger.function_id
         self.metadata = trigger.metadata
         self.method = method
@@ -96,7 +98,7 @@ class HttpModule:
         if method not in METHODS:
             return f"Unsupported http_method '{method}'"
         path = "/" + api_path.strip().strip("/")
-        route = HttpRoute(trigger, method, path)
+        route = HttpRoute(trigger, method, path, config.get("stream_request_body") is True)
         try:
             self.router.add(method, path, route)
         except RouteConflict as exc:
@@ -153,7 +155,11 @@ class HttpModule:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         body = b""
-        if "content-length" in headers or "transfer-encoding" in headers:
+        streamed: AsyncIterator[bytes] | None = None
+        if route.stream_body and "json" not in headers.get("content-type", ""):
+            # Not buffered, so not held to max_body_size: the handler reads as much as it wants.
+            streamed = _body_chunks(receive) if "content-length" in headers or "transfer-encoding" in headers else None
+        elif "content-length" in headers or "transfer-encoding" in headers:
             read = await self._read_body(headers, receive, send)
             if read is None:
                 return
@@ -162,7 +168,7 @@ class HttpModule:
         query = _parse_query(query_string) if query_string else {}
         json_body = msgspec.Raw(body) if body and "json" in headers.get("content-type", "") else None
         payload = HttpRequestData(
-            method, route.path, params, query, headers, json_body, route.info, body
+            method, route.path, params, query, headers, json_body, route.info, body, streamed
         )
         payload.client = scope["client"][0] if scope.get("client") else None
         result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
@@ -289,6 +295,19 @@ def _parse_query(query_string: bytes) -> dict[str, Any]:
         else:
             query[key] = value
     return query
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """A request body chunk by chunk, as the client sends it."""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client disconnected before the request body ended")
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        more = message.get("more_body", False)
 
 
 async def _too_large(send: Send, limit: int) -> None:

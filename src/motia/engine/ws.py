@@ -37,7 +37,7 @@ from ..protocol import (
     http_response_wire,
     new_id,
 )
-from .channels import Channel, Channels
+from .channels import CHUNK, Channel, Channels
 from .engine import Connection, Engine
 from .introspection import workers_changed
 from .rbac import AuthRefused, SessionRules, WorkerPortConfig, authenticate
@@ -115,7 +115,10 @@ class WebSocketConnection(Connection):
         answer is the function's result or what it streams to its `response` channel, whichever comes first."""
         invocation_id = message.invocation_id or ""
         body = self.channels.create()
-        body.fill(request.raw_body or b"")
+        if isinstance(request.request_body, AsyncIterator):  # a route that streams its body: sent as it arrives
+            self.spawn(_pump(request.request_body, body))
+        else:
+            body.fill(request.raw_body or b"")
         response = self.channels.create()
         response.on_writer = lambda channel: self.spawn(self._stream_response(invocation_id, channel))
         message.data = wire_http_request(request, body.ref("read"), response.ref("write"))
@@ -241,6 +244,22 @@ def wire_http_request(
     if response is not None:
         wire["response"] = response
     return wire
+
+
+async def _pump(chunks: AsyncIterator[bytes], channel: Channel) -> None:
+    """A request body into its channel, chunk by chunk, as the client sends it (ends at EOF or when the channel
+    is removed with the HTTP exchange)."""
+    try:
+        async for chunk in chunks:
+            for start in range(0, len(chunk), CHUNK):
+                if channel.closed:
+                    return
+                await channel.frames.put(chunk[start:start + CHUNK])
+    except ConnectionError:
+        pass  # the client went away: the reader gets EOF (a short body)
+    finally:
+        if not channel.closed:
+            await channel.frames.put(None)
 
 
 def _stopped(function_id: str | None) -> InvocationResult:

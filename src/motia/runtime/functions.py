@@ -54,19 +54,18 @@ class TriggerFunction:
     async def run(self, value: Any, message: InvokeFunction) -> None:
         ctx = FlowContext(self.step.name, self.info, self.services, traceparent=message.traceparent,
                           input_value=value)
-        token = _current.current_context.set(ctx)
-        try:
-            if self.condition is not None and not await maybe_await(self.condition(value, ctx)):
-                return
-            await with_timeout(self.call(value, ctx), self.timeout)
-        except TimeoutError:
-            ctx.logger.error(f"handler timed out after {self.timeout}s")
-            raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
-        except Exception as exc:
-            ctx.logger.error("handler failed", exc_info=True)
-            raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
-        finally:
-            _current.current_context.reset(token)
+        with _current.running(ctx, self.services) as invocation:
+            try:
+                if self.condition is not None and not await maybe_await(self.condition(value, ctx)):
+                    return
+                # Acked only once the writes the handler started (awaited or not) are applied.
+                await with_timeout(_current.settled(self.call(value, ctx), invocation), self.timeout)
+            except TimeoutError:
+                ctx.logger.error(f"handler timed out after {self.timeout}s")
+                raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
+            except Exception as exc:
+                ctx.logger.error("handler failed", exc_info=True)
+                raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
 
 
 class QueueFunction(TriggerFunction):
@@ -182,7 +181,9 @@ class StreamHookFunction:
                                           str(data.get("group_id", "")), data.get("id"), data.get("context"))
         ctx = FlowContext(f"stream:{self.stream.name}", TriggerInfo("stream", 0, stream_name=self.stream.name),
                           self.services, traceparent=message.traceparent, input_value=subscription)
-        result = await maybe_await(_call_hook(self.call, subscription, ctx, subscription.auth_context))
+        with _current.running(ctx, self.services) as invocation:
+            result = await _current.settled(
+                maybe_await(_call_hook(self.call, subscription, ctx, subscription.auth_context)), invocation)
         if not self.joining:
             return None
         if isinstance(result, dict):
@@ -200,9 +201,14 @@ class StreamAuthFunction:
         request = StreamAuthInput(dict(data.get("headers") or {}), str(data.get("path", "/")),
                                   dict(data.get("query_params") or {}), str(data.get("addr", "")))
         ctx = FlowContext("stream:authenticate", TriggerInfo("stream", 0), self.services, input_value=request)
+<<<<<<< HEAD
         result = await maybe_await(_call_hook(self.fn, request, ctx))
         if isinstance(result, StreamAuthResult):
             result = result.to_dict()
+=======
+        with _current.running(ctx, self.services) as invocation:
+            result = await _current.settled(maybe_await(_call_hook(self.fn, request, ctx)), invocation)
+>>>>>>> wt-sync
         if isinstance(result, dict) and ("authorized" in result or "context" in result):
             return {"authorized": bool(result.get("authorized", True)), "context": result.get("context")}
         return {"authorized": bool(result), "context": None}

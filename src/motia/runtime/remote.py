@@ -14,7 +14,7 @@ import logging
 import os
 import platform
 import random
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -282,8 +282,9 @@ class WebSocketTransport(Transport):
         if isinstance(data, dict) and data.get("body") is None and _has_body(data.get("headers")):
             ref = data.get("request_body")
             if isinstance(ref, dict) and isinstance(ref.get("channel_id"), str):
-                # Not JSON (or not valid JSON): the handler decodes the raw bytes itself, as in-process.
-                data["raw_body"] = await self._read_channel(ref)
+                # Not JSON (or not valid JSON): the handler reads the raw bytes itself, as in-process, from
+                # the channel, as they arrive (a handler that wants them whole joins them).
+                data["request_body"] = self._read_channel(ref)
         result = await self.worker.handle_invoke(message)
         if message.invocation_id is None:
             return
@@ -293,13 +294,15 @@ class WebSocketTransport(Transport):
         if type(result.result) is HttpResponseData:
             response = result.result
             ref = data.get("response") if isinstance(data, dict) else None
-            if isinstance(ref, dict) and _binary(response.body):
+            if isinstance(ref, dict) and (_binary(response.body) or isinstance(response.body, AsyncIterator)):
                 # JSON cannot carry it: the bytes go through the response channel, and null says "streamed".
                 try:
                     await self._write_channel(ref, response)
                     result.result = None
                 except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
                     log.error("could not write the response channel of %s: %s", message.function_id, exc)
+                    if isinstance(response.body, AsyncGenerator):  # stops the handler still writing it
+                        await response.body.aclose()
                     result.result = None
                     result.error = ErrorBody("channel_send_failed", str(exc))
             else:
@@ -309,31 +312,36 @@ class WebSocketTransport(Transport):
         except ConnectionClosed:
             log.debug("result of %s not delivered: the connection closed", message.function_id)
 
-    async def _read_channel(self, ref: dict[str, Any]) -> bytes:
-        """The whole content of a data channel (§4.7), read from the engine's channel endpoint."""
-        chunks: list[bytes] = []
+    async def _read_channel(self, ref: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The binary frames of a data channel (§4.7) as they arrive, read from the engine's channel endpoint
+        (connected at the first read)."""
         try:
             async with websockets.connect(self._channel_url(ref, "read"), max_size=MAX_MESSAGE_SIZE, compression=None,
                                           open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
                 async for frame in ws:
                     if isinstance(frame, bytes):
-                        chunks.append(frame)
+                        yield frame
         except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
-            log.warning("could not read the request body channel: %s", exc)
-        return b"".join(chunks)
+            raise ConnectionError(f"could not read the request body channel: {exc}") from exc
 
     async def _write_channel(self, ref: dict[str, Any], response: HttpResponseData) -> None:
         """A response written to the engine through its `response` channel (§3.1): status, headers, bytes."""
         headers = dict(response.headers or {})
         if not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/octet-stream"
-        body = bytes(response.body)
+        body = response.body
         async with websockets.connect(self._channel_url(ref, "write"), max_size=MAX_MESSAGE_SIZE, compression=None,
                                       open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
             await ws.send(msgspec.json.encode({"type": "set_status", "status_code": response.status_code}), text=True)
             await ws.send(msgspec.json.encode({"type": "set_headers", "headers": headers}), text=True)
-            for start in range(0, len(body), CHANNEL_FRAME):
-                await ws.send(body[start:start + CHANNEL_FRAME])
+            if isinstance(body, AsyncIterator):  # streamed: each chunk goes out when the handler writes it
+                async for chunk in body:
+                    for start in range(0, len(chunk), CHANNEL_FRAME):
+                        await ws.send(chunk[start:start + CHANNEL_FRAME])
+                return
+            content = bytes(body)
+            for start in range(0, len(content), CHANNEL_FRAME):
+                await ws.send(content[start:start + CHANNEL_FRAME])
 
     def _channel_url(self, ref: dict[str, Any], direction: str) -> str:
         base, _, query = self.url.partition("?")

@@ -4,6 +4,7 @@ invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -59,6 +60,7 @@ class Worker:
         self.functions: dict[str, Function] = {}
         self.registrations: list[Message] = []
         self.transport: Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where threads send their calls
         self._streams: dict[str, Stream[Any]] = {}
         # function id -> (step name, trigger type): what the `step:<name>` span of an invocation says.
         self._step_of_function: dict[str, tuple[str, str]] = {}
@@ -129,9 +131,11 @@ class Worker:
         for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=True)):
             function: Function
             if isinstance(trigger, HttpTrigger):
-                function = HttpFunction(step, trigger, index, self, timeout)
-                trigger_type = "http"
+                http = HttpFunction(step, trigger, index, self, timeout)
+                function, trigger_type = http, "http"
                 config: dict[str, Any] = {"api_path": trigger.path, "http_method": trigger.method}
+                if http.http_args:  # reads `request_body` as it arrives (an iii engine ignores the key)
+                    config["stream_request_body"] = True
             elif isinstance(trigger, QueueTrigger):
                 function = QueueFunction(step, trigger, index, self, timeout)
                 trigger_type = "durable:subscriber"
@@ -162,13 +166,13 @@ class Worker:
     async def attach(self, transport: Transport) -> None:
         """Register every function and trigger through `transport` (again after a reconnect)."""
         self.transport = transport
-        _current.bind(self)
+        self.loop = asyncio.get_running_loop()
+        _current.attach(self)
         for message in self.registrations:
             await transport.send(message)
 
     def detach(self) -> None:
-        if _current._services is self:
-            _current.bind(None)
+        _current.detach(self)
         self.transport = None
 
     # --- engine -> worker ---------------------------------------------------------------------------
