@@ -32,7 +32,8 @@ class Engine:
         self.http = httpx.Client(base_url=served.url, timeout=10)
 
     def worker(self, path: str = "/", **options: Any) -> RawWorker:
-        return RawWorker(self.ws_url + path, hello=path == "/", **options)
+        options.setdefault("hello", path == "/")
+        return RawWorker(self.ws_url + path, **options)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's event loop (to look at its state between frames)."""
@@ -54,7 +55,9 @@ def engine() -> Iterator[Engine]:
 class RawWorker:
     """A worker written by hand: JSON frames over a plain `websockets` client, nothing hidden."""
 
-    def __init__(self, url: str, *, hello: bool = True, **options: Any) -> None:
+    def __init__(self, url: str, *, hello: bool = True, announce: bool = True, **options: Any) -> None:
+        """`announce`: send `engine::workers::register` first, as every SDK does after connecting; without it the
+        engine holds the worker's registrations for the namespace grace time (§1.3)."""
         options.setdefault("max_size", MAX_SIZE)
         options.setdefault("compression", None)
         options.setdefault("open_timeout", 5)
@@ -62,6 +65,13 @@ class RawWorker:
         self.hello = self.recv() if hello else {}
         self.worker_id: str = self.hello.get("worker_id", "")
         self.reattach_token: str = self.hello.get("reattach_token", "")
+        if hello and announce:
+            self.announce()
+
+    def announce(self, **metadata: Any) -> None:
+        """The worker's metadata, fire-and-forget (§2.11); `namespace=` puts its registrations there."""
+        self.send({"type": "invokefunction", "function_id": "engine::workers::register",
+                   "action": {"type": "void"}, "data": {"runtime": "raw", **metadata}})
 
     def send(self, frame: dict[str, Any] | str | bytes) -> None:
         self.ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)

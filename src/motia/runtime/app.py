@@ -21,6 +21,7 @@ from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
+from ..engine.options import EngineOptions
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.ws import WorkerServer
 from ..registry import Registry
@@ -62,6 +63,7 @@ class App:
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        engine_options: EngineOptions | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -80,7 +82,8 @@ class App:
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
         cors = CorsPolicy(cors_origins) if cors_origins else None
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
+                                       options=engine_options)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are
