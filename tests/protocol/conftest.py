@@ -4,6 +4,7 @@ workers that speak frames by hand, and a background event loop for runtime objec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -41,15 +42,22 @@ class Engine:
         return asyncio.run_coroutine_threadsafe(coro, self.served._loop).result(10)
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    served = ServedApp(Registry(), engine_port=0).__enter__()
+@contextlib.contextmanager
+def serve_engine(**options: Any) -> Iterator[Engine]:
+    """The embedded engine with `App` options (e.g. `engine_options=EngineOptions(...)`)."""
+    served = ServedApp(Registry(), engine_port=0, **options).__enter__()
     running = Engine(served)
     try:
         yield running
     finally:
         running.http.close()
         served.__exit__(None, None, None)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    with serve_engine() as running:
+        yield running
 
 
 class RawWorker:
