@@ -173,3 +173,33 @@ def test_engine_queue_enqueue_answers_a_receipt(engine):
     assert delivered and delivered[0]["job"] == 1
     refused = caller.call("engine::queue::enqueue", {"queue": "default"})["error"]
     assert refused == {"code": "enqueue_error", "message": "queue (a name) and function_id are required"}
+
+
+def test_functions_available_tells_bindings_when_functions_come_and_go(engine):
+    watcher = engine.worker()
+    watcher.register("on.functions")
+    watcher.bind("engine::functions-available", "on.functions", {})
+    watcher.sync()
+    newcomer = engine.worker(announce=False)
+    newcomer.register("fresh::a")
+    newcomer.register("fresh::b")
+    newcomer.announce(namespace="fresh")  # both registrations are applied at once: one event
+    event = watcher.expect("invokefunction")
+    watcher.answer(event)
+    assert event["data"]["event"] == "functions_changed"
+    listed = {(f["namespace"], f["function_id"]) for f in event["data"]["functions"]}
+    assert {("fresh", "fresh::a"), ("fresh", "fresh::b"), ("default", "on.functions")} <= listed
+    assert not any(function_id.startswith("engine::") for _, function_id in listed)
+    newcomer.close()
+    event = watcher.expect("invokefunction")
+    assert not {f["function_id"] for f in event["data"]["functions"]} & {"fresh::a", "fresh::b"}
+
+
+def test_a_cron_trigger_fires_its_function_in_the_bindings_namespace(engine):
+    worker = engine.worker(announce=False)
+    worker.register("tick::tock")
+    worker.send({"type": "registertrigger", "id": "b7a3c1de-0000-4000-8000-000000000003", "trigger_type": "cron",
+                 "function_id": "tick::tock", "config": {"expression": "* * * * * *"}, "namespace": "timers"})
+    worker.announce(namespace="timers")
+    tick = worker.expect("invokefunction", timeout=5)
+    assert tick["function_id"] == "tick::tock" and tick["data"]["trigger"] == "cron"

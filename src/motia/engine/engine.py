@@ -14,7 +14,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from ..protocol import (
@@ -248,6 +248,8 @@ class Engine:
         # Bindings whose trigger type is not (yet) provided; activated when it appears (§2.6).
         self.parked: dict[str, TriggerEntry] = {}
         self.connections: dict[str, Connection] = {}
+        # Called (synchronously) whenever a function appears or goes; `engine::functions-available` listens.
+        self.function_listeners: list[Callable[[], None]] = []
         from .introspection import install  # the engine's own functions (§2.11, §4.6); imports this module
 
         install(self)
@@ -273,6 +275,10 @@ class Engine:
 
     def add_builtin(self, function_id: str, fn: Builtin) -> None:
         self.builtins[function_id] = fn
+
+    def functions_changed(self) -> None:
+        for listener in self.function_listeners:
+            listener()
 
     def connect(self, endpoint: WorkerEndpoint) -> LocalConnection:
         connection = LocalConnection(endpoint)
@@ -316,6 +322,7 @@ class Engine:
             entry = registry.get(message.id)
             if entry is not None and connection in entry.replicas and entry.drop(connection):
                 del registry[message.id]
+                self.functions_changed()
         elif isinstance(message, RegisterTriggerType):
             if message.namespace is not None and not message.namespace.strip():
                 log.warning("worker %s: trigger type %r has a blank namespace (INVALID_NAMESPACE); ignored",
@@ -409,6 +416,7 @@ class Engine:
             message.id, connection, message.description, message.metadata, message,
             namespace=namespace, invocation=invocation,
         )
+        self.functions_changed()
 
     def _trigger_result(self, connection: Connection, message: TriggerRegistrationResult) -> None:
         """A provider's verdict on a forwarded binding; a refused binding is parked and its owner told."""
@@ -466,6 +474,7 @@ class Engine:
             for function_id, entry in list(registry.items()):
                 if connection in entry.replicas and entry.drop(connection):
                     del registry[function_id]
+                    self.functions_changed()
         for trigger_id in [t for t, e in {**self.triggers, **self.parked}.items() if e.owner is connection]:
             self.unregister_trigger(trigger_id)
         for type_id, provider in list(self.trigger_types.items()):
@@ -506,7 +515,9 @@ class Engine:
         result.invocation_id = message.invocation_id
         return result
 
-    def fire(self, trigger: TriggerEntry, data: Any, *, metadata: bool = True) -> Awaitable[InvocationResult]:
+    def fire(
+        self, trigger: TriggerEntry, data: Any, *, metadata: bool = True
+    ) -> Coroutine[Any, Any, InvocationResult]:
         """A trigger fires: its function, in the trigger's namespace, with the trigger's metadata (unless the
         trigger type delivers data only, as pub/sub does, §3.8)."""
         return self.invoke(trigger.function_id, data, namespace=trigger.namespace,

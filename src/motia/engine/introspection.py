@@ -35,6 +35,7 @@ BUILTIN_TRIGGER_TYPES = {
     "durable:subscriber": "Durable queue subscriber: delivers each message of a topic, with retries",
     "queue": "Durable queue subscriber (the 0.9-era name of durable:subscriber)",
     "engine::workers-available": "Fires when a worker connects, disconnects or updates its metadata",
+    "engine::functions-available": "Fires with the list of functions whenever functions are added or removed",
 }
 
 
@@ -57,14 +58,16 @@ def install(engine: Engine) -> None:
     ):
         engine.add_builtin(function_id, fn)
     engine.add_trigger_type(WORKERS_AVAILABLE, WorkersAvailable(engine))
+    engine.add_trigger_type(FUNCTIONS_AVAILABLE, FunctionsAvailable(engine, functions))
 
 
 WORKERS_AVAILABLE = "engine::workers-available"
+FUNCTIONS_AVAILABLE = "engine::functions-available"
 
 
-class WorkersAvailable:
-    """Trigger type `engine::workers-available`: `{event: worker_connected|worker_disconnected|
-    worker_metadata_updated, worker_id}` for every binding, fire-and-forget."""
+class _EngineTriggerType:
+    """A trigger type the engine fires itself: keeps the bindings, fires each without waiting (the tasks are
+    kept until done)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -78,14 +81,48 @@ class WorkersAvailable:
     def unregister(self, trigger: TriggerEntry) -> None:
         self.bindings.pop(trigger.id, None)
 
-    def fire(self, event: str, worker_id: str) -> None:
+    def fire_all(self, payload: dict[str, Any]) -> None:
         for trigger in list(self.bindings.values()):
-            task = asyncio.get_running_loop().create_task(
-                self.engine.invoke(trigger.function_id, {"event": event, "worker_id": worker_id},
-                                   metadata=trigger.metadata)
-            )
+            task = asyncio.get_running_loop().create_task(self.engine.fire(trigger, payload))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+class WorkersAvailable(_EngineTriggerType):
+    """Trigger type `engine::workers-available`: `{event: worker_connected|worker_disconnected|
+    worker_metadata_updated, worker_id}` for every binding, fire-and-forget."""
+
+    def fire(self, event: str, worker_id: str) -> None:
+        self.fire_all({"event": event, "worker_id": worker_id})
+
+
+class FunctionsAvailable(_EngineTriggerType):
+    """Trigger type `engine::functions-available` (§3.7): `{event: "functions_changed", functions: [...]}` (the
+    rows of `engine::functions::list`) once per burst of changes. iii polls every 5 s; here a change is seen
+    when it happens, and the changes of one event-loop turn (a worker's whole replay) make one event."""
+
+    def __init__(self, engine: Engine, functions: EngineFunctions) -> None:
+        super().__init__(engine)
+        self.functions = functions
+        self._scheduled = False
+        engine.function_listeners.append(self._changed)
+
+    def _changed(self) -> None:
+        if self.bindings and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._fire)
+
+    def _fire(self) -> None:
+        self._scheduled = False
+        rows = [row for row in self.functions._function_rows() if not _internal(row)]
+        self.fire_all({"event": "functions_changed", "functions": rows})
+
+
+def _internal(row: dict[str, Any]) -> bool:
+    """Hidden from listings unless asked for (§4.6): the engine's own functions and `metadata.internal`."""
+    metadata = row.get("metadata")
+    internal = isinstance(metadata, dict) and metadata.get("internal") is True
+    return internal or row["function_id"].startswith("engine::")
 
 
 def workers_changed(engine: Engine, event: str, connection: Connection) -> None:
@@ -236,11 +273,7 @@ class EngineFunctions:
         functions = []
         for row in self._function_rows():
             function_id: str = row["function_id"]
-            metadata = row.get("metadata")
-            internal = function_id.startswith("engine::") or (
-                isinstance(metadata, dict) and metadata.get("internal") is True
-            )
-            if internal and not args.get("include_internal"):
+            if _internal(row) and not args.get("include_internal"):
                 continue
             if isinstance(prefix, str) and not function_id.startswith(prefix):
                 continue
@@ -406,4 +439,4 @@ class EngineFunctions:
         return {"messageReceiptId": receipt}
 
 
-__all__ = ["EngineFunctions", "WorkersAvailable", "install", "workers_changed"]
+__all__ = ["EngineFunctions", "FunctionsAvailable", "WorkersAvailable", "install", "workers_changed"]
