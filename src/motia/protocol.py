@@ -40,6 +40,13 @@ class Message(msgspec.Struct, tag_field="type", omit_defaults=True):
 class WorkerRegistered(Message, tag="workerregistered"):
     worker_id: str
     reattach_token: str | None = None
+    # 0.25 feature negotiation (§2.12): what the engine implements of the SDK's optional extensions.
+    features: list[str] | None = None
+
+
+# The embedded engine implements none of the 0.25 extensions (observe, local dispatch); large messages need no
+# negotiation (it accepts 64 MiB, fragmented). Sent as an empty list so that a 0.25 SDK knows, not guesses.
+ENGINE_FEATURES: list[str] = []
 
 
 class RegisterFunction(Message, tag="registerfunction"):

@@ -30,7 +30,7 @@ def test_workerregistered_is_the_first_frame(engine):
     assert worker.hello["type"] == "workerregistered"
     assert UUID4.match(worker.hello["worker_id"])
     assert UUID4.match(worker.hello["reattach_token"])
-    assert "features" not in worker.hello  # §2.12: never advertised
+    assert worker.hello["features"] == []  # §2.12: none of the 0.25 extensions is implemented, and it says so
 
 
 def test_json_ping_gets_a_pong_and_websocket_pings_are_answered(engine):
@@ -483,7 +483,7 @@ def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
     watcher.register("on.workers")
     watcher.bind("engine::workers-available", "on.workers", {})
     watcher.sync()
-    newcomer = engine.worker()
+    newcomer = engine.worker(announce=False)
     event = watcher.expect("invokefunction")
     assert event["data"] == {"event": "worker_connected", "worker_id": newcomer.worker_id}
     watcher.answer(event)

@@ -41,8 +41,9 @@ class SdkWorkers:
         self.url = url
         self.running: list[Any] = []
 
-    def __call__(self, name: str | None = None, url: str | None = None) -> Any:
-        options = InitOptions(worker_name=name or f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False})
+    def __call__(self, name: str | None = None, url: str | None = None, namespace: str | None = None) -> Any:
+        options = InitOptions(worker_name=name or f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False},
+                              namespace=namespace)
         worker = register_worker(url or self.url, options)
         self.running.append(worker)
         return worker
@@ -310,3 +311,104 @@ def test_a_durable_publish_from_the_sdk_reaches_a_steps_on_handler(sdk):
                                                                           "data": {"id": 7}}})
         assert eventually(lambda: handled) == [{"id": 7}]
         sdk.stop(worker)
+
+
+# --- issue 13: namespaces, metadata, engine-side middleware, HTTP-invoked functions, enqueue ----------------
+
+
+def test_an_sdk_worker_in_a_namespace_is_called_there(engine, sdk):
+    billing = sdk(namespace="billing")
+    billing.register_function("invoices::total", lambda data: {"total": sum(data["items"])})
+    caller = sdk()
+    request = {"function_id": "invoices::total", "payload": {"items": [1, 2]}, "namespace": "billing"}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == {"total": 3}
+    with pytest.raises(InvocationError) as missing:
+        caller.trigger({"function_id": "invoices::total", "payload": {"items": []}})
+    assert missing.value.code == "function_not_found" and "namespace(s): billing" in missing.value.message
+    # The worker's own calls resolve in its namespace, the engine's built-ins answer there too.
+    assert billing.trigger({"function_id": "invoices::total", "payload": {"items": [5]}}) == {"total": 5}
+    assert billing.trigger({"function_id": "state::get", "payload": {"scope": "s", "key": "none"}}) is None
+    listed = engine.worker().call("engine::workers::list", {})["result"]["workers"]
+    assert any(w["namespace"] == "billing" for w in listed)
+
+
+def test_invocation_metadata_reaches_an_sdk_handler(sdk):
+    worker, caller = sdk(), sdk()
+    seen: list[Any] = []
+
+    def handler(data: Any, metadata: Any = None) -> str:
+        seen.append(metadata)
+        return "ok"
+
+    worker.register_function("meta::seen", handler)
+    request = {"function_id": "meta::seen", "payload": {}, "metadata": {"tenant": "acme"}}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == "ok"
+    assert seen[-1] == {"tenant": "acme"}
+
+
+def test_sdk_middleware_guards_an_sdk_route(engine, sdk):
+    worker = sdk()
+    calls: list[str] = []
+
+    def auth(data: Any) -> dict:
+        calls.append("auth")
+        if data["request"]["headers"].get("authorization") != "Bearer ok":
+            return {"action": "respond", "response": {"status_code": 401, "body": {"error": "no"}}}
+        return {"action": "continue"}
+
+    def secret(data: Any) -> dict:
+        calls.append("secret")
+        return {"status_code": 200, "body": {"secret": 42}}
+
+    worker.register_function("mw::auth", auth)
+    worker.register_function("vault::read", secret)
+    worker.register_trigger({"type": "http", "function_id": "vault::read",
+                             "config": {"api_path": "/vault", "middleware_function_ids": ["mw::auth"]}})
+    denied = eventually(lambda: _ok(engine.http.get("/vault")))
+    assert (denied.status_code, denied.json()) == (401, {"error": "no"})
+    allowed = engine.http.get("/vault", headers={"authorization": "Bearer ok"})
+    assert (allowed.status_code, allowed.json()) == (200, {"secret": 42})
+    assert calls == ["auth", "auth", "secret"]
+
+
+def test_an_sdk_registers_an_http_invoked_function(monkeypatch):
+    from iii_helpers.http import HttpAuthBearer, HttpInvocationConfig
+
+    from motia import Registry
+    from motia.engine.options import EngineOptions
+
+    from .test_http_functions import LOOPBACK_ALLOWED, Endpoint
+
+    monkeypatch.setenv("TEST_SDK_TOKEN", "from-env")
+    endpoint = Endpoint()
+    options = EngineOptions(http_functions=LOOPBACK_ALLOWED)
+    try:
+        with ServedApp(Registry(), engine_port=0, engine_options=options) as served, \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            assert served.app.worker_server is not None
+            workers = SdkWorkers(served.app.worker_server.url)
+            owner, caller = workers(), workers()
+            invocation = HttpInvocationConfig(url=endpoint.url + "/fn", timeout_ms=5000,
+                                              auth=HttpAuthBearer(token_key="TEST_SDK_TOKEN"))
+            owner.register_function("lambda::hello", invocation)
+            result = eventually(lambda: _try(lambda: caller.trigger({"function_id": "lambda::hello",
+                                                                     "payload": {"name": "Ada"}})))
+            assert result == {"ok": True}
+            assert endpoint.requests[-1]["headers"]["authorization"] == "Bearer from-env"
+            for worker in list(workers.running):
+                workers.stop(worker)
+    finally:
+        endpoint.close()
+
+
+def test_an_sdk_enqueue_action_answers_a_receipt(sdk):
+    worker, caller = sdk(), sdk()
+    received: list[Any] = []
+    worker.register_function("jobs::work", lambda data: received.append(data))
+    eventually(lambda: _try(lambda: caller.trigger({"function_id": "engine::functions::info",
+                                                    "payload": {"function_id": "jobs::work"}})))
+    receipt = caller.trigger({"function_id": "jobs::work", "payload": {"n": 1},
+                              "action": TriggerAction.Enqueue(queue="default")})
+    assert set(receipt) == {"messageReceiptId"}
+    assert eventually(lambda: received) and received[0]["n"] == 1

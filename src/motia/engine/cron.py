@@ -19,8 +19,9 @@ log = logging.getLogger("motia.engine.cron")
 
 
 class CronJob:
-    def __init__(self, function_id: str, schedule: CronSchedule, metadata: Any) -> None:
+    def __init__(self, function_id: str, schedule: CronSchedule, metadata: Any, namespace: str = "default") -> None:
         self.function_id = function_id
+        self.namespace = namespace  # where the function is resolved (§2.9)
         self.schedule = schedule
         self.metadata = metadata
         self.trigger_ids: set[str] = set()
@@ -36,8 +37,9 @@ class CronModule:
         self.engine = engine
         self.tasks = tasks
         self.clock = clock
-        self.jobs: dict[tuple[str, str, str], CronJob] = {}
-        self._by_trigger: dict[str, tuple[str, str, str]] = {}
+        # (namespace, function, expression, time zone) -> its job.
+        self.jobs: dict[tuple[str, str, str, str], CronJob] = {}
+        self._by_trigger: dict[str, tuple[str, str, str, str]] = {}
         self.started = False
         engine.add_trigger_type("cron", self)
 
@@ -51,10 +53,10 @@ class CronModule:
             schedule = CronSchedule(expression, str(zone))
         except CronError as exc:
             return str(exc)
-        key = (trigger.function_id, expression, str(zone))
+        key = (trigger.namespace, trigger.function_id, expression, str(zone))
         job = self.jobs.get(key)
         if job is None:
-            job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata)
+            job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata, trigger.namespace)
             if self.started:
                 self._arm(job)
         job.trigger_ids.add(trigger.id)
@@ -90,7 +92,7 @@ class CronModule:
         job.timer = self.clock.call_at(scheduled, lambda: self._tick(job, scheduled))
 
     def _tick(self, job: CronJob, scheduled: float) -> None:
-        if self.jobs.get((job.function_id, job.schedule.expression, job.schedule.timezone)) is not job:
+        if self.jobs.get((job.namespace, job.function_id, job.schedule.expression, job.schedule.timezone)) is not job:
             return
         if job.running:
             job.skipped += 1
@@ -107,7 +109,7 @@ class CronModule:
                    "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
         try:
             job.fired += 1
-            result = await self.engine.invoke(job.function_id, payload, metadata=job.metadata)
+            result = await self.engine.invoke(job.function_id, payload, namespace=job.namespace, metadata=job.metadata)
             if result.error is not None:
                 log.error("cron %s failed: %s", job.function_id, result.error.message)
         finally:

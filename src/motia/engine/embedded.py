@@ -14,6 +14,7 @@ from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from .options import EngineOptions
 from .pubsub import PubSubModule
 from .queues import QueueModule, QueueSettings
 from .state import StateModule
@@ -35,14 +36,18 @@ class EmbeddedEngine:
         cors: CorsPolicy | None = None,
         stream_auth_function: str | None = None,
         queue_settings: dict[str, QueueSettings] | None = None,
+        options: EngineOptions | None = None,
     ) -> None:
-        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
+        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
+        are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
         self.tasks = Tasks()
-        self.core = Engine()
-        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
+        options = options or EngineOptions()
+        self.core = Engine(options)
+        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
+                               middleware_timeout=options.http_middleware_timeout_ms / 1000)
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)
@@ -87,6 +92,7 @@ class EmbeddedEngine:
             log.warning("handlers still running after %ss of draining are cancelled", drain_timeout)
         await self.streams.close()
         await self.tasks.close()
+        await self.core.close()
         try:
             await self.store.flush()
         finally:

@@ -1,7 +1,9 @@
 """The `http` trigger type: an ASGI app (served by uvicorn) that routes requests to bound functions.
 
 Semantics follow iii's REST module (`iii-protocol.md` §3.1): the function gets `HttpRequestData` and
-returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope.
+returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope. Before
+it, the engine-wide middleware (`EngineOptions.http_middleware`, by priority), the route's
+`condition_function_id` and the route's `middleware_function_ids` run, each able to answer instead.
 The embedded engine adds 405 + `Allow`, HEAD and OPTIONS, repeated query keys as lists, and a request
 body limit (413); the server's own limits (`HttpLimits`: read deadlines, a connection cap) are applied by the
 connection protocol in `http_server.py`.
@@ -9,6 +11,7 @@ connection protocol in `http_server.py`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -21,6 +24,7 @@ from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
+from .options import HttpMiddlewareConfig
 from .router import RouteConflict, Router
 
 log = logging.getLogger("motia.engine.http")
@@ -58,9 +62,14 @@ _encoder = msgspec.json.Encoder()
 
 
 class HttpRoute:
-    __slots__ = ("function_id", "info", "metadata", "method", "path", "stream_body", "trigger_id")
+    __slots__ = ("condition", "function_id", "info", "metadata", "method", "middleware", "path", "stream_body",
+                 "trigger", "trigger_id")
 
-    def __init__(self, trigger: TriggerEntry, method: str, path: str, stream_body: bool = False) -> None:
+    def __init__(
+        self, trigger: TriggerEntry, method: str, path: str, middleware: tuple[str, ...], condition: str | None,
+        stream_body: bool = False,
+    ) -> None:
+        self.trigger = trigger
         self.trigger_id = trigger.id
         # The function reads a non-JSON request body as it arrives (config `stream_request_body`).
         self.stream_body = stream_body
@@ -69,17 +78,35 @@ class HttpRoute:
         self.method = method
         self.path = path
         self.info = HttpTriggerInfo("http", path, method)
+        self.middleware = middleware  # the route's `middleware_function_ids`
+        self.condition = condition
+
+
+class _Answer(Exception):
+    """A middleware or the condition answered the request itself (or failed): this response is sent."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, headers
 
 
 class HttpModule:
     """Trigger provider for `http` plus the ASGI application that serves the routes."""
 
     def __init__(
-        self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE, cors: CorsPolicy | None = None
+        self,
+        engine: Engine,
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        cors: CorsPolicy | None = None,
+        middleware: tuple[HttpMiddlewareConfig, ...] = (),
+        middleware_timeout: float = 30.0,
     ) -> None:
         self.engine = engine
         self.cors = cors
         self.max_body_size = max_body_size
+        # Engine-wide middleware, lowest priority first (a stable sort keeps equal priorities in list order).
+        self.middleware = tuple(m.function_id for m in sorted(middleware, key=lambda m: m.priority))
+        self.middleware_timeout = middleware_timeout
         self.router: Router[HttpRoute] = Router()
         self._bound: dict[str, HttpRoute] = {}
         # Every binding of one (method, pattern), newest last: the newest serves (last writer wins, §3.1), and
@@ -97,8 +124,15 @@ class HttpModule:
         method = str(config.get("http_method") or "GET").upper()
         if method not in METHODS:
             return f"Unsupported http_method '{method}'"
+        middleware = config.get("middleware_function_ids") or []
+        if not isinstance(middleware, list) or not all(isinstance(m, str) and m.strip() for m in middleware):
+            return "middleware_function_ids must be a list of function ids"
+        condition = config.get("condition_function_id")
+        if condition is not None and (not isinstance(condition, str) or not condition.strip()):
+            return "condition_function_id must be a function id"
         path = "/" + api_path.strip().strip("/")
-        route = HttpRoute(trigger, method, path, config.get("stream_request_body") is True)
+        route = HttpRoute(trigger, method, path, tuple(middleware), condition,
+                          config.get("stream_request_body") is True)
         try:
             self.router.add(method, path, route)
         except RouteConflict as exc:
@@ -171,11 +205,18 @@ class HttpModule:
             method, route.path, params, query, headers, json_body, route.info, body, streamed
         )
         payload.client = scope["client"][0] if scope.get("client") else None
-        result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
+        if self.middleware or route.middleware or route.condition:
+            try:
+                await self._before(route, payload)
+            except _Answer as answer:
+                await self._write_result(HttpResponseData(answer.status, answer.headers, answer.body), route,
+                                         send, head_only)
+                return
+        result = await self.engine.fire(route.trigger, payload)
         if result.error is not None and result.error.code == "invocation_stopped" and method in _SAFE_METHODS:
             # The worker went away mid-request. A safe method may run twice, so, like a proxy trying the next
             # upstream, it gets one more try (on a replica, if one is left).
-            result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
+            result = await self.engine.fire(route.trigger, payload)
         if result.error is not None:
             error_id = os.urandom(8).hex()
             log.error(
@@ -186,6 +227,49 @@ class HttpModule:
                 errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
             return
         await self._write_result(result.result, route, send, head_only)
+
+    async def _before(self, route: HttpRoute, payload: HttpRequestData) -> None:
+        """The engine-wide middleware, the condition, then the route's middleware (§3.1). Raises `_Answer` when
+        one of them answers the request (or fails)."""
+        request = {"path_params": payload.path_params, "query_params": payload.query_params,
+                   "headers": payload.headers, "method": payload.method}
+        namespace = route.trigger.namespace
+        for function_id in self.middleware:
+            await self._middleware(function_id, request, "default")
+        if route.condition is not None:
+            result = await self.engine.invoke(route.condition, payload, namespace=namespace)
+            if result.error is not None:
+                raise self._failure(route.condition, "condition", result.error.code, result.error.message)
+            if result.result is False:
+                raise _Answer(422, msgspec.Raw(errors.error_body(
+                    "CONDITION_NOT_MET", "Request condition not met", skipped=True)))
+        for function_id in route.middleware:
+            await self._middleware(function_id, request, namespace)
+
+    async def _middleware(self, function_id: str, request: dict[str, Any], namespace: str) -> None:
+        payload = {"phase": "preHandler", "request": request, "context": {}}
+        try:
+            result = await asyncio.wait_for(self.engine.invoke(function_id, payload, namespace=namespace),
+                                            self.middleware_timeout)
+        except asyncio.TimeoutError:
+            log.error("middleware %s did not answer within %ss", function_id, self.middleware_timeout)
+            raise _Answer(504, msgspec.Raw(errors.error_body(
+                "MIDDLEWARE_TIMEOUT", f"Middleware {function_id} did not answer in time"))) from None
+        if result.error is not None:
+            raise self._failure(function_id, "middleware", result.error.code, result.error.message)
+        answer = result.result
+        if isinstance(answer, dict) and answer.get("action") == "respond":
+            response = answer.get("response")
+            status, headers, body = _from_dict(response if isinstance(response, dict) else {})
+            raise _Answer(status, body, headers)
+
+    @staticmethod
+    def _failure(function_id: str, kind: str, code: str, message: str) -> _Answer:
+        """A failed middleware or condition: logged with an error id; the client gets the id, not the cause."""
+        error_id = os.urandom(8).hex()
+        log.error("%s %s failed (error_id=%s): %s: %s", kind, function_id, error_id, code, message)
+        return _Answer(500, msgspec.Raw(errors.error_body(
+            errors.INTERNAL_ERROR, "Internal server error", error_id=error_id)))
 
     async def _read_body(self, headers: dict[str, str], receive: Receive, send: Send) -> bytes | None:
         limit = self.max_body_size

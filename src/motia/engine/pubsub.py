@@ -41,6 +41,6 @@ class PubSubModule:
         return None
 
     async def _deliver(self, trigger: TriggerEntry, data: Any) -> None:
-        result = await self.engine.invoke(trigger.function_id, data)
+        result = await self.engine.fire(trigger, data, metadata=False)  # data only (§3.5)
         if result.error is not None:
             log.error("subscriber %s failed: %s", trigger.function_id, result.error.message)

@@ -299,7 +299,7 @@ class StreamModule:
     async def _join(self, client: StreamClientConnection, subscription: Subscription) -> None:
         payload = self._hook_payload(client, subscription)
         for trigger in list(self.join_triggers.values()):
-            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            result = await self.engine.fire(trigger, payload)
             refused = result.error is not None or (
                 isinstance(result.result, dict) and result.result.get("unauthorized") is True
             )
@@ -323,7 +323,7 @@ class StreamModule:
         self._unindex(subscription)
         payload = self._hook_payload(client, subscription)
         for trigger in list(self.leave_triggers.values()):
-            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            result = await self.engine.fire(trigger, payload)
             if result.error is not None:
                 log.error("stream leave hook %s failed: %s", trigger.function_id, result.error.message)
 

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..protocol import (
+    ENGINE_FEATURES,
     UUID_PATTERN,
     ErrorBody,
     HttpRequestData,
@@ -372,7 +373,8 @@ class WorkerServer:
             connection.rules = SessionRules(self.engine, self.settings, session)
         self.engine.connections[connection.worker_id] = connection
         try:
-            await ws.send(encode_message(WorkerRegistered(connection.worker_id, connection.reattach_token)), text=True)
+            registered = WorkerRegistered(connection.worker_id, connection.reattach_token, ENGINE_FEATURES)
+            await ws.send(encode_message(registered), text=True)
             workers_changed(self.engine, "worker_connected", connection)
             async for frame in ws:
                 await self._dispatch(connection, frame)

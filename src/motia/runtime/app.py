@@ -22,6 +22,7 @@ from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
+from ..engine.options import EngineOptions
 from ..engine.queues import QueueSettings
 from ..engine.rbac import WorkerPortConfig
 from ..engine.store import MemoryStore, SqliteStore, Store
@@ -69,6 +70,7 @@ class App:
         limits: HttpLimits | None = None,
         stream_auth_function: str | None = None,
         queue_settings: dict[str, QueueSettings] | None = None,
+        engine_options: EngineOptions | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -94,7 +96,8 @@ class App:
         if cors_origins:
             cors = CorsPolicy(cors_origins, methods=cors_methods) if cors_methods else CorsPolicy(cors_origins)
         self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
-                                       stream_auth_function=stream_auth_function, queue_settings=queue_settings)
+                                       stream_auth_function=stream_auth_function, queue_settings=queue_settings,
+                                       options=engine_options)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are

@@ -201,14 +201,10 @@ class StreamAuthFunction:
         request = StreamAuthInput(dict(data.get("headers") or {}), str(data.get("path", "/")),
                                   dict(data.get("query_params") or {}), str(data.get("addr", "")))
         ctx = FlowContext("stream:authenticate", TriggerInfo("stream", 0), self.services, input_value=request)
-<<<<<<< HEAD
-        result = await maybe_await(_call_hook(self.fn, request, ctx))
-        if isinstance(result, StreamAuthResult):
-            result = result.to_dict()
-=======
         with _current.running(ctx, self.services) as invocation:
             result = await _current.settled(maybe_await(_call_hook(self.fn, request, ctx)), invocation)
->>>>>>> wt-sync
+        if isinstance(result, StreamAuthResult):
+            result = result.to_dict()
         if isinstance(result, dict) and ("authorized" in result or "context" in result):
             return {"authorized": bool(result.get("authorized", True)), "context": result.get("context")}
         return {"authorized": bool(result), "context": None}
