@@ -45,6 +45,12 @@ def test_state_set_get_list(served):
     assert "notes" in motia("state", "list", "--url", served.url).stdout.split()
 
 
+def test_groups_and_keys_with_a_slash_round_trip(served):
+    assert motia("state", "set", "files/2026", "docs/read me.md", '"v1"', "--url", served.url).returncode == 0
+    assert json.loads(motia("state", "get", "files/2026", "docs/read me.md", "--url", served.url).stdout) == "v1"
+    assert motia("state", "get", "files", "2026/docs/read me.md", "--url", served.url).returncode == 1
+
+
 def test_missing_key_and_bad_json_are_clear_errors(served):
     missing = motia("state", "get", "notes", "nope", "--url", served.url)
     assert missing.returncode == 1 and "404" in missing.stderr

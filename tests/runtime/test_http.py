@@ -201,6 +201,18 @@ def test_static_segment_beats_parameter(serve):
     assert client.get("/greetings/summary/").json() == {"summary": True}
 
 
+def test_an_encoded_slash_stays_inside_its_path_parameter(serve):
+    @get("/files/:folder/:name")
+    async def show(req: ApiRequest[None]):
+        return req.path_params
+
+    client = serve(show)
+    assert client.get("/files/docs%2F2026/read%20me%2Fv1.md").json() == {"folder": "docs/2026",
+                                                                         "name": "read me/v1.md"}
+    assert client.head("/files/a%2fb/c").status_code == 200
+    assert client.get("/files/docs/2026/x").status_code == 404  # a real slash is still a separator
+
+
 def test_unknown_path_is_a_json_404(serve):
     @get("/here")
     async def here():
