@@ -40,6 +40,16 @@ MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+StreamMaxQueuedBytesOption = typer.Option(
+    8 * 1024 * 1024, "--stream-max-queued-bytes",
+    help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
+)
+StreamMaxSubscriptionsOption = typer.Option(
+    1000, "--stream-max-subscriptions", help="Subscriptions on one stream socket; a join over it closes it (1008).",
+)
+StreamMaxConnectionsOption = typer.Option(
+    1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+)
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -78,6 +88,9 @@ def run(
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -100,6 +113,7 @@ def run(
 
     log.configure(log_level, log_format)
     limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
+    stream_limits = _stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections)
     load_env_files(Path.cwd())
     registry = _discover(steps_dir)
     if engine_url:
@@ -108,7 +122,7 @@ def run(
     application = _embedded_app(
         registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or (), limits=limits,
+        cors_origins=cors_origins or (), limits=limits, stream_limits=stream_limits,
     )
 
     def started() -> None:
@@ -182,6 +196,18 @@ def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: floa
                       keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
 
 
+def _stream_limits(max_queued_bytes: int, max_subscriptions: int, max_connections: int) -> Any:
+    from .engine.streams import StreamLimits
+
+    for name, value in (("--stream-max-queued-bytes", max_queued_bytes),
+                        ("--stream-max-subscriptions", max_subscriptions),
+                        ("--stream-max-connections", max_connections)):
+        if value < 1:
+            _fail(f"{name} must be 1 or more, not {value}")
+    return StreamLimits(max_queued_bytes=max_queued_bytes, max_subscriptions=max_subscriptions,
+                        max_connections=max_connections)
+
+
 def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
@@ -213,6 +239,9 @@ def engine(
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -224,6 +253,7 @@ def engine(
         Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
         limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
+        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
     _serve(application.serve())
 

@@ -9,8 +9,8 @@ import pytest
 
 from motia import ApiRequest, FlowContext, Stream, StreamClient, post, stream_auth
 from motia.stream_client import StreamClosed, StreamError, StreamMessage, StreamUnauthorized
-from tests.conftest import http
-from tests.streams.conftest import eventually, serving, ws_url
+from tests.conftest import eventually_async, http
+from tests.streams.conftest import serving, ws_url
 
 pytestmark = pytest.mark.anyio
 
@@ -116,11 +116,11 @@ async def test_on_event_calls_the_handler_for_custom_events_of_that_name():
         await chat.send("room", {"type": "typing", "data": {"user": "ada"}})
         await chat.send({"groupId": "room", "id": "m1"}, {"type": "reaction", "data": "+1"})
         await chat.send("room", {"type": "other", "data": 1})
-        await eventually(lambda: len(typing) == 1 and len(reactions) == 1)
+        await eventually_async(lambda: len(typing) == 1 and len(reactions) == 1)
         room.off_event("typing", typing.append)
         await chat.send("room", {"type": "typing", "data": {"user": "bob"}})
         await chat.send("room", {"type": "reaction", "data": "-1"})
-        await eventually(lambda: len(reactions) == 2)
+        await eventually_async(lambda: len(reactions) == 2)
     assert typing == [{"user": "ada"}]
     assert reactions == ["+1", "-1"]
     assert room.state == []  # custom events are not items
@@ -196,7 +196,7 @@ async def test_closing_the_client_stops_its_reader_and_ends_its_subscriptions():
         await client.close()
         assert client.closed
         assert [m.type async for m in inbox] == ["sync"]  # the sync, then the end, no error
-        await eventually(lambda: left == ["inbox"])
+        await eventually_async(lambda: left == ["inbox"])
         with pytest.raises(StreamClosed):
             await client.subscribe_group("todos", "inbox")
 

@@ -18,7 +18,7 @@ from .pubsub import PubSubModule
 from .queues import QueueModule
 from .state import StateModule
 from .store import Store
-from .streams import StreamModule
+from .streams import StreamLimits, StreamModule
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine")
@@ -33,6 +33,7 @@ class EmbeddedEngine:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         admin: bool = True,
         cors: CorsPolicy | None = None,
+        stream_limits: StreamLimits | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
         self.store = store
@@ -43,7 +44,7 @@ class EmbeddedEngine:
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.state = StateModule(self.core, store, self.tasks)
-        self.streams = StreamModule(self.core, store, self.tasks, self.clock)
+        self.streams = StreamModule(self.core, store, self.tasks, self.clock, stream_limits)
         self.cron = CronModule(self.core, self.tasks, self.clock)
         self.pubsub = PubSubModule(self.core, self.tasks)
         self._admin_routes()

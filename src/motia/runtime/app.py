@@ -22,6 +22,7 @@ from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
 from ..engine.store import MemoryStore, SqliteStore, Store
+from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
 from ..registry import Registry
 from .graph_page import serve_graph
@@ -62,6 +63,7 @@ class App:
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        stream_limits: StreamLimits | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -80,7 +82,8 @@ class App:
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
         cors = CorsPolicy(cors_origins) if cors_origins else None
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
+                                       stream_limits=stream_limits)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are
