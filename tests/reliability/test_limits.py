@@ -23,7 +23,7 @@ import pytest
 from motia import ApiRequest, get, post
 from motia.engine.http import HttpLimits
 from motia.runtime import ServedApp
-from tests.conftest import ROOT, MotiaProcess, registry_of
+from tests.conftest import ROOT, MotiaProcess, eventually, registry_of
 
 
 @get("/ping")
@@ -207,10 +207,7 @@ def test_requests_above_the_connection_cap_get_503_until_a_connection_goes(
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert request(holders[0], GET_PING).startswith(b"HTTP/1.1 200 ")  # those already in are still served
     holders.pop().close()
-    deadline = time.monotonic() + 5
-    while httpx.get(f"{client.base_url}/ping").status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(lambda: httpx.get(f"{client.base_url}/ping").status_code == 200, timeout=5)
     for holder in holders:
         holder.close()
 
@@ -316,10 +313,7 @@ def test_a_worker_that_stops_answering_pings_is_dropped(monkeypatch) -> None:
         parsed = _frames(frames)
         assert 0x9 in [opcode for opcode, _ in parsed] and parsed[-1][0] == 0x8  # pinged, then closed
         assert int.from_bytes(parsed[-1][1][:2], "big") == 1011
-        deadline = time.monotonic() + 3
-        while workers() != before - 1:
-            assert time.monotonic() < deadline, "the dead worker was not dropped"
-            time.sleep(0.05)
+        eventually(lambda: workers() == before - 1, timeout=3)  # the dead worker is dropped
         live.sync()  # the live worker kept its connection through the ping rounds
         live.close()
 

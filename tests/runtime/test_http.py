@@ -10,6 +10,7 @@ import time
 import msgspec
 
 from motia import ApiRequest, ApiResponse, FlowContext, HandlerConfig, api, get, post, step
+from tests.conftest import eventually
 
 
 class NewUser(msgspec.Struct):
@@ -479,9 +480,7 @@ def test_sync_handler_runs_in_a_thread_and_does_not_block_the_server(serve):
 
     thread = threading.Thread(target=call_blocking)
     thread.start()
-    deadline = time.monotonic() + 5
-    while not seen_threads and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: seen_threads, timeout=5)
     # The blocking handler is still running, yet the server answers.
     assert client.get("/quick").json() == {"quick": True}
     release.set()
