@@ -168,6 +168,21 @@ def test_unwritable_data_directory_is_a_clear_error(tmp_path):
     assert "cannot open the data store" in result.stderr
 
 
+def test_a_damaged_store_stops_motia_run_with_the_file_and_the_way_out(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "durable_step.py").write_text(STEPS)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "motia.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--data-dir", "data", "--port", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "error: the data store data/motia.db is damaged" in result.stderr
+    assert ".recover" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_drain_timeout_bounds_how_long_an_http_request_may_finish(tmp_path):
     import concurrent.futures
 

@@ -318,8 +318,8 @@ class SqliteStore(Store):
 
     def _check(self) -> None:
         """A damaged file is refused at start, naming the file and the way out, instead of failing requests
-        later with "database disk image is malformed". `quick_check` reads every page once (~0.1 s per
-        100 MB) but skips the index-content cross-check that makes `integrity_check` slow."""
+        later with "database disk image is malformed". `quick_check` reads every page once (0.6-1.2 s at start
+        for a 470 MB store) but skips the index-content cross-check that makes `integrity_check` slower."""
         try:
             problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)").fetchall()]
         except sqlite3.DatabaseError as exc:  # not a database at all ("file is not a database")
