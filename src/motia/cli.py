@@ -44,6 +44,16 @@ ConfigOption = typer.Option(
     None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
     "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
 )
+StreamMaxQueuedBytesOption = typer.Option(
+    8 * 1024 * 1024, "--stream-max-queued-bytes",
+    help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
+)
+StreamMaxSubscriptionsOption = typer.Option(
+    1000, "--stream-max-subscriptions", help="Subscriptions on one stream socket; a join over it closes it (1008).",
+)
+StreamMaxConnectionsOption = typer.Option(
+    1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+)
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -84,6 +94,9 @@ def run(
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -117,6 +130,7 @@ def run(
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
         cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
     registry = _discover(steps_dir)
     if engine_url:
@@ -256,6 +270,18 @@ def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: floa
                       keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
 
 
+def _stream_limits(max_queued_bytes: int, max_subscriptions: int, max_connections: int) -> Any:
+    from .engine.streams import StreamLimits
+
+    for name, value in (("--stream-max-queued-bytes", max_queued_bytes),
+                        ("--stream-max-subscriptions", max_subscriptions),
+                        ("--stream-max-connections", max_connections)):
+        if value < 1:
+            _fail(f"{name} must be 1 or more, not {value}")
+    return StreamLimits(max_queued_bytes=max_queued_bytes, max_subscriptions=max_subscriptions,
+                        max_connections=max_connections)
+
+
 def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float, token: Optional[str]) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
@@ -298,6 +324,9 @@ def engine(
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -310,6 +339,7 @@ def engine(
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
         worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
     _serve(_embedded_app(Registry(), **options).serve())
 

@@ -139,6 +139,46 @@ def test_unopenable_path_is_a_store_error(tmp_path):
         SqliteStore(blocker / "motia.db")
 
 
+async def test_a_damaged_store_is_refused_at_start_naming_the_file_and_the_recovery(tmp_path):
+    path = tmp_path / "motia.db"
+    store = SqliteStore(path)
+    for n in range(2000):
+        store.state_set("s", f"{n:05}", b"x" * 200)
+    await store.flush()
+    store.close()
+    with sqlite3.connect(path) as db:  # move the WAL into the main file, as a clean shutdown would leave it
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size > 100 * 4096
+    with path.open("r+b") as file:  # overwrite pages in the middle of the table's b-tree with garbage
+        file.seek(40 * 4096)
+        file.write(bytes(range(256)) * 64)
+    with pytest.raises(StoreError) as error:
+        SqliteStore(path)
+    message = str(error.value)
+    assert f"the data store {path} is damaged" in message
+    assert ".recover" in message and "--memory" in message
+
+
+def test_a_file_that_is_not_a_database_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "motia.db"
+    path.write_bytes(b"this is not SQLite" * 1000)
+    with pytest.raises(StoreError, match=f"the data store {path} is damaged"):
+        SqliteStore(path)
+
+
+def test_an_empty_file_where_a_store_was_expected_starts_empty_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "motia.db"
+    path.write_bytes(b"")
+    store = SqliteStore(path)
+    assert store.state_items("s") == []
+    store.close()
+    assert any(r.levelname == "WARNING" and f"the data store {path} was an empty file" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    SqliteStore(path).close()  # a store that was opened (and so has its tables) is not empty any more
+    assert not caplog.records
+
+
 async def test_groups_list_in_key_order_in_every_store(store):
     for key in ("b", "c", "a"):
         store.state_set("g", key, key.encode())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from tests.conftest import eventually
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -268,9 +269,21 @@ def test_frames_that_do_not_decode_are_dropped_and_the_connection_keeps_working(
 
 
 def test_results_for_unknown_invocations_are_dropped(engine):
-    worker = engine.worker()
-    worker.send({"type": "invocationresult", "invocation_id": str(uuid.uuid4()), "result": {"late": True}})
-    worker.sync()
+    provider, caller, stranger = engine.worker(), engine.worker(), engine.worker()
+    provider.register("slow.fn")
+    provider.sync()
+    pending = caller.start_call("slow.fn", {"n": 1})
+    call = provider.expect("invokefunction", function_id="slow.fn")
+    # Results for invocations nobody made, from a bystander and from the very worker that holds a pending call:
+    for sender in (stranger, provider):
+        sender.send({"type": "invocationresult", "invocation_id": str(uuid.uuid4()), "function_id": "slow.fn",
+                     "result": {"late": True}})
+        sender.send({"type": "ping"})
+        assert sender.recv() == {"type": "pong"}  # handled, nothing sent back, the connection kept
+    provider.answer(call, {"real": True})
+    # The pending call was not answered by either: the first frame its caller gets is the real result.
+    assert caller.recv() == {"type": "invocationresult", "invocation_id": pending, "function_id": "slow.fn",
+                             "result": {"real": True}}
 
 
 def test_large_fragmented_messages_are_accepted(engine):
@@ -291,10 +304,8 @@ def test_an_oversize_message_closes_only_that_connection(engine):
     with pytest.raises(ConnectionClosed) as closed:
         offender.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    deadline = time.monotonic() + 5
-    while bystander.call("doomed")["error"]["code"] != "function_not_found":  # clean-up follows the close
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    # clean-up follows the close
+    eventually(lambda: bystander.call("doomed")["error"]["code"] == "function_not_found", timeout=5)
     bystander.sync()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,22 +15,12 @@ import pytest
 
 from motia import ApiRequest, api
 from motia.runtime import ServedApp
-from tests.conftest import registry_of
+from tests.conftest import eventually, registry_of
 
 iii = pytest.importorskip("iii")
 
 from iii import InitOptions, InvocationError, TriggerAction, register_worker  # noqa: E402
 from iii.triggers import TriggerHandler  # noqa: E402
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` returns something truthy (registration is asynchronous in the SDK)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 class SdkWorkers:
@@ -157,7 +146,10 @@ def test_a_conflicting_sdk_registration_is_refused_and_the_owner_keeps_it(engine
     caller = engine.worker()
     assert eventually(lambda: caller.call("shared::fn").get("result") == "owner")
     latecomer.register_function("shared::fn", lambda data: "latecomer", description="another")
-    time.sleep(0.2)
+    # The engine handles a connection's frames in order: once the latecomer's next registration is in, the
+    # conflicting one was handled (and refused).
+    latecomer.register_function("latecomer::marker", lambda data: "marker")
+    assert eventually(lambda: caller.call("latecomer::marker").get("result") == "marker")
     assert caller.call("shared::fn")["result"] == "owner"
     assert latecomer.get_connection_state() == "connected"  # FUNCTION_NAMESPACE_CONFLICT is not fatal
 
@@ -167,10 +159,12 @@ class Webhooks(TriggerHandler[Any]):
 
     def __init__(self) -> None:
         self.bindings: dict[str, Any] = {}
+        self.refused: list[Any] = []
         self.changed = threading.Event()
 
     async def register_trigger(self, config: Any) -> None:
         if not config.config.get("path"):
+            self.refused.append(config)
             raise ValueError("a webhook needs a path")
         self.bindings[config.id] = config
         self.changed.set()
@@ -196,8 +190,13 @@ def test_a_worker_provided_trigger_type_from_the_sdk(engine, sdk):
     assert eventually(lambda: not hooks.bindings)
     # A binding the provider refuses is reported back to the worker that made it (and only logged by the SDK).
     consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {}})
-    time.sleep(0.2)
-    assert not hooks.bindings
+    refused = eventually(lambda: hooks.refused)
+    assert [binding.function_id for binding in refused] == ["on::hook"]
+    # The engine keeps no binding the provider refused: a valid one that comes after is the only one.
+    consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {"path": "/h2"}})
+    assert [b.config for b in eventually(lambda: list(hooks.bindings.values()))] == [{"path": "/h2"}]
+    listed = engine.worker().call("engine::registered-triggers::list", {"trigger_type": "webhook"})["result"]
+    assert [row["config"] for row in listed["registered_triggers"]] == [{"path": "/h2"}]
 
 
 def test_raw_and_streamed_bodies_through_the_sdks_http_helper(engine, sdk):
@@ -286,9 +285,8 @@ def test_publish_subscribe_and_cron_triggers(engine, sdk):
     worker.register_trigger({"type": "subscribe", "function_id": "news::read", "config": {"topic": "news"}})
     worker.register_function("tick::tock", lambda data: received.append(("cron", data)))
     worker.register_trigger({"type": "cron", "function_id": "tick::tock", "config": {"expression": "* * * * * *"}})
-    eventually(lambda: _try(lambda: worker.trigger({"function_id": "engine::functions::info",
-                                                    "payload": {"function_id": "news::read"}})))
-    time.sleep(0.1)
+    listed = {"function_id": "engine::registered-triggers::list", "payload": {"function_id": "news::read"}}
+    eventually(lambda: (_try(lambda: worker.trigger(listed)) or {}).get("registered_triggers"))
     assert worker.trigger({"function_id": "publish", "payload": {"topic": "news", "data": {"n": 1}}}) is None
     assert eventually(lambda: ("news", {"n": 1}) in received)
     tick = eventually(lambda: next((d for kind, d in received if kind == "cron"), None), timeout=3)

@@ -1,6 +1,7 @@
 """The `cron` trigger type (iii-protocol §3.2): fire bound functions on a schedule.
 
-One job per (function, expression): several workers registering the same step fire it once per tick.
+One job per (function, expression): several workers registering the same step fire it once per tick, and
+a tick runs once even when its timer fires early or late.
 A tick that finds the previous run still going is skipped and logged.
 """
 
@@ -86,8 +87,12 @@ class CronModule:
             if job.timer is not None:
                 job.timer.cancel()
 
-    def _arm(self, job: CronJob) -> None:
-        job.next_fire = job.schedule.next_after(self.clock.now())
+    def _arm(self, job: CronJob, after: float | None = None) -> None:
+        # Re-armed from the tick just scheduled, not from "now": the loop's timers run on a monotonic clock
+        # and can fire a hair before the wall-clock second, when "the next time after now" is that same tick
+        # again. A timer that fires late (past later ticks) skips them: one run per tick, never a burst.
+        now = self.clock.now()
+        job.next_fire = job.schedule.next_after(now if after is None else max(after, now))
         scheduled = job.next_fire
         job.timer = self.clock.call_at(scheduled, lambda: self._tick(job, scheduled))
 
@@ -102,7 +107,7 @@ class CronModule:
             job.running = True
             self.tasks.spawn(self._run(job, scheduled), name=f"cron:{job.function_id}")
         if self.started:
-            self._arm(job)
+            self._arm(job, after=scheduled)
 
     async def _run(self, job: CronJob, scheduled: float) -> None:
         payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),

@@ -19,7 +19,7 @@ from .pubsub import PubSubModule
 from .queues import QueueModule, QueueSettings
 from .state import StateModule
 from .store import Store
-from .streams import StreamModule
+from .streams import StreamLimits, StreamModule
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine")
@@ -37,6 +37,7 @@ class EmbeddedEngine:
         stream_auth_function: str | None = None,
         queue_settings: dict[str, QueueSettings] | None = None,
         options: EngineOptions | None = None,
+        stream_limits: StreamLimits | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
         are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces)."""
@@ -51,7 +52,7 @@ class EmbeddedEngine:
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)
-        self.streams = StreamModule(self.core, store, self.tasks, self.clock)
+        self.streams = StreamModule(self.core, store, self.tasks, self.clock, stream_limits)
         if stream_auth_function is not None:
             self.streams.auth_function = stream_auth_function
         self.cron = CronModule(self.core, self.tasks, self.clock)

@@ -25,7 +25,7 @@ from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
 from .options import HttpMiddlewareConfig
-from .router import RouteConflict, Router
+from .router import RouteConflict, Router, encoded_slash_segments
 
 log = logging.getLogger("motia.engine.http")
 
@@ -174,11 +174,12 @@ class HttpModule:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
-        route, params, allowed = self.router.match(method, path)
+        segments = encoded_slash_segments(scope.get("raw_path"))  # `%2F` stays inside its segment
+        route, params, allowed = self.router.match(method, path, segments)
         head_only = False
         if route is None:
             if method == "HEAD":
-                route, params, _ = self.router.match("GET", path)
+                route, params, _ = self.router.match("GET", path, segments)
                 head_only = route is not None
             if route is None:
                 await self._no_route(method, path, allowed, send)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
+
+log = logging.getLogger("motia.engine.store")
 
 
 class StoreError(RuntimeError):
@@ -362,7 +365,9 @@ class SqliteStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot open the data store {self.path}: {exc}") from None
         try:
+            emptied = self.path.is_file() and self.path.stat().st_size == 0 and not _has_wal(self.path)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self._check()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -370,11 +375,33 @@ class SqliteStore(Store):
         except (OSError, sqlite3.Error) as exc:
             self._lock.close()
             raise StoreError(f"cannot open the data store {self.path}: {exc}") from None
+        if emptied:
+            # SQLite takes a zero-byte file for a new database; a store that was truncated would start empty
+            # without a word.
+            log.warning("the data store %s was an empty file: starting with an empty store (if it held data, "
+                        "stop and restore it from a backup)", self.path)
         row = self.db.execute("SELECT max(id) FROM queue").fetchone()
         self._next_id = int(row[0] or 0)
         self._in_transaction = False
         self._failure: StoreError | None = None
         self._commit: asyncio.Future[None] | None = None
+
+    def _check(self) -> None:
+        """A damaged file is refused at start, naming the file and the way out, instead of failing requests
+        later with "database disk image is malformed". `quick_check` reads every page once (0.6-1.2 s at start
+        for a 470 MB store) but skips the index-content cross-check that makes `integrity_check` slower."""
+        try:
+            problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.DatabaseError as exc:  # not a database at all ("file is not a database")
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            self.db.close()
+            raise StoreError(
+                f"the data store {self.path} is damaged ({'; '.join(problems)}). To recover: stop motia, move the "
+                f"file aside (with any -wal and -shm next to it) and restore a backup, or salvage what is readable "
+                f"with `sqlite3 {self.path} .recover | sqlite3 recovered.db` and move recovered.db in its place, "
+                f"or start with an empty store (another --data-dir, or --memory)"
+            )
 
     # --- transactions -------------------------------------------------------------------------------
 
@@ -575,3 +602,8 @@ class SqliteStore(Store):
         return self.db.execute(
             "SELECT topic, function_id, settings FROM subscription ORDER BY topic, function_id"
         ).fetchall()
+
+
+def _has_wal(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    return wal.is_file() and wal.stat().st_size > 0

@@ -26,6 +26,7 @@ from ..engine.options import EngineOptions
 from ..engine.queues import QueueSettings
 from ..engine.rbac import WorkerPortConfig
 from ..engine.store import MemoryStore, SqliteStore, Store
+from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
 from ..registry import Registry
 from .graph_page import serve_graph
@@ -71,6 +72,7 @@ class App:
         stream_auth_function: str | None = None,
         queue_settings: dict[str, QueueSettings] | None = None,
         engine_options: EngineOptions | None = None,
+        stream_limits: StreamLimits | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -97,7 +99,7 @@ class App:
             cors = CorsPolicy(cors_origins, methods=cors_methods) if cors_methods else CorsPolicy(cors_origins)
         self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
                                        stream_auth_function=stream_auth_function, queue_settings=queue_settings,
-                                       options=engine_options)
+                                       options=engine_options, stream_limits=stream_limits)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are

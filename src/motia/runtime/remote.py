@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import platform
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .._backoff import ReconnectPolicy
 from ..crontab import to_iii
 from ..protocol import (
     Action,
@@ -54,19 +54,6 @@ log = logging.getLogger("motia.runtime")
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 CHANNEL_FRAME = 64 * 1024  # binary frames on a data channel, as the SDKs cut them
 OPEN_TIMEOUT = 10.0
-
-
-class ReconnectPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Exponential back-off with jitter, the SDKs' defaults (§1.6): 1 s, x2, at most 30 s, ±30 %."""
-
-    initial_delay: float = 1.0
-    multiplier: float = 2.0
-    max_delay: float = 30.0
-    jitter: float = 0.3
-
-    def delay(self, attempt: int) -> float:
-        capped = min(self.initial_delay * self.multiplier**attempt, self.max_delay)
-        return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
 
 
 class EngineRejected(Exception):
