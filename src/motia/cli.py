@@ -39,6 +39,13 @@ KeepAliveTimeoutOption = typer.Option(
 MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
+WriteTimeoutOption = typer.Option(
+    30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
+)
+MaxHeadSizeOption = typer.Option(
+    64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
+)
+MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
 
 
@@ -77,7 +84,10 @@ def run(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -99,7 +109,8 @@ def run(
     from .dotenv import load_env_files
 
     log.configure(log_level, log_format)
-    limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
+    limits = _limits(header_timeout, body_timeout, keep_alive_timeout, write_timeout, max_connections, max_head_size,
+                     max_headers)
     load_env_files(Path.cwd())
     registry = _discover(steps_dir)
     if engine_url:
@@ -169,17 +180,23 @@ def dev(
     raise typer.Exit(run_with_reload(Path.cwd(), args))
 
 
-def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, max_connections: int) -> Any:
+def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, write_timeout: float,
+            max_connections: int, max_head_size: int, max_headers: int) -> Any:
     from .engine.http import HttpLimits
 
     for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout),
-                        ("--keep-alive-timeout", keep_alive_timeout)):
+                        ("--keep-alive-timeout", keep_alive_timeout), ("--write-timeout", write_timeout)):
         if not value > 0:
             _fail(f"{name} must be a positive number of seconds, not {value}")
     if max_connections < 0:
         _fail(f"--max-connections must be 0 (no cap) or more, not {max_connections}")
+    if max_head_size < 1024:
+        _fail(f"--max-head-size must be at least 1024 bytes, not {max_head_size}")
+    if max_headers < 1:
+        _fail(f"--max-headers must be 1 or more, not {max_headers}")
     return HttpLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                      keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
+                      keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
+                      max_connections=max_connections or None, max_head_size=max_head_size, max_headers=max_headers)
 
 
 def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
@@ -212,7 +229,10 @@ def engine(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -223,7 +243,8 @@ def engine(
     application = _embedded_app(
         Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
-        limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
+        limits=_limits(header_timeout, body_timeout, keep_alive_timeout, write_timeout, max_connections,
+                       max_head_size, max_headers),
     )
     _serve(application.serve())
 
