@@ -47,6 +47,10 @@ MaxHeadSizeOption = typer.Option(
 )
 MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+OperatorHostOption = typer.Option(
+    None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
+    "names (repeatable; e.g. the name a local reverse proxy passes on)."
+)
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -88,6 +92,7 @@ def run(
     max_connections: int = MaxConnectionsOption,
     max_head_size: int = MaxHeadSizeOption,
     max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -119,7 +124,7 @@ def run(
     application = _embedded_app(
         registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or (), limits=limits,
+        cors_origins=cors_origins or (), limits=limits, operator_hosts=operator_hosts or (),
     )
 
     def started() -> None:
@@ -233,6 +238,7 @@ def engine(
     max_connections: int = MaxConnectionsOption,
     max_head_size: int = MaxHeadSizeOption,
     max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -245,6 +251,7 @@ def engine(
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
         limits=_limits(header_timeout, body_timeout, keep_alive_timeout, write_timeout, max_connections,
                        max_head_size, max_headers),
+        operator_hosts=operator_hosts or (),
     )
     _serve(application.serve())
 

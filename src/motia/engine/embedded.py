@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from .operator_guard import OperatorGuard
 from .pubsub import PubSubModule
 from .queues import QueueModule
 from .state import StateModule
@@ -33,14 +35,17 @@ class EmbeddedEngine:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         admin: bool = True,
         cors: CorsPolicy | None = None,
+        operator_hosts: Iterable[str] = (),
     ) -> None:
-        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
+        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; they answer
+        to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
         self.tasks = Tasks()
         self.core = Engine()
-        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
+        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors,
+                               operator_guard=OperatorGuard(operator_hosts))
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.state = StateModule(self.core, store, self.tasks)
         self.streams = StreamModule(self.core, store, self.tasks, self.clock)

@@ -22,6 +22,7 @@ from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
+from .operator_guard import OperatorGuard, is_operator_path
 from .router import RouteConflict, Router
 
 log = logging.getLogger("motia.engine.http")
@@ -80,10 +81,12 @@ class HttpModule:
     """Trigger provider for `http` plus the ASGI application that serves the routes."""
 
     def __init__(
-        self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE, cors: CorsPolicy | None = None
+        self, engine: Engine, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE, cors: CorsPolicy | None = None,
+        operator_guard: OperatorGuard | None = None,
     ) -> None:
         self.engine = engine
         self.cors = cors
+        self.operator_guard = operator_guard or OperatorGuard()
         self.max_body_size = max_body_size
         self.router: Router[HttpRoute] = Router()
         self._bound: dict[str, HttpRoute] = {}
@@ -132,7 +135,9 @@ class HttpModule:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if self.cors is not None:
+            if is_operator_path(scope["path"]):  # motia's own routes: never CORS, never from a web page
+                await self.operator_guard(scope, receive, send, self.handle)
+            elif self.cors is not None:
                 await self.cors(scope, receive, send, self.handle)
             else:
                 await self.handle(scope, receive, send)

@@ -62,6 +62,7 @@ class App:
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        operator_hosts: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -80,7 +81,8 @@ class App:
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
         cors = CorsPolicy(cors_origins) if cors_origins else None
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
+                                       operator_hosts=operator_hosts)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are
