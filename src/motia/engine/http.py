@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from .. import errors
+from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
@@ -168,7 +169,12 @@ class HttpModule:
             body = read
         query_string: bytes = scope["query_string"]
         query = _parse_query(query_string) if query_string else {}
-        json_body = msgspec.Raw(body) if body and "json" in headers.get("content-type", "") else None
+        json_body = None
+        if body and "json" in headers.get("content-type", ""):
+            if too_deep(body):  # msgspec would recurse until RecursionError (here, or in the worker)
+                await _respond(send, 400, _TOO_DEEP, _JSON)
+                return
+            json_body = msgspec.Raw(body)
         payload = HttpRequestData(
             method, route.path, params, query, headers, json_body, route.info, body
         )
@@ -281,6 +287,7 @@ class HttpModule:
 
 
 _NOT_FOUND = errors.error_body(errors.NOT_FOUND, "Not Found")
+_TOO_DEEP = errors.error_body(errors.INVALID_JSON, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _merge_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
