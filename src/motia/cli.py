@@ -39,6 +39,13 @@ KeepAliveTimeoutOption = typer.Option(
 MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
+WriteTimeoutOption = typer.Option(
+    30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
+)
+MaxHeadSizeOption = typer.Option(
+    64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
+)
+MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
 ConfigOption = typer.Option(
     None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
@@ -53,6 +60,10 @@ StreamMaxSubscriptionsOption = typer.Option(
 )
 StreamMaxConnectionsOption = typer.Option(
     1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+)
+OperatorHostOption = typer.Option(
+    None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
+    "names (repeatable; e.g. the name a local reverse proxy passes on)."
 )
 
 
@@ -93,10 +104,14 @@ def run(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
     stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
     stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
     stream_max_connections: int = StreamMaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -129,7 +144,8 @@ def run(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
         cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
-        keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+        keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
+        max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
     registry = _discover(steps_dir)
@@ -198,7 +214,8 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
         engine_config.report_ignored(loaded)
         options = engine_config.app_options(loaded)
         options["hand_over"] = partial(engine_config.hand_over, config=loaded)
-    limits = {k: flags.pop(k) for k in ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections")}
+    limits = {k: flags.pop(k) for k in ("header_timeout", "body_timeout", "keep_alive_timeout", "write_timeout",
+                                        "max_connections", "max_head_size", "max_headers")}
     if not given("max_connections") and "max_connections" in options:
         limits["max_connections"] = options["max_connections"]
     options.pop("max_connections", None)
@@ -257,17 +274,23 @@ def dev(
     raise typer.Exit(run_with_reload(Path.cwd(), args))
 
 
-def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, max_connections: int) -> Any:
+def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, write_timeout: float,
+            max_connections: int, max_head_size: int, max_headers: int) -> Any:
     from .engine.http import HttpLimits
 
     for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout),
-                        ("--keep-alive-timeout", keep_alive_timeout)):
+                        ("--keep-alive-timeout", keep_alive_timeout), ("--write-timeout", write_timeout)):
         if not value > 0:
             _fail(f"{name} must be a positive number of seconds, not {value}")
     if max_connections < 0:
         _fail(f"--max-connections must be 0 (no cap) or more, not {max_connections}")
+    if max_head_size < 1024:
+        _fail(f"--max-head-size must be at least 1024 bytes, not {max_head_size}")
+    if max_headers < 1:
+        _fail(f"--max-headers must be 1 or more, not {max_headers}")
     return HttpLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                      keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
+                      keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
+                      max_connections=max_connections or None, max_head_size=max_head_size, max_headers=max_headers)
 
 
 def _stream_limits(max_queued_bytes: int, max_subscriptions: int, max_connections: int) -> Any:
@@ -323,10 +346,14 @@ def engine(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
     stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
     stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
     stream_max_connections: int = StreamMaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -338,8 +365,10 @@ def engine(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
         worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
-        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, max_connections=max_connections,
+        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
+        max_connections=max_connections, max_head_size=max_head_size, max_headers=max_headers,
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
+        operator_hosts=operator_hosts or (),
     )
     _serve(_embedded_app(Registry(), **options).serve())
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Union
 
 import msgspec
 
+from .json_depth import MAX_JSON_DEPTH, too_deep
+
 # The Rust engine types invocation ids as UUIDs: a frame whose id is not one fails to decode (§1.4).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 InvocationId = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN)]
@@ -282,5 +284,7 @@ def encode_message(message: Message) -> bytes:
 
 def decode_message(frame: str | bytes) -> Message:
     """Parse one frame; raises `msgspec.DecodeError` (bad JSON), `msgspec.ValidationError` (unknown `type`,
-    missing field, non-UUID invocation id)."""
+    missing field, non-UUID invocation id, JSON nested deeper than `MAX_JSON_DEPTH`)."""
+    if too_deep(frame):
+        raise msgspec.DecodeError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _frame_decoder.decode(frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from .operator_guard import OperatorGuard
 from .options import EngineOptions
 from .pubsub import PubSubModule
 from .queues import QueueModule, QueueSettings
@@ -38,9 +40,11 @@ class EmbeddedEngine:
         queue_settings: dict[str, QueueSettings] | None = None,
         options: EngineOptions | None = None,
         stream_limits: StreamLimits | None = None,
+        operator_hosts: Iterable[str] = (),
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
-        are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces)."""
+        are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces).
+        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
@@ -48,7 +52,8 @@ class EmbeddedEngine:
         options = options or EngineOptions()
         self.core = Engine(options)
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
-                               middleware_timeout=options.http_middleware_timeout_ms / 1000)
+                               middleware_timeout=options.http_middleware_timeout_ms / 1000,
+                               operator_guard=OperatorGuard(operator_hosts))
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
         self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)

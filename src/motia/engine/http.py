@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,9 +22,11 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from .. import errors
+from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
 from .engine import Engine, TriggerEntry
+from .operator_guard import OperatorGuard, is_operator_path
 from .options import HttpMiddlewareConfig
 from .router import RouteConflict, Router, encoded_slash_segments
 
@@ -50,9 +53,15 @@ class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds an idle kept-alive connection stays open (uvicorn's timeout_keep_alive). Behind a load balancer
     # keep it above the balancer's idle timeout.
     keep_alive_timeout: float = 5.0
+    # Seconds a response may sit unread: a client that takes none of its pending response for that long is cut
+    # off (its buffered response freed, its connection slot given back). A slow reader that keeps reading is not.
+    write_timeout: float = 30.0
     # Open connections; a connection over the cap is answered 503 and closed (None: no cap). Slow clients cannot
     # hold them for long: they are cut off by the deadlines above.
     max_connections: int | None = 1000
+    # A request head (request line and headers) over either limit is answered 431 before any handler runs.
+    max_head_size: int = 64 * 1024
+    max_headers: int = 100
 
 
 _JSON = b"application/json"
@@ -100,9 +109,11 @@ class HttpModule:
         cors: CorsPolicy | None = None,
         middleware: tuple[HttpMiddlewareConfig, ...] = (),
         middleware_timeout: float = 30.0,
+        operator_guard: OperatorGuard | None = None,
     ) -> None:
         self.engine = engine
         self.cors = cors
+        self.operator_guard = operator_guard or OperatorGuard()
         self.max_body_size = max_body_size
         # Engine-wide middleware, lowest priority first (a stable sort keeps equal priorities in list order).
         self.middleware = tuple(m.function_id for m in sorted(middleware, key=lambda m: m.priority))
@@ -161,7 +172,9 @@ class HttpModule:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if self.cors is not None:
+            if is_operator_path(scope["path"]):  # motia's own routes: never CORS, never from a web page
+                await self.operator_guard(scope, receive, send, self.handle)
+            elif self.cors is not None:
                 await self.cors(scope, receive, send, self.handle)
             else:
                 await self.handle(scope, receive, send)
@@ -184,11 +197,7 @@ class HttpModule:
             if route is None:
                 await self._no_route(method, path, allowed, send)
                 return
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        headers = _merge_headers(scope["headers"])
         body = b""
         streamed: AsyncIterator[bytes] | None = None
         if route.stream_body and "json" not in headers.get("content-type", ""):
@@ -201,7 +210,12 @@ class HttpModule:
             body = read
         query_string: bytes = scope["query_string"]
         query = _parse_query(query_string) if query_string else {}
-        json_body = msgspec.Raw(body) if body and "json" in headers.get("content-type", "") else None
+        json_body = None
+        if body and "json" in headers.get("content-type", ""):
+            if too_deep(body):  # msgspec would recurse until RecursionError (here, or in the worker)
+                await _respond(send, 400, _TOO_DEEP, _JSON)
+                return
+            json_body = msgspec.Raw(body)
         payload = HttpRequestData(
             method, route.path, params, query, headers, json_body, route.info, body, streamed
         )
@@ -325,13 +339,26 @@ class HttpModule:
             return
         content_type: bytes | None = None
         extra: list[tuple[bytes, bytes]] = []
-        if user_headers:
+        problem = None if isinstance(status, int) and 200 <= status <= 599 else f"status {status!r} is not 200-599"
+        if user_headers and problem is None:
             for name, value in user_headers.items():
-                lower = name.lower()
+                lower, text = str(name).lower(), str(value)
+                problem = _invalid_header(lower, text)
+                if problem is not None:
+                    break
                 if lower == "content-type":
-                    content_type = str(value).encode("latin-1")
+                    content_type = text.encode("latin-1")
                 elif lower != "content-length":
-                    extra.append((lower.encode("latin-1"), str(value).encode("latin-1")))
+                    extra.append((lower.encode("latin-1"), text.encode("latin-1")))
+        if problem is not None:
+            # Written as given, it would break the response (a CRLF splits it, uvicorn drops the connection):
+            # the client gets a 500 like any handler failure, the log says what was wrong.
+            error_id = os.urandom(8).hex()
+            log.error("function %s returned an invalid HTTP response (error_id=%s): %s",
+                      route.function_id, error_id, problem)
+            await _respond(send, 500, errors.error_body(
+                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            return
         if isinstance(body, AsyncIterator):  # written to the response channel by a remote worker (§3.1)
             await _stream(send, status, body, content_type or _BINARY, extra, head_only)
             return
@@ -352,13 +379,51 @@ class HttpModule:
 
 
 _NOT_FOUND = errors.error_body(errors.NOT_FOUND, "Not Found")
+_TOO_DEEP = errors.error_body(errors.INVALID_JSON, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _from_dict(result: dict[str, Any]) -> tuple[int, dict[str, str] | None, Any]:
+def _merge_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request headers by name; a repeated name's values joined with ", " in order (RFC 9110 §5.3), in one join
+    per name (appending to the growing string per copy is quadratic in the number of copies)."""
+    headers: dict[str, str] = {}
+    repeated: dict[str, list[str]] | None = None
+    for name, value in raw:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        if key in headers:
+            if repeated is None:
+                repeated = {}
+            repeated.setdefault(key, [headers[key]]).append(text)
+        else:
+            headers[key] = text
+    if repeated:
+        for key, values in repeated.items():
+            headers[key] = ", ".join(values)
+    return headers
+
+
+# What uvicorn refuses to write (it would drop the connection): a name that is not an RFC 9110 token, a value
+# with control characters (CR and LF above all: they would split the response).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _invalid_header(name: str, value: str) -> str | None:
+    """Why a handler's response header cannot be sent, or None."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"header name {name!r} is not a valid token"
+    if _HEADER_VALUE_FORBIDDEN.search(value):
+        return f"header {name!r} has a control character (CR, LF, ...) in its value"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"header {name!r} has a value that is not latin-1"
+    return None
+
+
+def _from_dict(result: dict[str, Any]) -> tuple[Any, dict[str, str] | None, Any]:
     """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1, §9.7)."""
     status = result.get("status_code", result.get("statusCode", result.get("status", 200)))
-    if not isinstance(status, int) or not 100 <= status <= 599:
-        status = 200
     headers = result.get("headers")
     if isinstance(headers, list):
         pairs = [h.split(":", 1) for h in headers if isinstance(h, str) and ":" in h]

@@ -21,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..json_depth import decode_shallow
 from ..protocol import (
     ENGINE_FEATURES,
     UUID_PATTERN,
@@ -411,7 +412,7 @@ class WorkerServer:
         `invalid_message` error, so that its caller does not wait for its own timeout. Anything else (an
         unknown type from a newer SDK, a wrong field): dropped and logged, as the iii engine does."""
         try:
-            envelope = _json.decode(frame)
+            envelope = decode_shallow(frame)  # a frame nested too deep still names its invocation
         except msgspec.DecodeError:
             log.warning("closing worker %s: it sent a frame that is not JSON", connection.name)
             connection.refused = True

@@ -73,6 +73,7 @@ class App:
         queue_settings: dict[str, QueueSettings] | None = None,
         engine_options: EngineOptions | None = None,
         stream_limits: StreamLimits | None = None,
+        operator_hosts: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -99,7 +100,8 @@ class App:
             cors = CorsPolicy(cors_origins, methods=cors_methods) if cors_methods else CorsPolicy(cors_origins)
         self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
                                        stream_auth_function=stream_auth_function, queue_settings=queue_settings,
-                                       options=engine_options, stream_limits=stream_limits)
+                                       options=engine_options, stream_limits=stream_limits,
+                                       operator_hosts=operator_hosts)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         if admin:  # the flow graph page names step files: served where the operator routes are

@@ -27,6 +27,7 @@ from ..http_stream import (
     MotiaHttpResponse,
     StreamingResponse,
 )
+from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..model import HttpTrigger, Step
 from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
 from ..requests import ApiRequest, ApiResponse, Headers
@@ -207,6 +208,8 @@ _CONDITION_NOT_MET = errors.error_body(errors.CONDITION_NOT_MET, "Request condit
 
 
 def _decode(decoder: Any, raw: Any) -> Any:
+    if isinstance(raw, bytes) and too_deep(raw):  # a body the engine took as not JSON (its content type)
+        raise BadRequest(errors.INVALID_JSON, f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
