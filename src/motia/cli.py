@@ -178,13 +178,10 @@ def _embedded_app(registry: Any, **options: Any) -> Any:
     from .engine.store import StoreError
     from .runtime.app import App
 
-    hand_over = options.pop("hand_over", None)
     try:
         application = App(registry, **options)
     except StoreError as exc:
         _fail(exc)
-    if hand_over is not None:
-        hand_over(application.embedded)
     return application
 
 
@@ -192,8 +189,6 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
     """The App options: config.yaml's (with `--config`), then every flag given on the command line or by its
     environment variable. Worker ports: the file's `iii-worker-manager` entries, or one from
     `--engine-host/--engine-port`; `--engine-*` flags change the first, `--worker-token/--worker-origin` all."""
-    from functools import partial
-
     import msgspec
 
     from .engine import config as engine_config
@@ -213,7 +208,6 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
             _fail(exc)
         engine_config.report_ignored(loaded)
         options = engine_config.app_options(loaded)
-        options["hand_over"] = partial(engine_config.hand_over, config=loaded)
     limits = {k: flags.pop(k) for k in ("header_timeout", "body_timeout", "keep_alive_timeout", "write_timeout",
                                         "max_connections", "max_head_size", "max_headers")}
     if not given("max_connections") and "max_connections" in options:

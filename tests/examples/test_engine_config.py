@@ -83,11 +83,17 @@ def test_the_sample_config_serves_http_on_its_port_and_both_worker_ports(engine,
     assert session.call("public::hello")["result"] == {"middleware_saw": "public::hello", "user": "ada"}
     assert session.call("session::authenticate")["error"]["code"] == "FORBIDDEN"
     session.close()
+
+    # iii-http-functions.security: only https URLs of api.example.com may be called.
+    trusted.register("outside::hook", invocation={"url": "https://127.0.0.1:9/hook", "method": "POST"})
+    trusted.sync()
+    refused_call = trusted.call("outside::hook", {})["error"]
+    assert refused_call["code"] == "url_not_allowed"
+    assert "url_allowlist" in refused_call["message"]
     trusted.close()
 
     assert (tmp_path / "data" / "motia.db").is_file()  # file_based kv adapters: the SQLite store
     assert "worker iii-observability is accepted and ignored" in engine.output
-    assert "iii-http-functions.security is read but not applied yet" in engine.output
 
 
 def test_flags_given_on_the_command_line_override_the_file(tmp_path, monkeypatch):

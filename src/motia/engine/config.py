@@ -11,15 +11,13 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
+from .options import EngineOptions, HttpFunctionsSecurity, HttpMiddlewareConfig
 from .queues import QueueSettings
 from .rbac import WorkerPortConfig
-
-if TYPE_CHECKING:
-    from .embedded import EmbeddedEngine
 
 log = logging.getLogger("motia.engine.config")
 
@@ -124,9 +122,10 @@ class QueueWorkerSettings(_Settings):
 class UrlSecurity(_Settings):
     """`iii-http-functions.security`: which URLs HTTP-invoked functions (§4.8) may call."""
 
-    url_allowlist: list[str] = msgspec.field(default_factory=list)
+    # The engine's defaults (`EngineOptions`): any host, HTTPS only, no private addresses.
+    url_allowlist: list[str] = msgspec.field(default_factory=lambda: ["*"])
     block_private_ips: bool = True
-    require_https: bool = False
+    require_https: bool = True
 
 
 class HttpFunctionsSettings(_Settings):
@@ -336,7 +335,28 @@ def app_options(config: EngineConfig) -> dict[str, Any]:
             options["stream_auth_function"] = stream.auth_function
     if config.queue is not None and config.queue.queue_configs:
         options["queue_settings"] = {name: q.settings() for name, q in config.queue.queue_configs.items()}
+    options["engine_options"] = engine_options(config)
     return options
+
+
+def engine_options(config: EngineConfig) -> EngineOptions:
+    """The protocol-side settings: engine-wide HTTP middleware, HTTP-invoked functions' URL security, the
+    namespace grace time."""
+    settings: dict[str, Any] = {}
+    if config.http is not None and config.http.middleware:
+        settings["http_middleware"] = tuple(
+            HttpMiddlewareConfig(function_id=m.function_id, phase=m.phase, priority=m.priority)
+            for m in config.http.middleware
+        )
+    security = config.http_functions.security if config.http_functions is not None else None
+    if security is not None:
+        settings["http_functions"] = HttpFunctionsSecurity(
+            url_allowlist=tuple(security.url_allowlist), block_private_ips=security.block_private_ips,
+            require_https=security.require_https,
+        )
+    if config.registration_namespace_grace_ms is not None:
+        settings["namespace_grace_ms"] = config.registration_namespace_grace_ms
+    return EngineOptions(**settings)
 
 
 def report_ignored(config: EngineConfig) -> None:
@@ -356,20 +376,4 @@ def report_ignored(config: EngineConfig) -> None:
         log.info("%s: %s is not supported by motia and is ignored", config.path, key)
 
 
-def hand_over(embedded: EmbeddedEngine, config: EngineConfig) -> None:
-    """THE one place where settings of engine features built in parallel (issue 13 items 1-3: engine-side HTTP
-    middleware, HTTP-invoked functions' URL security, namespaces) reach the engine. Until the engine has
-    options for them, each one set is logged as not applied; when it does, wire them here."""
-    http = config.http
-    pending = []
-    if http is not None and http.middleware:
-        pending.append(f"iii-http.middleware ({', '.join(m.function_id for m in http.middleware)})")
-    if config.http_functions is not None and config.http_functions.security is not None:
-        pending.append("iii-http-functions.security")
-    if config.registration_namespace_grace_ms is not None:
-        pending.append("registration_namespace_grace_ms")
-    for name in pending:
-        log.warning("%s: %s is read but not applied yet by this engine", config.path, name)
-
-
-__all__ = ["ConfigError", "EngineConfig", "app_options", "expand", "hand_over", "load", "parse", "report_ignored"]
+__all__ = ["ConfigError", "EngineConfig", "app_options", "engine_options", "expand", "load", "parse", "report_ignored"]
