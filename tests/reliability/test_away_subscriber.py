@@ -15,7 +15,8 @@ import pytest
 
 from tests.protocol.test_processes import Process, start_engine
 
-from .test_crash import poll, queue_counts
+from ..conftest import eventually
+from .test_crash import queue_counts
 
 pytestmark = pytest.mark.slow
 EMITS = 1000
@@ -89,7 +90,7 @@ def test_emits_acknowledged_while_the_subscriber_is_away_are_all_handled_when_it
     consumer = project(tmp_path, "consumer", CONSUMER_STEPS)
     _engine, ws_url, http_url = start_engine(processes)
     _producer, away = start_workers(processes, ws_url, producer, consumer)
-    poll(lambda: subscribed(ws_url), timeout=30)
+    eventually(lambda: subscribed(ws_url), timeout=30)
     away.stop(departure)
 
     assert emit(http_url, range(EMITS)) == EMITS
@@ -97,10 +98,10 @@ def test_emits_acknowledged_while_the_subscriber_is_away_are_all_handled_when_it
     assert handled(http_url) == {}
 
     [back] = start_workers(processes, ws_url, consumer)
-    done = poll(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
+    done = eventually(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
     assert sorted(int(key) for key in done) == list(range(EMITS))  # 0 lost
     assert {entry["pid"] for entry in done.values()} == {back.proc.pid}
-    poll(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)  # acknowledged, none dead-lettered
+    eventually(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)  # acknowledged, none dead-lettered
 
 
 def start_sqlite_engine(processes: list[Process], data_dir: Path) -> tuple[Process, str, str]:
@@ -120,7 +121,7 @@ def test_emits_acknowledged_while_the_subscriber_is_away_survive_an_engine_resta
     data_dir = tmp_path / "data"
     engine, ws_url, http_url = start_sqlite_engine(processes, data_dir)
     first_producer, away = start_workers(processes, ws_url, producer, consumer)
-    poll(lambda: subscribed(ws_url), timeout=30)
+    eventually(lambda: subscribed(ws_url), timeout=30)
     away.stop(signal.SIGKILL)
     assert emit(http_url, range(EMITS // 2)) == EMITS // 2
 
@@ -132,6 +133,6 @@ def test_emits_acknowledged_while_the_subscriber_is_away_survive_an_engine_resta
     assert queue_counts(ws_url) == {TOPIC: [(EMITS, 0)]}
 
     start_workers(processes, ws_url, consumer)
-    done = poll(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
+    done = eventually(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
     assert sorted(int(key) for key in done) == list(range(EMITS))
-    poll(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)
+    eventually(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)
