@@ -252,8 +252,7 @@ def test_an_alias_cron_expression_is_registered_expanded_with_an_external_engine
             url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
             transport = WebSocketTransport(url, Worker(registry_of(nightly, hourly)), reconnect=FAST, name="rec")
             await transport.start(timeout=5)
-            await recorder.wait_for(
-                lambda: sum(is_cron_trigger(f) for f in recorder.frames[0]) == 2)
+            await eventually_async(lambda: sum(is_cron_trigger(f) for f in recorder.frames[0]) == 2)
             await transport.close()
         return recorder.frames[0]
 
