@@ -1,4 +1,4 @@
-"""A Python client for the stream WebSocket (iii-protocol §4.4): subscribe to a group or one item of a
+"""A Python client for the stream WebSocket (docs/protocol.md §4.4): subscribe to a group or one item of a
 stream and keep its current state while the server pushes changes.
 
     async with StreamClient("ws://127.0.0.1:3112", token=token) as client:

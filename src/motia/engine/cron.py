@@ -1,4 +1,4 @@
-"""The `cron` trigger type (iii-protocol §3.2): fire bound functions on a schedule.
+"""The `cron` trigger type (docs/protocol.md §3.2): fire bound functions on a schedule.
 
 One job per (function, expression): several workers registering the same step fire it once per tick.
 A tick that finds the previous run still going is skipped and logged.

@@ -1,6 +1,6 @@
 """The `http` trigger type: an ASGI app (served by uvicorn) that routes requests to bound functions.
 
-Semantics follow iii's REST module (`iii-protocol.md` §3.1): the function gets `HttpRequestData` and
+Semantics follow iii's REST module (`docs/protocol.md` §3.1): the function gets `HttpRequestData` and
 returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope.
 The embedded engine adds 405 + `Allow`, HEAD and OPTIONS, repeated query keys as lists, and a request
 body limit (413); the server's own limits (`HttpLimits`: read deadlines, a connection cap) are applied by the
@@ -263,7 +263,7 @@ _NOT_FOUND = errors.error_body(errors.NOT_FOUND, "Not Found")
 
 
 def _from_dict(result: dict[str, Any]) -> tuple[int, dict[str, str] | None, Any]:
-    """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1, §9.7)."""
+    """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1)."""
     status = result.get("status_code", result.get("statusCode", result.get("status", 200)))
     if not isinstance(status, int) or not 100 <= status <= 599:
         status = 200
