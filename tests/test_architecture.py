@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,27 @@ def test_the_architecture_note_places_every_module_and_package():
     names |= {path.parent.name for path in (SRC / "motia").rglob("*/__init__.py")}
     missing = sorted(name for name in names if f"`{name}" not in note)
     assert missing == [], f"docs/architecture.md does not place {missing}"
+
+
+# --- protocol references -----------------------------------------------------------------------------------
+
+SECTION = re.compile(r"§(\d+(?:\.\d+)?)(?:-§?(\d+(?:\.\d+)?))?")
+
+
+def test_protocol_references_cite_sections_of_docs_protocol():
+    """A `§N.N` in the code, tests, benchmarks or docs is a section of docs/protocol.md, the only protocol document
+    they may name."""
+    protocol = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", protocol, flags=re.MULTILINE))
+    elsewhere = "-".join(["iii", "protocol.md"]), "/".join(["shared", "reference"])  # not this file's own text
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
+             *(ROOT / "codegen").rglob("*.py"), *(ROOT / "docs").glob("*.md"), ROOT / "README.md"]
+    unknown, outside = [], []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.relative_to(ROOT)}:{number}"
+            cited = [n for pair in SECTION.findall(line) for n in pair if n]
+            unknown += [f"{where} §{n}" for n in cited if n not in sections]
+            outside += [where for name in elsewhere if name in line]
+    assert unknown == [], f"sections docs/protocol.md does not have: {unknown}"
+    assert outside == [], f"protocol references to a document outside the repository: {outside}"

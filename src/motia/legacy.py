@@ -3,7 +3,7 @@
 Accepted unchanged:
 - `config = StepConfig(...)` + `step_wrapper(config, __file__, handler)` (the seed),
 - module-level `config = {...}` (or `StepConfig`) + `handler` (Motia 0.x and 1.x),
-with every alias of `shared/reference/motia-features.md` §2: trigger types api|http, event|queue|
+with every alias (docs/legacy.md, "Every old name"): trigger types api|http, event|queue|
 durable:subscriber; subscribes|topic|topics; cron|expression; emits|enqueues; camelCase or snake_case keys.
 """
 

@@ -33,7 +33,7 @@ class QueueConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     delay_seconds: Annotated[float, Meta(ge=0, le=900)] = 0
 
     def to_wire(self) -> dict[str, Any]:
-        """The camelCase `queue_config` a `durable:subscriber` trigger carries (iii-protocol §3.6)."""
+        """The camelCase `queue_config` a `durable:subscriber` trigger carries (docs/protocol.md §3.6)."""
         return {
             "type": self.type,
             "maxRetries": self.max_retries,

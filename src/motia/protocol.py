@@ -1,6 +1,6 @@
 """The iii wire protocol: every message a worker and the engine exchange, as msgspec Structs.
 
-Field names are the wire names of `shared/reference/iii-protocol.md` §2. In-process the runtime and the
+Field names are the wire names of `docs/protocol.md` §2. In-process the runtime and the
 embedded engine hand these objects to each other directly; over a WebSocket they are JSON text frames.
 Payload structs for the built-in `http` trigger (§3.1) live here too, because they cross the same boundary.
 """

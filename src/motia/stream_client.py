@@ -1,4 +1,4 @@
-"""A Python client for the stream WebSocket (iii-protocol §4.4): subscribe to a group or one item of a
+"""A Python client for the stream WebSocket (docs/protocol.md §4.4): subscribe to a group or one item of a
 stream and keep its current state while the server pushes changes. When the connection drops (a server
 restart), the client reconnects with back-off and jitter, joins every subscription again and takes each one's
 state from the `sync` that answers it.

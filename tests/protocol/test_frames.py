@@ -1,4 +1,4 @@
-"""The engine's worker port frame by frame (iii-protocol §1-§2), with a raw `websockets` client."""
+"""The engine's worker port frame by frame (docs/protocol.md §1-§2), with a raw `websockets` client."""
 
 from __future__ import annotations
 

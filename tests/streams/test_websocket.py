@@ -1,4 +1,4 @@
-"""The stream WebSocket endpoint, frame by frame (iii-protocol §4.4): join and its sync, pushed changes,
+"""The stream WebSocket endpoint, frame by frame (docs/protocol.md §4.4): join and its sync, pushed changes,
 custom events, leave, errors, authentication and join/leave hooks."""
 
 from __future__ import annotations

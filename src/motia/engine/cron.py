@@ -1,4 +1,4 @@
-"""The `cron` trigger type (iii-protocol §3.2): fire bound functions on a schedule.
+"""The `cron` trigger type (docs/protocol.md §3.2): fire bound functions on a schedule.
 
 One job per (function, expression): several workers registering the same step fire it once per tick, and
 a tick runs once even when its timer fires early or late.

@@ -1,6 +1,6 @@
 """The `http` trigger type: an ASGI app (served by uvicorn) that routes requests to bound functions.
 
-Semantics follow iii's REST module (`iii-protocol.md` §3.1): the function gets `HttpRequestData` and
+Semantics follow iii's REST module (`docs/protocol.md` §3.1): the function gets `HttpRequestData` and
 returns `HttpResponseData` (or the dict form an external worker sends); errors use the iii envelope. Before
 it, the engine-wide middleware (`EngineOptions.http_middleware`, by priority), the route's
 `condition_function_id` and the route's `middleware_function_ids` run, each able to answer instead.
@@ -422,7 +422,7 @@ def _invalid_header(name: str, value: str) -> str | None:
 
 
 def _from_dict(result: dict[str, Any]) -> tuple[Any, dict[str, str] | None, Any]:
-    """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1, §9.7)."""
+    """An external worker's `{status_code|statusCode|status, headers, body}` (§3.1)."""
     status = result.get("status_code", result.get("statusCode", result.get("status", 200)))
     headers = result.get("headers")
     if isinstance(headers, list):

@@ -1,4 +1,4 @@
-"""Fire-and-forget pub/sub (iii-protocol §3.5): `subscribe` triggers and the `publish` function.
+"""Fire-and-forget pub/sub (docs/protocol.md §3.5): `subscribe` triggers and the `publish` function.
 
 No persistence and no retries: every current subscriber is invoked once with the published data.
 """

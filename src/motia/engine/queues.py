@@ -1,4 +1,4 @@
-"""Durable topic queues (iii-protocol §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
+"""Durable topic queues (docs/protocol.md §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
 
 Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
 of one function compete for it). A message is stored before `publish` returns and deleted when its

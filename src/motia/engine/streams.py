@@ -1,4 +1,4 @@
-"""Streams (iii-protocol §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
+"""Streams (docs/protocol.md §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
 `stream:leave` trigger types, and the WebSocket endpoint browsers subscribe on (port 3112).
 
 A stream is name -> group -> item -> JSON value. Every change is pushed to the subscriptions of its group

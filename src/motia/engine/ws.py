@@ -1,4 +1,4 @@
-"""The engine's worker port (`iii-protocol.md` §1-§2): external workers connect over WebSocket and speak the
+"""The engine's worker port (`docs/protocol.md` §1-§2): external workers connect over WebSocket and speak the
 same protocol messages an in-process worker hands over as objects.
 
 A `WebSocketConnection` is the engine's side of one such worker; everything it receives goes through the same

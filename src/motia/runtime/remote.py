@@ -1,5 +1,5 @@
 """The runtime as a worker of an engine in another process: `motia engine` or a real iii engine, over the
-WebSocket protocol of `iii-protocol.md` §1-§2.
+WebSocket protocol of `docs/protocol.md` §1-§2.
 
 `WebSocketTransport` implements the same `Transport` interface as `InProcessTransport`; the `Worker` that
 registers the steps and runs the engine's invocations is the same object either way. What this module adds

@@ -1,5 +1,5 @@
 """The worker: registers every step trigger with the engine as a function plus a trigger, and runs the
-invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.md` §2). It is also the
+invocations the engine sends back (iii protocol, `docs/protocol.md` §2). It is also the
 `Services` handlers reach through `ctx` and the module-level helpers: emit, state, streams."""
 
 from __future__ import annotations
