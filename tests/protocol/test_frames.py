@@ -480,9 +480,7 @@ def test_a_null_result_without_a_stream_is_an_error(engine, pool):
 
 def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
     watcher = engine.worker()
-    watcher.register("on.workers")
-    watcher.bind("engine::workers-available", "on.workers", {})
-    watcher.sync()
+    watcher.watch("engine::workers-available", "on.workers")
     newcomer = engine.worker(announce=False)
     event = watcher.expect("invokefunction")
     assert event["data"] == {"event": "worker_connected", "worker_id": newcomer.worker_id}

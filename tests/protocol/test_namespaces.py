@@ -177,9 +177,7 @@ def test_engine_queue_enqueue_answers_a_receipt(engine):
 
 def test_functions_available_tells_bindings_when_functions_come_and_go(engine):
     watcher = engine.worker()
-    watcher.register("on.functions")
-    watcher.bind("engine::functions-available", "on.functions", {})
-    watcher.sync()
+    watcher.watch("engine::functions-available", "on.functions")
     newcomer = engine.worker(announce=False)
     newcomer.register("fresh::a")
     newcomer.register("fresh::b")
