@@ -2,8 +2,10 @@
 
 Workers talk to it only through protocol messages (`motia.protocol`). A worker in the same process is a
 `LocalConnection`, which hands message objects over without serialising them; the WebSocket worker port
-adds a second `Connection` kind. Trigger types (http, and later cron, queues, state, streams) are
-providers that the engine hands `registertrigger` bindings to.
+adds a second `Connection` kind. Trigger types (http, cron, queues, state, streams) are providers that the
+engine hands `registertrigger` bindings to. Functions are kept per namespace (§2.9); a network worker's
+registrations wait until its namespace is known (§1.3). A function registered with an `invocation` URL is
+called over HTTP (`http_functions`).
 """
 
 from __future__ import annotations
