@@ -1,4 +1,4 @@
-"""iii's config.yaml read by `motia engine --config` (`iii-protocol.md` §1.7): what each worker entry sets, and
+"""iii's config.yaml read by `motia engine --config` (`docs/protocol.md` §1.7): what each worker entry sets, and
 the errors a wrong file gets (naming the entry and the key)."""
 
 from __future__ import annotations

@@ -117,6 +117,12 @@ class RawWorker:
                    "function_id": function_id, "config": config})
         return trigger_id
 
+    def watch(self, trigger_type: str, function_id: str) -> None:
+        """Host `function_id` and bind it to `trigger_type` (config `{}`); returns once the engine has both."""
+        self.register(function_id)
+        self.bind(trigger_type, function_id, {})
+        self.sync()
+
     def call(self, function_id: str, data: Any = None, **extra: Any) -> dict[str, Any]:
         """Invoke through the engine and wait for the result frame."""
         invocation_id = self.start_call(function_id, data, **extra)

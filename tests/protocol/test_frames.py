@@ -491,16 +491,22 @@ def test_a_null_result_without_a_stream_is_an_error(engine, pool):
 
 def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
     watcher = engine.worker()
-    watcher.register("on.workers")
-    watcher.bind("engine::workers-available", "on.workers", {})
-    watcher.sync()
+    watcher.watch("engine::workers-available", "on.workers")
     newcomer = engine.worker(announce=False)
-    event = watcher.expect("invokefunction")
-    assert event["data"] == {"event": "worker_connected", "worker_id": newcomer.worker_id}
-    watcher.answer(event)
+
+    def next_event() -> dict:
+        """The next event about the newcomer (the watcher may first hear of its own metadata)."""
+        while True:
+            event = watcher.expect("invokefunction")
+            watcher.answer(event)
+            if event["data"]["worker_id"] == newcomer.worker_id:
+                return event["data"]  # type: ignore[no-any-return]
+
+    assert next_event() == {"event": "worker_connected", "worker_id": newcomer.worker_id}
+    newcomer.announce(name="newcomer")
+    assert next_event() == {"event": "worker_metadata_updated", "worker_id": newcomer.worker_id}
     newcomer.close()
-    event = watcher.expect("invokefunction")
-    assert event["data"] == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}
+    assert next_event() == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}
 
 
 def test_a_blank_namespace_is_invalid(engine):

@@ -1,4 +1,4 @@
-"""HTTP-invoked functions (iii-protocol §4.8): a worker registers a function with an `invocation` URL and the
+"""HTTP-invoked functions (docs/protocol.md §4.8): a worker registers a function with an `invocation` URL and the
 engine calls it over HTTP, for direct invocations and trigger fires, under `iii-http-functions.security`.
 
 The endpoint is a real HTTP server on 127.0.0.1 (ephemeral port). Since `block_private_ips` would refuse

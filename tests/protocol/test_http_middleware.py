@@ -1,4 +1,4 @@
-"""Engine-side HTTP middleware (iii-protocol §3.1): the engine-wide `middleware` list, by priority, then the
+"""Engine-side HTTP middleware (docs/protocol.md §3.1): the engine-wide `middleware` list, by priority, then the
 route's `condition_function_id` and `middleware_function_ids`; each may let the request go on or answer it."""
 
 from __future__ import annotations

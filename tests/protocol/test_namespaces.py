@@ -1,4 +1,4 @@
-"""Namespaces (iii-protocol §1.3, §2.9): a worker's registrations wait until `engine::workers::register` names
+"""Namespaces (docs/protocol.md §1.3, §2.9): a worker's registrations wait until `engine::workers::register` names
 its namespace (or the grace time passes), registries are keyed by (namespace, id), invocations name their
 namespace strictly, the worker-name lease, blank namespaces, and invocation metadata."""
 
@@ -177,9 +177,7 @@ def test_engine_queue_enqueue_answers_a_receipt(engine):
 
 def test_functions_available_tells_bindings_when_functions_come_and_go(engine):
     watcher = engine.worker()
-    watcher.register("on.functions")
-    watcher.bind("engine::functions-available", "on.functions", {})
-    watcher.sync()
+    watcher.watch("engine::functions-available", "on.functions")
     newcomer = engine.worker(announce=False)
     newcomer.register("fresh::a")
     newcomer.register("fresh::b")

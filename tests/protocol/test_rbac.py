@@ -1,4 +1,4 @@
-"""RBAC worker ports (`iii-protocol.md` §4.9): an auth function grants each connection a session; calls outside
+"""RBAC worker ports (`docs/protocol.md` §4.9): an auth function grants each connection a session; calls outside
 it get FORBIDDEN, registrations go through the port's hooks and prefix, a session middleware wraps calls."""
 
 from __future__ import annotations

@@ -410,3 +410,22 @@ def test_an_sdk_enqueue_action_answers_a_receipt(sdk):
                               "action": TriggerAction.Enqueue(queue="default")})
     assert set(receipt) == {"messageReceiptId"}
     assert eventually(lambda: received) and received[0]["n"] == 1
+
+
+def test_a_namespaced_sdk_worker_gets_its_namespace_and_name_back_after_a_reconnect(engine, sdk):
+    worker = sdk("billing-worker", namespace="billing")
+    worker.register_function("invoices::count", lambda data: {"count": 3})
+    caller = sdk()
+    request = {"function_id": "invoices::count", "payload": {}, "namespace": "billing"}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == {"count": 3}
+
+    async def drop() -> str:  # the engine loses the connection (a network cut, from its side)
+        [connection] = [c for c in engine.app.engine.connections.values() if c.name == "billing-worker"]
+        await connection.close()
+        return connection.worker_id
+
+    dropped = engine.run(drop())
+    assert eventually(lambda: _try(lambda: caller.trigger(request)), timeout=15) == {"count": 3}
+    workers = engine.worker().call("engine::workers::list", {"search": "billing-worker"})["result"]["workers"]
+    assert [(w["name"], w["namespace"]) for w in workers] == [("billing-worker", "billing")]
+    assert workers[0]["id"] != dropped  # a new connection, which the name lease let in

@@ -366,6 +366,8 @@ def _strategy(annotation: Any) -> st.SearchStrategy[Any]:
         return st.integers(100, 599)
     if annotation is bytes:
         return st.binary(max_size=8)
+    if typing.get_origin(annotation) is list:
+        return st.lists(_strategy(typing.get_args(annotation)[0]), max_size=3)
     if typing.get_origin(annotation) is dict:
         return st.dictionaries(st.text(max_size=8), _strategy(typing.get_args(annotation)[1]), max_size=3)
     if typing.get_origin(annotation) is typing.Annotated:  # InvocationId: a UUID

@@ -1,4 +1,4 @@
-"""iii's `config.yaml` (`iii-protocol.md` §1.7), for `motia engine --config` and `motia run --config`.
+"""iii's `config.yaml` (`docs/protocol.md` §1.7), for `motia engine --config` and `motia run --config`.
 
 The file is read once, `${VAR}` / `${VAR:default}` expanded, and decoded into typed settings (one msgspec
 Struct per worker kind); `app_options` turns them into the options of the embedded engine's App. A worker name

@@ -4,7 +4,9 @@ Workers talk to it only through protocol messages (`motia.protocol`). A worker i
 `LocalConnection`, which hands message objects over without serialising them; the WebSocket worker port
 (`ws.WebSocketConnection`) is the other `Connection` kind. Trigger types are providers that the engine hands
 `registertrigger` bindings to: the built-in modules' (http, durable:subscriber/queue, cron, state, stream,
-subscribe) and those a worker registers (`WorkerTriggerType`).
+subscribe) and those a worker registers (`WorkerTriggerType`). Functions are kept per namespace (§2.9); a
+network worker's registrations wait until its namespace is known (§1.3). A function registered with an
+`invocation` URL is called over HTTP (`http_functions`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTTP-invoked functions (`iii-protocol.md` §4.8): a worker registers a function with an `invocation` URL and
+"""HTTP-invoked functions (`docs/protocol.md` §4.8): a worker registers a function with an `invocation` URL and
 the engine calls that URL for every invocation and trigger fire, instead of sending the worker a frame.
 
 The URL is checked against `iii-http-functions.security` (`HttpFunctionsSecurity`) on every call, after

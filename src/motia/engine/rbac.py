@@ -1,4 +1,4 @@
-"""Who may do what on a worker port: RBAC (`iii-protocol.md` §4.9) and motia's trusted-port checks.
+"""Who may do what on a worker port: RBAC (`docs/protocol.md` §4.9) and motia's trusted-port checks.
 
 `WorkerPortConfig` is one `iii-worker-manager` listener (one definition, used by `config.yaml` and the CLI).
 A connection on a port with an `rbac` block gets a `Session` from the port's auth function; `SessionRules`
