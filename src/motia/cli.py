@@ -153,7 +153,6 @@ def run(
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
     application = _embedded_app(registry, **options)
-    memory, data_dir = application.store_path is None, application.store_path or data_dir
 
     def started() -> None:
         from .banner import banner_data, render
@@ -161,7 +160,7 @@ def run(
         info = banner_data(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
-            data="memory" if memory else str(data_dir),
+            data=str(application.store_path) if application.store_path is not None else "memory",
         )
         if log_format == "json":
             import logging
@@ -199,7 +198,7 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
         source = ctx.get_parameter_source(name)
         return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
-    names = {"default_timeout": "timeout", "cors_origins": "cors_origins"}
+    flag_of = {"default_timeout": "timeout"}  # an App option -> the parameter of its flag, where they differ
     options: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -217,7 +216,7 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
     port_flags = {k: flags.pop(k) for k in ("engine_host", "engine_port", "worker_token", "worker_origins")
                   if k in flags}
     for name, value in flags.items():
-        if name not in options or given(names.get(name, name)):
+        if name not in options or given(flag_of.get(name, name)):
             options[name] = value
     if given("data_dir") and not given("memory"):
         options["memory"] = False

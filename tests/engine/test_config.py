@@ -164,3 +164,8 @@ def test_what_is_ignored_is_logged_once_by_name(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert sum("iii-observability" in m for m in messages) == 1
     assert any("iii-state.max_value_bytes" in m for m in messages)
+
+
+def test_a_worker_port_without_a_host_stays_on_loopback():
+    config = parse({"workers": [{"name": "iii-worker-manager"}]})
+    assert (config.worker_ports[0].host, config.worker_ports[0].port) == ("127.0.0.1", 49134)

@@ -100,7 +100,8 @@ def test_flags_given_on_the_command_line_override_the_file(tmp_path, monkeypatch
     for variable in ("III_WORKER_PORT", "III_RBAC_WORKER_PORT", "III_STREAM_PORT"):
         monkeypatch.setenv(variable, "0")
     monkeypatch.setenv("III_HTTP_PORT", "1")  # a port nobody may bind: the flag must win
-    process = Process(tmp_path, "engine", "--config", str(CONFIG), "--port", "0", "--memory", "--worker-token", "t")
+    process = Process(tmp_path, "engine", "--config", str(CONFIG), "--port", "0", "--memory", "--worker-token", "t",
+                      "--worker-origin", "https://console.example")
     try:
         http_url = process.wait_for(r"serving HTTP on (http://\S+)").group(1)
         assert httpx.get(http_url + "/__motia/health", timeout=10).json()["status"] == "ok"
@@ -108,6 +109,9 @@ def test_flags_given_on_the_command_line_override_the_file(tmp_path, monkeypatch
         ws_url = process.wait_for(r"worker port on (ws://\S+) \(token\)").group(1)
         with connect(ws_url, open_timeout=5) as ws:
             assert json.loads(ws.recv(5))["error"]["code"] == "AUTH_ERROR"
+        with connect(ws_url, open_timeout=5, origin="https://console.example",  # type: ignore[arg-type]
+                     additional_headers={"Authorization": "Bearer t"}) as ws:
+            assert json.loads(ws.recv(5))["type"] == "workerregistered"
     finally:
         assert process.stop() == 0
 

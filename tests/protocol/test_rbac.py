@@ -4,6 +4,8 @@ it get FORBIDDEN, registrations go through the port's hooks and prefix, a sessio
 from __future__ import annotations
 
 import json
+import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -259,3 +261,19 @@ def test_an_auth_function_that_never_answers_refuses_the_handshake(monkeypatch):
             frame = json.loads(ws.recv(5))
         silent.close()
     assert frame["error"] == {"code": "AUTH_ERROR", "message": "slow::auth did not answer within 0.2s"}
+
+
+def test_the_official_sdk_gets_its_session_and_forbidden_calls_raise(ports):
+    iii = pytest.importorskip("iii")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        worker = iii.register_worker(ports.rbac, iii.InitOptions(
+            worker_name=f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False}, headers={"x-role": "reader"}))
+        try:
+            assert worker.trigger({"function_id": "public::echo", "payload": {"x": 1}}) == {"called": "public::echo"}
+            with pytest.raises(iii.InvocationError) as refused:
+                worker.trigger({"function_id": "secret::fn", "payload": {}})
+            assert refused.value.code == "FORBIDDEN"
+            assert "function 'secret::fn' not allowed" in refused.value.message
+        finally:
+            worker.shutdown()
