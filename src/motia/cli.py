@@ -368,8 +368,10 @@ def emit_command(
     data: str = typer.Argument("null", help="The event data, as JSON."),
     url: str = UrlOption,
     group: Optional[str] = typer.Option(None, "--group", help="messageGroupId (FIFO subscribers)."),
+    force: bool = typer.Option(False, "--force", help="Exit 0 even when no function subscribes to the topic."),
 ) -> None:
-    """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`)."""
+    """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`). A topic no
+    function subscribes to is an error (exit 1; the message is dropped) unless `--force`."""
     import json
 
     try:
@@ -380,7 +382,13 @@ def emit_command(
     body: dict[str, Any] = {"topic": topic, "data": value}
     if group is not None:
         body["messageGroupId"] = group
-    _admin("POST", url, "/__motia/emit", body)
+    reply = _admin("POST", url, "/__motia/emit", body)
+    warning = reply.get("warning") if isinstance(reply, dict) else None
+    if warning:
+        typer.secho(f"{'warning' if force else 'error'}: {warning}", fg=typer.colors.YELLOW if force else
+                    typer.colors.RED, err=True)
+        if not force:
+            raise typer.Exit(1)
     typer.echo(f"emitted {topic}")
 
 

@@ -129,7 +129,11 @@ class EmbeddedEngine:
         if not isinstance(body, dict) or not isinstance(body.get("topic"), str) or not body["topic"]:
             return _invalid('expected {"topic": "...", "data": ...}')
         await self.queues.publish(body)
-        return _json({"emitted": body["topic"]}, 202)
+        reply = {"emitted": body["topic"]}
+        warning = self.queues.unheard(body["topic"])
+        if warning is not None:  # `motia emit` tells the operator, who may have mistyped the topic
+            reply["warning"] = warning
+        return _json(reply, 202)
 
     async def _state_groups(self, request: HttpRequestData) -> HttpResponseData:
         return _json(await self.state.list_groups({}))
