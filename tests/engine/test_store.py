@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from motia.engine.store import MemoryStore, QueuedMessage, SqliteStore, Store, StoreError
-from tests.protocol.test_processes import Process, processes  # noqa: F401 - a fixture
+from tests.protocol.test_processes import Process
 
 pytestmark = pytest.mark.anyio
 

@@ -222,9 +222,11 @@ class QueueModule:
         """Why a message published to `topic` reaches no one, or None when some subscription gets it."""
         if topic in self.subscriptions:
             return None
-        close = difflib.get_close_matches(topic, list(self.subscriptions), n=3)
-        hint = f"; did you mean {', '.join(repr(t) for t in close)}?" if close else ""
-        return f"no function subscribes to topic {topic!r}: the message is dropped{hint}"
+        why = f"no function subscribes to topic {topic!r}: the message is dropped"
+        close = [repr(known) for known in difflib.get_close_matches(topic, list(self.subscriptions), n=3)]
+        if not close:
+            return why
+        return f"{why}; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
 
     def _start(self, subscriber: Subscriber) -> None:
         for message in self.store.queue_pending(subscriber.function_id):
