@@ -207,16 +207,28 @@ class QueueModule:
         """Forget a subscription away for longer than the retention; its waiting messages are dead-lettered."""
         if subscription.away_since is None or now - subscription.away_since <= self.away_retention:
             return False
+        self._forget(subscription, now, f"away for more than {self.away_retention:g}s")
+        return True
+
+    def forget_away(self) -> None:
+        """Forget every subscription no worker holds now. For an engine whose only worker is in-process, once
+        it has registered its steps: a subscription it did not make is that of a step that no longer exists."""
+        now = self.clock.now()
+        for subscriptions in list(self.subscriptions.values()):
+            for subscription in list(subscriptions.values()):
+                if subscription.away_since is not None:
+                    self._forget(subscription, now, "its step is gone")
+
+    def _forget(self, subscription: Subscription, now: float, why: str) -> None:
         topic, function_id = subscription.topic, subscription.function_id
         del self.subscriptions[topic][function_id]
         if not self.subscriptions[topic]:
             del self.subscriptions[topic]
         self.store.subscription_delete(topic, function_id)
-        error = f"subscriber_gone: no worker subscribed {function_id} to {topic} for {self.away_retention:g}s"
-        buried = self.store.queue_bury(function_id, topic, error, now)
-        log.warning("forgot the subscription of %s to %s (away for more than %gs); %d waiting messages are now "
-                    "dead letters", function_id, topic, self.away_retention, buried)
-        return True
+        buried = self.store.queue_bury(function_id, topic, f"subscriber_gone: {why}", now)
+        self.store.request_flush()
+        log.warning("forgot the subscription of %s to %s (%s); %d waiting messages are now dead letters",
+                    function_id, topic, why, buried)
 
     def unheard(self, topic: str) -> str | None:
         """Why a message published to `topic` reaches no one, or None when some subscription gets it."""
