@@ -203,13 +203,6 @@ class QueueModule:
         self.store.subscription_save(topic, function_id, msgspec.json.encode(settings))
         self.store.request_flush()
 
-    def _expired(self, subscription: Subscription, now: float) -> bool:
-        """Forget a subscription away for longer than the retention; its waiting messages are dead-lettered."""
-        if subscription.away_since is None or now - subscription.away_since <= self.away_retention:
-            return False
-        self._forget(subscription, now, f"away for more than {self.away_retention:g}s")
-        return True
-
     def forget_away(self) -> None:
         """Forget every subscription no worker holds now. For an engine whose only worker is in-process, once
         it has registered its steps: a subscription it did not make is that of a step that no longer exists."""
@@ -220,6 +213,7 @@ class QueueModule:
                     self._forget(subscription, now, "its step is gone")
 
     def _forget(self, subscription: Subscription, now: float, why: str) -> None:
+        """Drop a remembered subscription; the messages that waited for it become dead letters."""
         topic, function_id = subscription.topic, subscription.function_id
         del self.subscriptions[topic][function_id]
         if not self.subscriptions[topic]:
@@ -269,9 +263,11 @@ class QueueModule:
         group = data.get("messageGroupId", data.get("message_group_id"))
         traceparent = CALL_TRACEPARENT.get() or data.get("traceparent")
         now = self.clock.now()
-        connected = self.topics.get(topic, {})
-        for subscription in list(subscriptions.values()):  # nothing is awaited in this loop
-            if self._expired(subscription, now):
+        connected = self.topics.get(topic) or _NOBODY
+        expired: list[Subscription] | None = None  # rare: no list is allocated on the hot path
+        for subscription in subscriptions.values():  # nothing is awaited in this loop
+            if subscription.away_since is not None and now - subscription.away_since > self.away_retention:
+                expired = [*(expired or ()), subscription]
                 continue
             subscriber = connected.get(subscription.function_id)
             settings = subscription.settings if subscriber is None else subscriber.settings
@@ -283,6 +279,8 @@ class QueueModule:
             self.store.queue_add(message)
             if subscriber is not None:  # else it waits in the store for the function to register again
                 self._offer(subscriber, message)
+        for subscription in expired or ():
+            self._forget(subscription, now, f"away for more than {self.away_retention:g}s")
         await self.store.flush()
         return None
 
@@ -540,6 +538,7 @@ class QueueModule:
 
 
 _settings_decoder = msgspec.json.Decoder(QueueSettings)
+_NOBODY: dict[str, Subscriber] = {}  # no connected subscriber (shared, never written)
 
 
 def _int(value: Any) -> int:
