@@ -91,9 +91,9 @@ def test_a_subscription_away_longer_than_the_retention_is_forgotten_and_its_mess
     assert subscribers(engine) == {}
     [letter] = call(engine, "motia::dlq::list")
     assert (letter["data"], letter["function_id"]) == ({"n": 1}, FUNCTION)
-    assert letter["error"].startswith(f"subscriber_gone: no worker subscribed {FUNCTION} to {TOPIC}")
+    assert letter["error"] == "subscriber_gone: away for more than 0s"
     [record] = [r for r in caplog.records if "forgot the subscription" in r.getMessage()]
-    assert f"forgot the subscription of {FUNCTION} to {TOPIC}" in record.getMessage()
+    assert f"forgot the subscription of {FUNCTION} to {TOPIC} (away for more than 0s)" in record.getMessage()
     assert "1 waiting messages are now dead letters" in record.getMessage()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -98,7 +99,10 @@ def test_emits_acknowledged_while_the_subscriber_is_away_are_all_handled_when_it
     assert handled(http_url) == {}
 
     [back] = start_workers(processes, ws_url, consumer)
+    returned = time.monotonic()
     done = eventually(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
+    print(f"away ({departure.name}): {EMITS} acknowledged, {len(done)} handled "
+          f"{time.monotonic() - returned:.1f}s after the worker registered again")
     assert sorted(int(key) for key in done) == list(range(EMITS))  # 0 lost
     assert {entry["pid"] for entry in done.values()} == {back.proc.pid}
     eventually(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)  # acknowledged, none dead-lettered
@@ -133,6 +137,9 @@ def test_emits_acknowledged_while_the_subscriber_is_away_survive_an_engine_resta
     assert queue_counts(ws_url) == {TOPIC: [(EMITS, 0)]}
 
     start_workers(processes, ws_url, consumer)
+    returned = time.monotonic()
     done = eventually(lambda: len(h := handled(http_url)) == EMITS and h, timeout=60)
+    print(f"away across an engine kill -9: {EMITS} acknowledged, {len(done)} handled "
+          f"{time.monotonic() - returned:.1f}s after the worker registered again")
     assert sorted(int(key) for key in done) == list(range(EMITS))
     eventually(lambda: queue_counts(ws_url) == {TOPIC: [(0, 0)]}, timeout=10)

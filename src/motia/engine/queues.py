@@ -1,4 +1,4 @@
-"""Durable topic queues (docs/protocol.md §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
+"""Durable topic queues (iii-protocol §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
 
 Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
 of one function compete for it). A message is stored before `publish` returns and deleted when its
@@ -106,8 +106,6 @@ class QueueModule:
         self.tasks = tasks
         self.clock = clock
         self.subscribers: dict[str, Subscriber] = {}
-        # Delivery settings of named queues for the `enqueue` action (config.yaml's `queue_configs`).
-        self.queue_settings: dict[str, QueueSettings] = {}
         self.topics: dict[str, dict[str, Subscriber]] = {}
         # topic -> function id -> every remembered subscription, those of connected workers included.
         self.subscriptions: dict[str, dict[str, Subscription]] = {}
@@ -205,20 +203,26 @@ class QueueModule:
         self.store.subscription_save(topic, function_id, msgspec.json.encode(settings))
         self.store.request_flush()
 
-    def _expired(self, subscription: Subscription, now: float) -> bool:
-        """Forget a subscription away for longer than the retention; its waiting messages are dead-lettered."""
-        if subscription.away_since is None or now - subscription.away_since <= self.away_retention:
-            return False
+    def forget_away(self) -> None:
+        """Forget every subscription no worker holds now. For an engine whose only worker is in-process, once
+        it has registered its steps: a subscription it did not make is that of a step that no longer exists."""
+        now = self.clock.now()
+        for subscriptions in list(self.subscriptions.values()):
+            for subscription in list(subscriptions.values()):
+                if subscription.away_since is not None:
+                    self._forget(subscription, now, "its step is gone")
+
+    def _forget(self, subscription: Subscription, now: float, why: str) -> None:
+        """Drop a remembered subscription; the messages that waited for it become dead letters."""
         topic, function_id = subscription.topic, subscription.function_id
         del self.subscriptions[topic][function_id]
         if not self.subscriptions[topic]:
             del self.subscriptions[topic]
         self.store.subscription_delete(topic, function_id)
-        error = f"subscriber_gone: no worker subscribed {function_id} to {topic} for {self.away_retention:g}s"
-        buried = self.store.queue_bury(function_id, topic, error, now)
-        log.warning("forgot the subscription of %s to %s (away for more than %gs); %d waiting messages are now "
-                    "dead letters", function_id, topic, self.away_retention, buried)
-        return True
+        buried = self.store.queue_bury(function_id, topic, f"subscriber_gone: {why}", now)
+        self.store.request_flush()
+        log.warning("forgot the subscription of %s to %s (%s); %d waiting messages are now dead letters",
+                    function_id, topic, why, buried)
 
     def unheard(self, topic: str) -> str | None:
         """Why a message published to `topic` reaches no one, or None when some subscription gets it."""
@@ -259,9 +263,11 @@ class QueueModule:
         group = data.get("messageGroupId", data.get("message_group_id"))
         traceparent = CALL_TRACEPARENT.get() or data.get("traceparent")
         now = self.clock.now()
-        connected = self.topics.get(topic, {})
-        for subscription in list(subscriptions.values()):  # nothing is awaited in this loop
-            if self._expired(subscription, now):
+        connected = self.topics.get(topic) or _NOBODY
+        expired: list[Subscription] | None = None  # rare: no list is allocated on the hot path
+        for subscription in subscriptions.values():  # nothing is awaited in this loop
+            if subscription.away_since is not None and now - subscription.away_since > self.away_retention:
+                expired = [*(expired or ()), subscription]
                 continue
             subscriber = connected.get(subscription.function_id)
             settings = subscription.settings if subscriber is None else subscriber.settings
@@ -273,6 +279,8 @@ class QueueModule:
             self.store.queue_add(message)
             if subscriber is not None:  # else it waits in the store for the function to register again
                 self._offer(subscriber, message)
+        for subscription in expired or ():
+            self._forget(subscription, now, f"away for more than {self.away_retention:g}s")
         await self.store.flush()
         return None
 
@@ -288,8 +296,7 @@ class QueueModule:
             raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
         subscriber = self.subscribers.get(function_id)
         if subscriber is None:
-            settings = self.queue_settings.get(queue) or QueueSettings()
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, QueueSettings())
             subscriber.trigger_ids.add(f"enqueue:{queue}")
             self._start(subscriber)
         now = self.clock.now()
@@ -531,6 +538,7 @@ class QueueModule:
 
 
 _settings_decoder = msgspec.json.Decoder(QueueSettings)
+_NOBODY: dict[str, Subscriber] = {}  # no connected subscriber (shared, never written)
 
 
 def _int(value: Any) -> int:

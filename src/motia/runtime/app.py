@@ -118,6 +118,10 @@ class App:
             # document, a replica of the one its workers serve.
             self.transport = InProcessTransport(self.engine, self.worker)
             await self.worker.attach(self.transport)
+        if self.engine_port is None:
+            # No other worker can ever connect: a remembered subscription the steps did not make again is that
+            # of a removed or renamed step, and would otherwise collect a copy of every message until retention.
+            self.embedded.queues.forget_away()
         await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
         self.stream_port = self.embedded.streams.port
         channels = Channels()  # one set for every port: a channel made on one may be read on another
