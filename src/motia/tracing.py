@@ -26,6 +26,7 @@ except ImportError:  # the optional extra is not installed
 
 __all__ = [
     "HAS_OTEL",
+    "enabled",
     "extract_parent_context",
     "get_trace_id_from_span",
     "get_tracer",
@@ -52,6 +53,11 @@ def get_tracer() -> Any:
     if isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
         return None
     return _trace.get_tracer("motia")
+
+
+def enabled() -> bool:
+    """Whether spans are being recorded (OpenTelemetry installed and a tracer provider configured)."""
+    return get_tracer() is not None
 
 
 def extract_parent_context(traceparent: str | None, baggage: str | None = None) -> Any:

@@ -3,6 +3,8 @@ programmatic API, run on this runtime."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,15 @@ async def test_step_endpoint_serves_step_sources_to_loopback_clients_only(tmp_pa
             refused = await outsider.get(f"/__motia/step/{step_id}")
         assert refused.status_code == 403
         assert refused.json() == {"error": "the step endpoint answers loopback clients only"}
+
+
+def test_init_iii_with_an_otel_config_installs_a_tracer_provider():
+    script = (
+        "from opentelemetry import trace\n"
+        "import motia\n"
+        "app = motia.init_iii({'service_name': 'shop'})\n"
+        "assert app.otel_config == {'service_name': 'shop'} and motia.tracing.enabled()\n"
+        "assert trace.get_tracer_provider().resource.attributes['service.name'] == 'shop'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

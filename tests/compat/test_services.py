@@ -81,3 +81,15 @@ async def test_stream_and_state_managers_sync_in_sync_handlers_and_awaited_in_as
         body = (await app.http.get("/a")).json()
     assert body["count"] == 2
     assert sorted(n["text"] for n in body["group"]) == ["async", "sync"]
+
+
+async def test_stream_built_from_an_official_stream_config():
+    todos = motia.Stream(motia.StreamConfig(name="todos", schema={"type": "object"}))
+    assert (todos.name, todos.stream_name, todos.schema) == ("todos", "todos", {"type": "object"})
+
+    async def handler(request: Any, ctx: Any) -> ApiResponse[Any]:
+        await todos.set("g", "t1", {"title": "a"})
+        return ApiResponse(status=200, body=await todos.get("g", "t1"))
+
+    async with app_of(({"name": "T", "triggers": [motia.http("GET", "/t")]}, handler)) as app:
+        assert (await app.http.get("/t")).json() == {"title": "a"}

@@ -145,6 +145,7 @@ async def test_multi_trigger_step_builders_both_styles():
         assert (made.status_code, made.json()) == (201, {"id": "r1", "via": "http"})
         await app.emit("reminder.requested", {"id": "r2"})
         await app.emit("notify", {"id": "n1", "text": "hi"})
+        await app.wait_idle()  # before moving the clock: an hour would also expire deliveries in flight
         await app.clock.advance(3600)
         await app.wait_idle()
         assert await app.state.get("reminders", "r2") == {"via": "queue", "topic": "reminder.requested"}

@@ -185,18 +185,10 @@ class Worker:
                 error=ErrorBody("function_not_found", f"Function {message.function_id} not found"),
             )
         try:
-            step = self._step_of_function.get(message.function_id)
-            if step is None or not tracing.HAS_OTEL:
-                result = await function(message)
+            if tracing.HAS_OTEL and tracing.enabled():
+                result = await self._traced(function, message)
             else:
-                token = tracing.incoming_traceparent.set(message.traceparent or _header_traceparent(message.data))
-                try:
-                    with tracing.step_span(*step) as span:
-                        result = await function(message)
-                        if isinstance(result, HttpResponseData) and result.status_code >= 500:
-                            tracing.set_span_error(span, f"HTTP {result.status_code}")
-                finally:
-                    tracing.incoming_traceparent.reset(token)
+                result = await function(message)
         except HandledError as exc:
             return InvocationResult(message.invocation_id, message.function_id, error=ErrorBody(exc.code, exc.message))
         except Exception as exc:
@@ -205,6 +197,21 @@ class Worker:
                 message.invocation_id, message.function_id, error=ErrorBody("invocation_failed", str(exc))
             )
         return InvocationResult(message.invocation_id, message.function_id, result)
+
+    async def _traced(self, function: Function, message: InvokeFunction) -> Any:
+        """`function(message)` inside its step's `step:<name>` span, continuing the caller's trace."""
+        step = self._step_of_function.get(message.function_id)
+        if step is None:  # a built-in route (OpenAPI, the step endpoint), not a step
+            return await function(message)
+        token = tracing.incoming_traceparent.set(message.traceparent or _header_traceparent(message.data))
+        try:
+            with tracing.step_span(*step) as span:
+                result = await function(message)
+                if isinstance(result, HttpResponseData) and result.status_code >= 500:
+                    tracing.set_span_error(span, f"HTTP {result.status_code}")
+                return result
+        finally:
+            tracing.incoming_traceparent.reset(token)
 
     async def handle_message(self, message: Message) -> None:
         if isinstance(message, TriggerRegistrationResult) and message.error is not None:
@@ -219,8 +226,12 @@ class Worker:
         if self.transport is None:
             raise MotiaError("the worker is not connected to an engine")
         context = _current.current_context.get()
-        with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
-            traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
+        if tracing.HAS_OTEL and tracing.enabled():
+            with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
+                traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
+                result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        else:
+            traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
             result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
         if result.error is not None:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
@@ -232,10 +243,14 @@ class Worker:
         payload: dict[str, Any] = {"topic": topic, "data": data}
         if message_group_id is not None:
             payload["messageGroupId"] = message_group_id
-        with tracing.operation_span("enqueue", **{"motia.enqueue.topic": topic}):
-            traceparent = tracing.traceparent_for(trace_id, span_id())
-            result = await self.transport.invoke(InvokeFunction("iii::durable::publish", payload,
-                                                                traceparent=traceparent))
+        if tracing.HAS_OTEL and tracing.enabled():
+            with tracing.operation_span("enqueue", **{"motia.enqueue.topic": topic}):
+                result = await self.transport.invoke(InvokeFunction(
+                    "iii::durable::publish", payload, traceparent=tracing.traceparent_for(trace_id, span_id())))
+        else:
+            result = await self.transport.invoke(
+                InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
+            )
         if result.error is not None:
             raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
 
@@ -254,7 +269,7 @@ def _header_traceparent(data: Any) -> str | None:
 
 def _span_attributes(function_id: str, data: Any) -> dict[str, Any]:
     """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...)."""
-    if not tracing.HAS_OTEL or not isinstance(data, dict):
+    if not isinstance(data, dict):
         return {}
     if function_id.startswith("state::"):
         return {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
