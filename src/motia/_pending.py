@@ -184,7 +184,7 @@ def _resume(call: Coroutine[Any, Any, T], suspended: Any, context: contextvars.C
         except GeneratorExit:
             call.close()
             raise
-        except BaseException as exc:  # noqa: BLE001 - a cancellation or an error thrown in by the task
+        except BaseException as exc:  # a cancellation or an error thrown in by the task
             try:
                 value = context.run(call.throw, exc)
             except StopIteration as stop:
