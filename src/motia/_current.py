@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
 
 from . import _pending
@@ -70,15 +70,17 @@ def services() -> Services:
     )
 
 
-def _loop_of(bound: Services | None) -> Callable[[], asyncio.AbstractEventLoop | None]:
-    return lambda: (bound if bound is not None else services()).loop
-
-
-def dispatch(name: str, fn: Callable[..., Awaitable[T]], *args: Any, bound: Services | None = None) -> Pending[T]:
+def dispatch(name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any,
+             bound: Services | None = None) -> Pending[T]:
     """Call an async API: on the event loop it starts at once and returns a `Pending` to await (so a
     forgotten `await` loses nothing); from a thread (sync handlers) it runs on the app's loop and returns
     the value, so sync handlers need no `await`."""
-    return _pending.call(name, fn, args, _loop_of(bound))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        value: Any = _pending.from_thread(name, fn, args, (bound if bound is not None else services()).loop)
+        return value  # in sync code the value itself, not an awaitable (see `Pending`)
+    return _pending.start(name, fn(*args))
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -81,13 +81,15 @@ class ChannelReader:
             except StopAsyncIteration:
                 return
 
-    def read_all(self) -> Any:
-        """Every remaining byte: awaitable in async code, the bytes themselves in a sync handler's thread."""
+    def read_all(self) -> Coroutine[Any, Any, bytes]:
+        """Every remaining byte: awaitable in async code, the bytes themselves in a sync handler's thread
+        (typed as the awaitable, as the state and stream calls are)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             loop = self._event_loop("use `await reader.read_all()`")
-            return asyncio.run_coroutine_threadsafe(self._read_all(), loop).result()
+            content: Any = asyncio.run_coroutine_threadsafe(self._read_all(), loop).result()
+            return content  # in sync code the bytes themselves
         return self._read_all()
 
     async def _read_all(self) -> bytes:
@@ -121,13 +123,14 @@ class ChannelWriter:
         self._thread = threading.get_ident()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.closed = False
+        self._ended = "close() was called"
         self.stream = _WriteStream(self)
         # Called (on the loop) at the first write or close: the HTTP response starts then.
         self.on_start: Callable[[], None] | None = None
 
     def write(self, data: bytes | bytearray | str) -> None:
         if self.closed:
-            raise MotiaError("write() after close(): the response is already complete")
+            raise MotiaError(f"write() after the response ended: {self._ended}")
         if isinstance(data, str):
             data = data.encode()
         elif not isinstance(data, (bytes, bytearray, memoryview)):
@@ -138,6 +141,11 @@ class ChannelWriter:
         if not self.closed:
             self.closed = True
             self._put(None)
+
+    def abort(self, reason: str) -> None:
+        """End the stream early (the client went away): further writes raise, with `reason`."""
+        self._ended = reason
+        self.close()
 
     def _put(self, item: bytes | None) -> None:
         if self._loop is None or threading.get_ident() == self._thread:

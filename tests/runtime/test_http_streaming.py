@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from motia import ApiRequest, FlowContext, MotiaHttpArgs, Registry, Stream, api, get, post
+from motia import ApiRequest, FlowContext, MotiaError, MotiaHttpArgs, Registry, Stream, api, get, post
 from motia.dsl import step_of
 from motia.http_stream import ServerSentEvent, event_stream, sse_frame
 from motia.legacy import compile_step
@@ -128,6 +129,41 @@ async def test_a_sync_official_handler_reads_the_body_and_writes_the_response_fr
     async with running(echo) as app, http(app) as client:
         response = await client.post("/echo", content=b"shout", headers={"content-type": "text/plain"})
     assert (response.status_code, response.text) == (201, "SHOUT")
+
+
+async def test_when_the_client_goes_away_the_handler_is_stopped_or_told() -> None:
+    outcomes: list[str] = []
+    done = threading.Event()
+
+    @get("/async-feed")
+    async def async_feed(args: MotiaHttpArgs[None]) -> None:
+        try:
+            while True:
+                args.response.writer.stream.write(b"tick\n")
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            outcomes.append("async handler cancelled")
+            raise
+
+    @get("/sync-feed")
+    def sync_feed(args: MotiaHttpArgs[None]) -> None:
+        try:
+            while True:
+                args.response.writer.stream.write(b"tick\n")
+                time.sleep(0.01)
+        except MotiaError as exc:
+            outcomes.append(str(exc))
+        finally:
+            done.set()
+
+    async with running(async_feed, sync_feed) as app, http(app) as client:
+        for path in ("/async-feed", "/sync-feed"):
+            async with client.stream("GET", path) as response:
+                assert await anext(response.aiter_lines()) == "tick"
+        await asyncio.to_thread(done.wait, 10)
+        while len(outcomes) < 2:
+            await asyncio.sleep(0.01)
+    assert sorted(outcomes) == ["async handler cancelled", "write() after the response ended: the client went away"]
 
 
 async def test_motia_http_args_offers_the_request_fields_and_a_returned_value_is_the_response() -> None:

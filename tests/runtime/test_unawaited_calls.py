@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from motia import ApiRequest, FlowContext, MotiaError, Stream, enqueue, get, on, post, stateManager
-from motia.state import SetResult
+from motia.state import SetResult, StateManager
 from motia.testing import TestApp
-from tests.conftest import registry_of
+from tests.conftest import http, registry_of, running
 
 pytestmark = pytest.mark.anyio
 
@@ -173,3 +174,19 @@ async def test_outside_handlers_the_only_running_app_is_used() -> None:
         assert await app.state.get("s", "k") == "from the test"
     with pytest.raises(MotiaError, match="no motia app is running"):
         await stateManager.get("s", "k")
+
+
+async def test_writes_that_suspend_on_the_sqlite_store_still_apply_in_call_order(tmp_path: Path) -> None:
+    @post("/many/:n")
+    async def many(req: ApiRequest[None]) -> Any:
+        for n in range(int(req.path_params["n"])):
+            stateManager.set("s", "k", n)  # each write waits for the store's commit: they overlap
+            counters.set("g", str(n % 3), n)
+        return await stateManager.get("s", "k")  # sees the last write before it
+
+    registry = registry_of(many)
+    registry.add_stream(counters)
+    async with running(registry, data_dir=tmp_path) as app, http(app) as client:
+        assert (await client.post("/many/50")).json() == 49
+        assert await StateManager(app.worker).get("s", "k") == 49
+        assert await app.worker.stream("counters").get_group("g") == [48, 49, 47]

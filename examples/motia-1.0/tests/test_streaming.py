@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from motia import stateManager
+from motia import StateManager
 from motia.discovery import discover
 from motia.runtime import App
 
@@ -21,12 +21,13 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[httpx.AsyncClient]:
+async def served() -> AsyncIterator[tuple[httpx.AsyncClient, StateManager]]:
+    """The project served on an ephemeral port: an HTTP client, and the app's state."""
     app = App(discover(ROOT, ROOT / "steps"), memory=True, port=0, stream_port=None)
     await app.start()
     try:
         async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
-            yield client
+            yield client, StateManager(app.worker)
     finally:
         await app.stop()
 
@@ -42,27 +43,29 @@ async def events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, Any]]:
             name = "message"
 
 
-async def test_job_progress_is_pushed_as_the_state_changes(served: httpx.AsyncClient) -> None:
-    await stateManager.set("jobs", "j1", {"status": "queued"})
-    async with served.stream("GET", "/sse/jobs/j1") as response:
+async def test_job_progress_is_pushed_as_the_state_changes(served: tuple[httpx.AsyncClient, StateManager]) -> None:
+    client, state = served
+    await state.set("jobs", "j1", {"status": "queued"})
+    async with client.stream("GET", "/sse/jobs/j1") as response:
         assert response.headers["content-type"] == "text/event-stream"
         received = events(response.aiter_lines())
         # The step is still running (it waits for "done"): the first event came while it runs.
         assert await anext(received) == ("progress", {"status": "queued"})
-        await stateManager.set("jobs", "j1", {"status": "running", "percent": 50})
+        await state.set("jobs", "j1", {"status": "running", "percent": 50})
         assert await anext(received) == ("progress", {"status": "running", "percent": 50})
-        await stateManager.set("jobs", "j1", {"status": "done"})
+        await state.set("jobs", "j1", {"status": "done"})
         assert [event async for event in received] == [("progress", {"status": "done"})]
 
 
-async def test_an_upload_is_read_chunk_by_chunk(served: httpx.AsyncClient) -> None:
+async def test_an_upload_is_read_chunk_by_chunk(served: tuple[httpx.AsyncClient, StateManager]) -> None:
+    client, _ = served
     size = 4 * 1024 * 1024  # four times the limit of a buffered body
 
     async def body() -> AsyncIterator[bytes]:
         for _ in range(size // 65536):
             yield b"z" * 65536
 
-    async with served.stream("POST", "/sse/upload", content=body(),
+    async with client.stream("POST", "/sse/upload", content=body(),
                              headers={"content-type": "application/octet-stream"}) as response:
         received = [event async for event in events(response.aiter_lines())]
     chunks = [data["bytes"] for name, data in received if name == "chunk"]

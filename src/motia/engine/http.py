@@ -199,10 +199,10 @@ class HttpModule:
                 return
         headers = _merge_headers(scope["headers"])
         body = b""
-        streamed: AsyncIterator[bytes] | None = None
+        streamed: _StreamedBody | None = None
         if route.stream_body and "json" not in headers.get("content-type", ""):
             # Not buffered, so not held to max_body_size: the handler reads as much as it wants.
-            streamed = _body_chunks(receive) if "content-length" in headers or "transfer-encoding" in headers else None
+            streamed = _StreamedBody(receive) if "content-length" in headers or "transfer-encoding" in headers else None
         elif "content-length" in headers or "transfer-encoding" in headers:
             read = await self._read_body(headers, receive, send)
             if read is None:
@@ -241,7 +241,9 @@ class HttpModule:
             await _respond(send, 500, errors.error_body(
                 errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
             return
-        await self._write_result(result.result, route, send, head_only)
+        # A streamed response watches `receive` for the client leaving, once nobody else reads the body from it.
+        watch = receive if streamed is None or streamed.finished else None
+        await self._write_result(result.result, route, send, head_only, watch)
 
     async def _before(self, route: HttpRoute, payload: HttpRequestData) -> None:
         """The engine-wide middleware, the condition, then the route's middleware (§3.1). Raises `_Answer` when
@@ -325,7 +327,8 @@ class HttpModule:
         body = errors.error_body(errors.METHOD_NOT_ALLOWED, f"Method {method} not allowed on {path}")
         await _respond(send, 405, body, _JSON, [(b"allow", allow.encode())])
 
-    async def _write_result(self, result: Any, route: HttpRoute, send: Send, head_only: bool) -> None:
+    async def _write_result(self, result: Any, route: HttpRoute, send: Send, head_only: bool,
+                            receive: Receive | None = None) -> None:
         if isinstance(result, HttpResponseData):
             status, user_headers, body = result.status_code, result.headers, result.body
         elif isinstance(result, dict):
@@ -360,7 +363,7 @@ class HttpModule:
                 errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
             return
         if isinstance(body, AsyncIterator):  # written to the response channel by a remote worker (§3.1)
-            await _stream(send, status, body, content_type or _BINARY, extra, head_only)
+            await _stream(send, status, body, content_type or _BINARY, extra, head_only, receive)
             return
         if isinstance(body, msgspec.Raw):
             data = bytes(body)
@@ -447,17 +450,28 @@ def _parse_query(query_string: bytes) -> dict[str, Any]:
     return query
 
 
-async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """A request body chunk by chunk, as the client sends it."""
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("the client disconnected before the request body ended")
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        more = message.get("more_body", False)
+class _StreamedBody:
+    """A request body chunk by chunk, as the client sends it (an async iterator over `receive`)."""
+
+    __slots__ = ("finished", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.finished = False
+
+    def __aiter__(self) -> _StreamedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.finished:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionError("the client disconnected before the request body ended")
+            self.finished = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                return chunk
+        raise StopAsyncIteration
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -491,17 +505,29 @@ async def _stream(
     content_type: bytes,
     headers: list[tuple[bytes, bytes]],
     head_only: bool,
+    receive: Receive | None = None,
 ) -> None:
-    """A body that arrives in chunks: sent as it comes (chunked transfer encoding)."""
+    """A body that arrives in chunks: sent as it comes (chunked transfer encoding). When the client leaves
+    (seen on `receive`), the chunks are closed, which stops whoever produces them."""
     headers = [*headers, (b"content-type", content_type)]
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    left = asyncio.ensure_future(_disconnect(receive)) if receive is not None and not head_only else None
     try:
         if not head_only:
             async for chunk in chunks:
+                if left is not None and left.done():
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
     finally:
+        if left is not None:
+            left.cancel()
         await chunks.aclose()  # type: ignore[attr-defined]
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -251,8 +251,10 @@ async def _body_of(writer: ChannelWriter, run: asyncio.Task[Any]) -> AsyncIterat
             yield chunk
         finished = True
     finally:
-        if not finished and not run.done():
-            run.cancel()
+        if not finished:
+            writer.abort("the client went away")  # a sync handler (a thread, not cancellable) hears it here
+            if not run.done():
+                run.cancel()
 
 
 def _streamed(result: StreamingResponse | AsyncIterable[Any], ctx: FlowContext) -> HttpResponseData:

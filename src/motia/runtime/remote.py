@@ -143,7 +143,7 @@ class WebSocketTransport(Transport):
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         self._fail_pending("the worker is shutting down")
-        self.worker.detach()  # attached on connecting: module-level helpers must not find a closed worker
+        self.worker.detach()  # module-level helpers stop finding this app
 
     async def _drain(self, ws: ClientConnection) -> None:
         # Unregister first so the engine routes new calls to a replica; the pong of a ping sent after the
