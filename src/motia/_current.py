@@ -7,7 +7,7 @@ import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from .errors import MotiaError
+from .errors import InvocationClosed, MotiaError
 
 T = TypeVar("T")
 
@@ -40,11 +40,19 @@ def services() -> Services:
 
 def dispatch(fn: Callable[..., Awaitable[T]], *args: Any) -> Any:
     """Call an async API from the event loop (returns the awaitable) or from a sync handler's worker
-    thread (runs it on the loop and returns the result), so sync handlers need no `await`."""
+    thread (runs it on the loop and returns the result), so sync handlers need no `await`.
+
+    From the thread of a handler that ran past its time limit, the call is refused (`InvocationClosed`, logged):
+    the invocation was answered as failed, and a retry may already be doing the same work."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         import anyio.from_thread
 
+        context = current_context.get()
+        if getattr(context, "_closed", False):
+            name = getattr(fn, "__qualname__", repr(fn)).replace("._", ".")
+            context.logger.error(f"{name} refused: the handler ran past its time limit and its invocation is closed")
+            raise InvocationClosed(f"{name} after the handler's time limit: the invocation is closed") from None
         return anyio.from_thread.run(fn, *args)  # type: ignore[arg-type]
     return fn(*args)

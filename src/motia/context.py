@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from asyncio import Future
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,10 @@ class FlowContext:
         self._traceparent = traceparent
         self._trace_id: str | None = None
         self._logger: StepLogger | None = None
+        # Set when a sync handler runs past its time limit: its thread goes on, but the invocation is closed
+        # (`_current.dispatch` refuses its calls) and `_abandoned` resolves when the thread returns.
+        self._closed = False
+        self._abandoned: Future[None] | None = None
 
     @property
     def trace_id(self) -> str:
