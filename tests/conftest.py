@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httptools  # noqa: F401 - see below
 import httpx
 import pytest
 
@@ -23,6 +24,11 @@ from motia.dsl import step_of
 from motia.runtime import App, ServedApp
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# httptools' compiled parser raises the error classes of the first import of `httptools.parser.errors`. Imported
+# here, before any test, it is never dropped by a fixture that forgets the modules a test imported
+# (tests/codegen's `isolated_imports`): a second import would define new classes, and uvicorn's `except
+# httptools.HttpParserError` would no longer catch the parser's errors (a 400 or 431 becomes a dropped connection).
 
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import _pending
 from ._pending import Pending
-from .errors import MotiaError
+from .errors import InvocationClosed, MotiaError
 
 T = TypeVar("T")
 
@@ -74,10 +74,17 @@ def dispatch(name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any,
              bound: Services | None = None) -> Pending[T]:
     """Call an async API: on the event loop it starts at once and returns a `Pending` to await (so a
     forgotten `await` loses nothing); from a thread (sync handlers) it runs on the app's loop and returns
-    the value, so sync handlers need no `await`."""
+    the value, so sync handlers need no `await`.
+
+    From the thread of a handler that ran past its time limit, the call is refused (`InvocationClosed`, logged):
+    the invocation was answered as failed, and a retry may already be doing the same work."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        context = current_context.get()
+        if getattr(context, "_closed", False):
+            context.logger.error(f"{name} refused: the handler ran past its time limit and its invocation is closed")
+            raise InvocationClosed(f"{name} after the handler's time limit: the invocation is closed") from None
         value: Any = _pending.from_thread(name, fn, args, (bound if bound is not None else services()).loop)
         return value  # in sync code the value itself, not an awaitable (see `Pending`)
     return _pending.start(name, fn(*args))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import inspect
 import os
+from asyncio import Future
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -145,6 +146,10 @@ class FlowContext(Generic[T]):
         self._traceparent = traceparent
         self._trace_id: str | None = trace_id
         self._logger: StepLogger | None = None
+        # Set when a sync handler runs past its time limit: its thread goes on, but the invocation is closed
+        # (`_current.dispatch` refuses its calls) and `_abandoned` resolves when the thread returns.
+        self._closed = False
+        self._abandoned: Future[None] | None = None
 
     @property
     def trace_id(self) -> str:

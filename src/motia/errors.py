@@ -9,6 +9,11 @@ class MotiaError(Exception):
     """Base of motia's own errors."""
 
 
+class InvocationClosed(MotiaError):
+    """A state, stream or emit call from a sync handler's thread after the handler ran past its time limit: its
+    caller has been answered (504, a failed attempt), so what the thread still does is refused."""
+
+
 class StepError(MotiaError):
     """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
 

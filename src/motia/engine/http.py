@@ -25,6 +25,7 @@ from .. import errors
 from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
 from .cors import CorsPolicy
+from .credentials import refusal_body, repeated_credential
 from .engine import Engine, TriggerEntry
 from .operator_guard import OperatorGuard, is_operator_path
 from .options import HttpMiddlewareConfig
@@ -197,7 +198,12 @@ class HttpModule:
             if route is None:
                 await self._no_route(method, path, allowed, send)
                 return
-        headers = _merge_headers(scope["headers"])
+        headers, repeated = _merge_headers(scope["headers"])
+        if repeated is not None:
+            credential = repeated_credential(repeated)
+            if credential is not None:
+                await _respond(send, 400, refusal_body(credential), _JSON, [(b"connection", b"close")])
+                return
         body = b""
         streamed: _StreamedBody | None = None
         if route.stream_body and "json" not in headers.get("content-type", ""):
@@ -385,9 +391,10 @@ _NOT_FOUND = errors.error_body(errors.NOT_FOUND, "Not Found")
 _TOO_DEEP = errors.error_body(errors.INVALID_JSON, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _merge_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Request headers by name; a repeated name's values joined with ", " in order (RFC 9110 §5.3), in one join
-    per name (appending to the growing string per copy is quadratic in the number of copies)."""
+def _merge_headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[str, list[str]] | None]:
+    """Request headers by name, a repeated name's values joined with ", " in order (RFC 9110 §5.3), in one join
+    per name (appending to the growing string per copy is quadratic in the number of copies); and the repeated
+    names with their values (None when none was)."""
     headers: dict[str, str] = {}
     repeated: dict[str, list[str]] | None = None
     for name, value in raw:
@@ -402,7 +409,7 @@ def _merge_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     if repeated:
         for key, values in repeated.items():
             headers[key] = ", ".join(values)
-    return headers
+    return headers, repeated
 
 
 # What uvicorn refuses to write (it would drop the connection): a name that is not an RFC 9110 token, a value

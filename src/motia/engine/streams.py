@@ -17,6 +17,7 @@ import msgspec
 
 from ..protocol import new_id
 from .clock import Clock
+from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
 from .ops import apply_ops
 from .state import encode_value, raw, require_str
@@ -279,7 +280,8 @@ class StreamModule:
         from websockets.asyncio.server import serve
 
         self._server = await serve(self._client, host, port, max_size=MAX_CLIENT_MESSAGE,
-                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
+                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                                   process_request=refuse_repeated_on_handshake)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def close(self) -> None:

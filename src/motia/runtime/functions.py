@@ -25,7 +25,7 @@ from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger
 from ..protocol import InvokeFunction
 from ..state import decode
 from ..streams import Stream
-from .invoke import make_caller, maybe_await, with_timeout
+from .invoke import AttemptGate, abandoned_attempt, make_caller, maybe_await, with_timeout
 
 log = logging.getLogger("motia.runtime")
 
@@ -50,6 +50,7 @@ class TriggerFunction:
         self.condition = trigger.condition
         self.call = make_caller(step.handler, input_is_context=input_is_context)
         self.timeout = step.handler_config.timeout if step.handler_config else default_timeout
+        self.gate = AttemptGate()
 
     async def run(self, value: Any, message: InvokeFunction) -> None:
         ctx = FlowContext(self.step.name, self.info, self.services, traceparent=message.traceparent,
@@ -59,13 +60,24 @@ class TriggerFunction:
                 if self.condition is not None and not await maybe_await(self.condition(value, ctx)):
                     return
                 # Acked only once the writes the handler started (awaited or not) are applied.
-                await with_timeout(_current.settled(self.call(value, ctx), invocation), self.timeout)
+                await with_timeout(_current.settled(self._call_after_abandoned(value, ctx), invocation), self.timeout)
             except TimeoutError:
-                ctx.logger.error(f"handler timed out after {self.timeout}s")
+                attempt = abandoned_attempt(ctx)
+                if attempt is None:
+                    ctx.logger.error(f"handler timed out after {self.timeout}s")
+                else:
+                    self.gate.hold(attempt)
+                    ctx.logger.error(f"handler timed out after {self.timeout}s; its thread is still running: the "
+                                     "invocation is closed (its state, stream and emit calls are refused) and the "
+                                     "next attempt waits for the thread to return")
                 raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
             except Exception as exc:
                 ctx.logger.error("handler failed", exc_info=True)
                 raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
+
+    async def _call_after_abandoned(self, value: Any, ctx: FlowContext) -> None:
+        await self.gate.wait()  # within the time limit: a retry that waits too long fails without running
+        await self.call(value, ctx)
 
 
 class QueueFunction(TriggerFunction):
