@@ -75,7 +75,8 @@ async def test_step_endpoint_serves_step_sources_to_loopback_clients_only(tmp_pa
         assert found.json() == {"id": step_id, "content": "config = {}\n", "features": []}
         assert (await served.http.get("/__motia/step/unknown")).status_code == 404
         remote = httpx.ASGITransport(app=served._app.http, client=("203.0.113.9", 40000))
-        async with httpx.AsyncClient(transport=remote, base_url="http://motia.test") as outsider:
+        # A loopback Host (the operator routes' own check passes), from a client address that is not loopback.
+        async with httpx.AsyncClient(transport=remote, base_url="http://127.0.0.1") as outsider:
             refused = await outsider.get(f"/__motia/step/{step_id}")
         assert refused.status_code == 403
         assert refused.json() == {"error": "the step endpoint answers loopback clients only"}

@@ -1,4 +1,4 @@
-"""Durable topic queues (iii-protocol §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
+"""Durable topic queues (docs/protocol.md §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
 
 Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
 of one function compete for it). A message is stored before `publish` returns and deleted when its
@@ -106,6 +106,8 @@ class QueueModule:
         self.tasks = tasks
         self.clock = clock
         self.subscribers: dict[str, Subscriber] = {}
+        # Delivery settings of named queues for the `enqueue` action (config.yaml's `queue_configs`).
+        self.queue_settings: dict[str, QueueSettings] = {}
         self.topics: dict[str, dict[str, Subscriber]] = {}
         # topic -> function id -> every remembered subscription, those of connected workers included.
         self.subscriptions: dict[str, dict[str, Subscription]] = {}
@@ -296,7 +298,8 @@ class QueueModule:
             raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
         subscriber = self.subscribers.get(function_id)
         if subscriber is None:
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, QueueSettings())
+            settings = self.queue_settings.get(queue) or QueueSettings()
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
             self._start(subscriber)
         now = self.clock.now()
