@@ -84,13 +84,16 @@ def test_the_sample_config_serves_http_on_its_port_and_both_worker_ports(engine,
     assert session.call("session::authenticate")["error"]["code"] == "FORBIDDEN"
     session.close()
 
+    trusted.close()
+
     # iii-http-functions.security: only https URLs of api.example.com may be called.
-    trusted.register("outside::hook", invocation={"url": "https://127.0.0.1:9/hook", "method": "POST"})
-    trusted.sync()
-    refused_call = trusted.call("outside::hook", {})["error"]
+    hooks = RawWorker(engine.plain)
+    hooks.register("outside::hook", invocation={"url": "https://127.0.0.1:9/hook", "method": "POST"})
+    hooks.sync()
+    refused_call = hooks.call("outside::hook", {})["error"]
     assert refused_call["code"] == "url_not_allowed"
     assert "url_allowlist" in refused_call["message"]
-    trusted.close()
+    hooks.close()
 
     assert (tmp_path / "data" / "motia.db").is_file()  # file_based kv adapters: the SQLite store
     assert "worker iii-observability is accepted and ignored" in engine.output
