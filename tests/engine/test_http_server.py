@@ -8,8 +8,11 @@ import contextlib
 import json
 import logging
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,6 +20,7 @@ import pytest
 
 from motia import ApiRequest, ApiResponse, get, post
 from motia.engine.http import HttpLimits
+from tests.conftest import MotiaProcess
 
 
 @get("/ping")
@@ -260,3 +264,35 @@ def test_a_slow_reader_that_keeps_reading_gets_its_whole_response(serve: Callabl
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     assert len(body) == 8 * 1024 * 1024
+
+
+# --- the options of `motia run` -------------------------------------------------------------------------
+
+
+def test_motia_run_takes_the_head_limits_and_operator_hosts_as_options(
+    tmp_path: Path, motia_run: Callable[..., MotiaProcess],
+) -> None:
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "ping_step.py").write_text(
+        "from motia import get\n@get('/ping')\nasync def ping():\n    return {'pong': True}\n")
+    process = motia_run(tmp_path, "--stream-port", "0", "--memory", "--max-headers", "5", "--max-head-size", "2048",
+                        "--write-timeout", "5", "--operator-host", "ops.internal")
+    six = b"".join(b"X-H%d: v\r\n" % i for i in range(5))
+    assert status_and_error(send_and_read(process.client, b"GET /ping HTTP/1.1\r\nHost: t\r\n" + six + b"\r\n"))[
+        0] == 431
+    assert process.client.get("/ping", headers={"x-big": "b" * 3000}).status_code == 431
+    assert process.client.get("/ping").json() == {"pong": True}
+    assert process.client.get("/__motia/state", headers={"Host": "ops.internal"}).status_code == 200
+    assert process.client.get("/__motia/state", headers={"Host": "elsewhere.example"}).status_code == 403
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--write-timeout", "0", "--write-timeout must be a positive number of seconds"),
+    ("--max-head-size", "100", "--max-head-size must be at least 1024 bytes"),
+    ("--max-headers", "0", "--max-headers must be 1 or more"),
+])
+def test_a_head_limit_out_of_range_is_refused(tmp_path: Path, option: str, value: str, message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--memory", option, value],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert message in result.stderr

@@ -239,13 +239,8 @@ class HttpModule:
             # upstream, it gets one more try (on a replica, if one is left).
             result = await self.engine.fire(route.trigger, payload)
         if result.error is not None:
-            error_id = os.urandom(8).hex()
-            log.error(
-                "function %s failed (error_id=%s): %s: %s",
-                route.function_id, error_id, result.error.code, result.error.message,
-            )
-            await _respond(send, 500, errors.error_body(
-                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            await _internal_error(send, f"function {route.function_id} failed: {result.error.code}: "
+                                        f"{result.error.message}")
             return
         # A streamed response watches `receive` for the client leaving, once nobody else reads the body from it.
         watch = receive if streamed is None or streamed.finished else None
@@ -340,11 +335,8 @@ class HttpModule:
         elif isinstance(result, dict):
             status, user_headers, body = _from_dict(result)
         else:
-            error_id = os.urandom(8).hex()
-            log.error("function %s returned %r, not an HTTP response (error_id=%s)",
-                      route.function_id, type(result).__name__, error_id)
-            await _respond(send, 500, errors.error_body(
-                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            await _internal_error(send, f"function {route.function_id} returned {type(result).__name__!r}, not an "
+                                        "HTTP response")
             return
         content_type: bytes | None = None
         extra: list[tuple[bytes, bytes]] = []
@@ -362,11 +354,7 @@ class HttpModule:
         if problem is not None:
             # Written as given, it would break the response (a CRLF splits it, uvicorn drops the connection):
             # the client gets a 500 like any handler failure, the log says what was wrong.
-            error_id = os.urandom(8).hex()
-            log.error("function %s returned an invalid HTTP response (error_id=%s): %s",
-                      route.function_id, error_id, problem)
-            await _respond(send, 500, errors.error_body(
-                errors.INTERNAL_ERROR, "Internal server error", error_id=error_id), _JSON)
+            await _internal_error(send, f"function {route.function_id} returned an invalid HTTP response: {problem}")
             return
         if isinstance(body, AsyncIterator):  # written to the response channel by a remote worker (§3.1)
             await _stream(send, status, body, content_type or _BINARY, extra, head_only, receive)
@@ -479,6 +467,14 @@ class _StreamedBody:
             if chunk:
                 return chunk
         raise StopAsyncIteration
+
+
+async def _internal_error(send: Send, reason: str) -> None:
+    """A 500 in the envelope; the reason is logged under the `error_id` the client gets, and only there."""
+    error_id = os.urandom(8).hex()
+    log.error("%s (error_id=%s)", reason, error_id)
+    await _respond(send, 500, errors.error_body(errors.INTERNAL_ERROR, "Internal server error", error_id=error_id),
+                   _JSON)
 
 
 async def _too_large(send: Send, limit: int) -> None:

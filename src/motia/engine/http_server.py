@@ -85,7 +85,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().on_url(url)
         self._head_size += len(url)
         if self._head_size > self.limits.max_head_size:
-            self._refuse_head()
+            self._refusal = self._head_too_large()
+            raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
@@ -94,17 +95,16 @@ class DeadlineProtocol(HttpToolsProtocol):
                              f"The request has more than {self.limits.max_headers} headers")
             raise _Refused
         if self._head_size > self.limits.max_head_size:
-            self._refuse_head()
+            self._refusal = self._head_too_large()
+            raise _Refused
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
 
-    def _refuse_head(self) -> None:
-        self._refusal = (431, errors.HEADERS_TOO_LARGE,
-                         f"The request head is larger than {self.limits.max_head_size} bytes")
-        raise _Refused
+    def _head_too_large(self) -> tuple[int, str, str]:
+        return 431, errors.HEADERS_TOO_LARGE, f"The request head is larger than {self.limits.max_head_size} bytes"
 
     def data_received(self, data: bytes) -> None:
         in_head, heads = self._in_head, self._heads
@@ -113,8 +113,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             # All of `data` belongs to a head still incomplete (one header may be all of it).
             self._head_fed += len(data)
             if self._head_fed > self.limits.max_head_size:
-                self._refusal = (431, errors.HEADERS_TOO_LARGE,
-                                 f"The request head is larger than {self.limits.max_head_size} bytes")
+                self._refusal = self._head_too_large()
                 self.send_400_response("")
 
     def send_400_response(self, msg: str) -> None:
