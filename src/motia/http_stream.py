@@ -2,7 +2,7 @@
 
 Official Motia form: a handler typed `MotiaHttpArgs` reads `args.request.request_body.stream` chunk by chunk
 and may answer by writing: `await response.status(200)`, `await response.headers({...})`,
-`response.writer.stream.write(b"...")`, `response.close()` (motia-features §1.3.1, §1.15). The client gets
+`response.writer.stream.write(b"...")`, `response.close()` (official Motia's streaming HTTP API). The client gets
 each chunk when it is written. Native form for decorator steps: return an async iterator of bytes/str, a
 `StreamingResponse`, or `event_stream(...)` (server-sent events).
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import errors
 
-# Each may appear once in a request (RFC 9110 §11.6.2 and §11.7.2; RFC 6265 §5.4: one Cookie header).
+# Each may appear once in a request (RFC 9110, sections 11.6.2 and 11.7.2; RFC 6265, section 5.4: one Cookie header).
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 

@@ -380,7 +380,7 @@ _TOO_DEEP = errors.error_body(errors.INVALID_JSON, f"The JSON body is nested dee
 
 
 def _merge_headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[str, list[str]] | None]:
-    """Request headers by name, a repeated name's values joined with ", " in order (RFC 9110 §5.3), in one join
+    """Request headers by name, a repeated name's values joined with ", " in order (RFC 9110, section 5.3), in one join
     per name (appending to the growing string per copy is quadratic in the number of copies); and the repeated
     names with their values (None when none was)."""
     headers: dict[str, str] = {}

@@ -183,7 +183,7 @@ class SessionRules:
 
     @property
     def namespace(self) -> str:
-        return "default"  # one namespace in this engine (§2.9)
+        return "default"  # what the hooks are told, whatever namespace the connection registers in (§4.9)
 
     async def admit(self, connection: Connection, message: Message) -> Message | None:
         if isinstance(message, InvokeFunction):
