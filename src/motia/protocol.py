@@ -189,6 +189,8 @@ class HttpRequestData(msgspec.Struct, omit_defaults=True):
     raw_body: bytes | None = None
     request_body: Any = None
     response: Any = None
+    # The client's IP address, as the embedded engine saw it (operator routes serve loopback clients only).
+    client: str | None = None
 
 
 class HttpResponseData(msgspec.Struct, omit_defaults=True):

@@ -32,13 +32,17 @@ class Stream(Generic[T]):
 
     def __init__(
         self,
-        name: str,
+        name: str | StreamConfig,
         *,
         schema: Any = None,
         description: str | None = None,
         on_join: Callable[..., Any] | None = None,
         on_leave: Callable[..., Any] | None = None,
     ) -> None:
+        if isinstance(name, StreamConfig):  # official motia 1.0: `Stream(StreamConfig(name=..., ...))`
+            config = name
+            name, schema, description = config.name, schema or config.schema, description or config.description
+            on_join, on_leave = on_join or config.on_join, on_leave or config.on_leave
         if not isinstance(name, str) or not name:
             raise ValueError("a stream needs a name")
         self.name = name
@@ -47,6 +51,11 @@ class Stream(Generic[T]):
         self.on_join = on_join
         self.on_leave = on_leave
         self._services: _current.Services | None = None
+
+    @property
+    def stream_name(self) -> str:
+        """Official motia 1.0's name for `name`."""
+        return self.name
 
     @property
     def item_type(self) -> Any:

@@ -171,6 +171,7 @@ class HttpModule:
         payload = HttpRequestData(
             method, route.path, params, query, headers, json_body, route.info, body, streamed
         )
+        payload.client = scope["client"][0] if scope.get("client") else None
         result = await self.engine.invoke(route.function_id, payload, metadata=route.metadata)
         if result.error is not None and result.error.code == "invocation_stopped" and method in _SAFE_METHODS:
             # The worker went away mid-request. A safe method may run twice, so, like a proxy trying the next

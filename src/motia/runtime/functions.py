@@ -13,7 +13,14 @@ import msgspec
 
 from .. import _current
 from ..context import FlowContext, TriggerInfo
-from ..inputs import StateTriggerInput, StreamAuthInput, StreamEvent, StreamSubscription, StreamTriggerInput
+from ..inputs import (
+    StateTriggerInput,
+    StreamAuthInput,
+    StreamAuthResult,
+    StreamEvent,
+    StreamSubscription,
+    StreamTriggerInput,
+)
 from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger
 from ..protocol import InvokeFunction
 from ..state import decode
@@ -196,6 +203,8 @@ class StreamAuthFunction:
         ctx = FlowContext("stream:authenticate", TriggerInfo("stream", 0), self.services, input_value=request)
         with _current.running(ctx, self.services) as invocation:
             result = await _current.settled(maybe_await(_call_hook(self.fn, request, ctx)), invocation)
+        if isinstance(result, StreamAuthResult):
+            result = result.to_dict()
         if isinstance(result, dict) and ("authorized" in result or "context" in result):
             return {"authorized": bool(result.get("authorized", True)), "context": result.get("context")}
         return {"authorized": bool(result), "context": None}

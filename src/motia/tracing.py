@@ -1,0 +1,156 @@
+"""OpenTelemetry tracing (the `otel` extra): a `step:<name>` span per handler, a span per state, stream and
+enqueue call, and W3C `traceparent` carried across the engine so an HTTP -> queue -> queue chain is one
+trace. The names are official motia 1.0's (`motia.tracing`).
+
+Without `opentelemetry` installed, with `MOTIA_OTEL=0`, or until the app configures a tracer provider
+(`opentelemetry.trace.set_tracer_provider(...)`, or `motia.init_iii(otel_config=...)`), every function here is a
+cheap no-op: the span helpers yield None, and OpenTelemetry is not even imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+# Installed and not switched off. Importing OpenTelemetry costs a tenth of a second, so it is not imported
+# here: spans are only recorded once the app has imported `opentelemetry.trace` (it must, to set a provider).
+HAS_OTEL = os.environ.get("MOTIA_OTEL", "1") != "0" and importlib.util.find_spec("opentelemetry") is not None
+
+__all__ = [
+    "HAS_OTEL",
+    "enabled",
+    "extract_parent_context",
+    "get_trace_id_from_span",
+    "get_tracer",
+    "inject_context",
+    "operation_span",
+    "record_exception",
+    "set_span_error",
+    "set_span_ok",
+    "step_span",
+]
+
+# The traceparent of the invocation being handled in this task (what `step_span` continues).
+incoming_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "motia_incoming_traceparent", default=None
+)
+
+
+def _api() -> Any:
+    """`opentelemetry.trace` if the app has imported it, else None."""
+    return sys.modules.get("opentelemetry.trace") if HAS_OTEL else None
+
+
+@functools.cache
+def _propagator() -> Any:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()
+
+
+def get_tracer() -> Any:
+    """The `motia` tracer, or None when no spans are recorded."""
+    trace = _api()
+    # No provider configured: the API's proxy would make non-recording spans; skip the work altogether.
+    if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return None
+    return trace.get_tracer("motia")
+
+
+def enabled() -> bool:
+    """Whether spans are being recorded (OpenTelemetry installed and a tracer provider configured)."""
+    return get_tracer() is not None
+
+
+def extract_parent_context(traceparent: str | None, baggage: str | None = None) -> Any:
+    """The OpenTelemetry context a W3C `traceparent` (and `baggage`) header describes, or None."""
+    if _api() is None or not traceparent:
+        return None
+    carrier = {"traceparent": traceparent}
+    if baggage:
+        carrier["baggage"] = baggage
+    return _propagator().extract(carrier=carrier)
+
+
+def inject_context() -> dict[str, str]:
+    """The current span as W3C headers (`{"traceparent": ...}`), empty without OpenTelemetry or a span."""
+    if _api() is None:
+        return {}
+    carrier: dict[str, str] = {}
+    _propagator().inject(carrier=carrier)
+    return carrier
+
+
+def get_trace_id_from_span() -> str | None:
+    """The current span's trace id as 32 hex digits, or None."""
+    trace = _api()
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.trace_id else None
+
+
+@contextlib.contextmanager
+def step_span(step_name: str, trigger_type: str, **attributes: Any) -> Iterator[Any]:
+    """A SERVER span `step:<name>` around one handler run, child of the incoming `traceparent`."""
+    tracer = get_tracer()
+    if tracer is None:
+        yield None
+        return
+    parent = extract_parent_context(incoming_traceparent.get())
+    attrs = {"motia.step.name": step_name, "motia.trigger.type": trigger_type,
+             **{k: v for k, v in attributes.items() if v is not None}}
+    with tracer.start_as_current_span(f"step:{step_name}", context=parent, kind=_api().SpanKind.SERVER,
+                                      attributes=attrs, record_exception=False, set_status_on_exception=False) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                record_exception(span, exc)
+            raise
+        if getattr(getattr(span, "status", None), "status_code", None) is _api().StatusCode.UNSET:
+            set_span_ok(span)
+
+
+@contextlib.contextmanager
+def operation_span(operation: str, **attributes: Any) -> Iterator[Any]:
+    """A CLIENT span for one state/stream/enqueue call (`state::set`, `stream::get`, `enqueue`)."""
+    tracer = get_tracer()
+    if tracer is None:
+        yield None
+        return
+    with tracer.start_as_current_span(operation, kind=_api().SpanKind.CLIENT,
+                                      attributes={k: v for k, v in attributes.items() if v is not None}) as span:
+        yield span
+
+
+def record_exception(span: Any, exc: Exception) -> None:
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.ERROR, str(exc))
+        span.record_exception(exc)
+
+
+def set_span_error(span: Any, message: str) -> None:
+    """An ERROR status without an exception (an HTTP handler's failure already answered as a 500)."""
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.ERROR, message)
+
+
+def set_span_ok(span: Any) -> None:
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.OK)
+
+
+def traceparent_for(trace_id: str, span_id: str) -> str:
+    """The traceparent of an outgoing call: the current span's when tracing, else one made of our ids."""
+    if get_tracer() is not None:
+        traceparent = inject_context().get("traceparent")
+        if traceparent:
+            return traceparent
+    return f"00-{trace_id}-{span_id}-01"
