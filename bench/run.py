@@ -3,7 +3,7 @@
 Writes a dated Markdown table to bench/results/ and prints it. Machines here are noisy: compare the ratios,
 not the absolute numbers. HTTP runs pin the server to cpu0 and wrk to cpu1 (3 s warm-up, then --seconds).
 
-    python bench/run.py [--seconds 10] [--only http,official,events,ws,startup,codegen]
+    python bench/run.py [--seconds 10] [--only http,official,events,calls,ws,startup,codegen]
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def startup_section() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", default="http,official,events,ws,startup,codegen")
+    parser.add_argument("--only", default="http,official,events,calls,ws,startup,codegen")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     today = datetime.date.today().isoformat()
@@ -214,6 +214,10 @@ def main() -> None:
             "ours, each a worker of `motia engine` (engine and worker on cpu0, wrk on cpu1).")
     if "events" in parts:
         lines += events_section()
+    if "calls" in parts:
+        lines += subprocess_section("Sync-style calls", [PY, "bench/calls.py"],
+                                    "CPU per call a handler makes (awaited or not), best of 5 requests of 5,000 "
+                                    "calls each.")
     if "ws" in parts:
         lines += subprocess_section("Engine protocol", [PY, "bench/ws_compare.py", "--seconds", "4"],
                                     "A remote worker over one WebSocket next to a raw websockets echo of the same "

@@ -2,27 +2,25 @@
 enqueue call, and W3C `traceparent` carried across the engine so an HTTP -> queue -> queue chain is one
 trace. The names are official motia 1.0's (`motia.tracing`).
 
-Without `opentelemetry` installed, or with `MOTIA_OTEL=0`, every function here is a cheap no-op: the
-span helpers yield None and nothing is imported. Spans are recorded by whatever tracer provider the app
-configures (`opentelemetry.trace.set_tracer_provider(...)`).
+Without `opentelemetry` installed, with `MOTIA_OTEL=0`, or until the app configures a tracer provider
+(`opentelemetry.trace.set_tracer_provider(...)`, or `motia.init_iii(otel_config=...)`), every function here is a
+cheap no-op: the span helpers yield None, and OpenTelemetry is not even imported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-try:
-    from opentelemetry import trace as _trace
-    from opentelemetry.trace import SpanKind, StatusCode
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    HAS_OTEL = os.environ.get("MOTIA_OTEL", "1") != "0"
-except ImportError:  # the optional extra is not installed
-    HAS_OTEL = False
+# Installed and not switched off. Importing OpenTelemetry costs a tenth of a second, so it is not imported
+# here: spans are only recorded once the app has imported `opentelemetry.trace` (it must, to set a provider).
+HAS_OTEL = os.environ.get("MOTIA_OTEL", "1") != "0" and importlib.util.find_spec("opentelemetry") is not None
 
 __all__ = [
     "HAS_OTEL",
@@ -38,21 +36,31 @@ __all__ = [
     "step_span",
 ]
 
-_propagator: Any = TraceContextTextMapPropagator() if HAS_OTEL else None
 # The traceparent of the invocation being handled in this task (what `step_span` continues).
 incoming_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "motia_incoming_traceparent", default=None
 )
 
 
+def _api() -> Any:
+    """`opentelemetry.trace` if the app has imported it, else None."""
+    return sys.modules.get("opentelemetry.trace") if HAS_OTEL else None
+
+
+@functools.cache
+def _propagator() -> Any:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()
+
+
 def get_tracer() -> Any:
-    """The `motia` tracer, or None without OpenTelemetry."""
-    if not HAS_OTEL:
-        return None
+    """The `motia` tracer, or None when no spans are recorded."""
+    trace = _api()
     # No provider configured: the API's proxy would make non-recording spans; skip the work altogether.
-    if isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
+    if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         return None
-    return _trace.get_tracer("motia")
+    return trace.get_tracer("motia")
 
 
 def enabled() -> bool:
@@ -62,28 +70,29 @@ def enabled() -> bool:
 
 def extract_parent_context(traceparent: str | None, baggage: str | None = None) -> Any:
     """The OpenTelemetry context a W3C `traceparent` (and `baggage`) header describes, or None."""
-    if not HAS_OTEL or not traceparent:
+    if _api() is None or not traceparent:
         return None
     carrier = {"traceparent": traceparent}
     if baggage:
         carrier["baggage"] = baggage
-    return _propagator.extract(carrier=carrier)
+    return _propagator().extract(carrier=carrier)
 
 
 def inject_context() -> dict[str, str]:
     """The current span as W3C headers (`{"traceparent": ...}`), empty without OpenTelemetry or a span."""
-    if not HAS_OTEL:
+    if _api() is None:
         return {}
     carrier: dict[str, str] = {}
-    _propagator.inject(carrier=carrier)
+    _propagator().inject(carrier=carrier)
     return carrier
 
 
 def get_trace_id_from_span() -> str | None:
     """The current span's trace id as 32 hex digits, or None."""
-    if not HAS_OTEL:
+    trace = _api()
+    if trace is None:
         return None
-    context = _trace.get_current_span().get_span_context()
+    context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.trace_id else None
 
 
@@ -97,7 +106,7 @@ def step_span(step_name: str, trigger_type: str, **attributes: Any) -> Iterator[
     parent = extract_parent_context(incoming_traceparent.get())
     attrs = {"motia.step.name": step_name, "motia.trigger.type": trigger_type,
              **{k: v for k, v in attributes.items() if v is not None}}
-    with tracer.start_as_current_span(f"step:{step_name}", context=parent, kind=SpanKind.SERVER,
+    with tracer.start_as_current_span(f"step:{step_name}", context=parent, kind=_api().SpanKind.SERVER,
                                       attributes=attrs, record_exception=False, set_status_on_exception=False) as span:
         try:
             yield span
@@ -105,7 +114,7 @@ def step_span(step_name: str, trigger_type: str, **attributes: Any) -> Iterator[
             if isinstance(exc, Exception):
                 record_exception(span, exc)
             raise
-        if getattr(getattr(span, "status", None), "status_code", None) is StatusCode.UNSET:
+        if getattr(getattr(span, "status", None), "status_code", None) is _api().StatusCode.UNSET:
             set_span_ok(span)
 
 
@@ -116,31 +125,31 @@ def operation_span(operation: str, **attributes: Any) -> Iterator[Any]:
     if tracer is None:
         yield None
         return
-    with tracer.start_as_current_span(operation, kind=SpanKind.CLIENT,
+    with tracer.start_as_current_span(operation, kind=_api().SpanKind.CLIENT,
                                       attributes={k: v for k, v in attributes.items() if v is not None}) as span:
         yield span
 
 
 def record_exception(span: Any, exc: Exception) -> None:
-    if HAS_OTEL and span is not None:
-        span.set_status(StatusCode.ERROR, str(exc))
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.ERROR, str(exc))
         span.record_exception(exc)
 
 
 def set_span_error(span: Any, message: str) -> None:
     """An ERROR status without an exception (an HTTP handler's failure already answered as a 500)."""
-    if HAS_OTEL and span is not None:
-        span.set_status(StatusCode.ERROR, message)
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.ERROR, message)
 
 
 def set_span_ok(span: Any) -> None:
-    if HAS_OTEL and span is not None:
-        span.set_status(StatusCode.OK)
+    if span is not None and _api() is not None:
+        span.set_status(_api().StatusCode.OK)
 
 
 def traceparent_for(trace_id: str, span_id: str) -> str:
     """The traceparent of an outgoing call: the current span's when tracing, else one made of our ids."""
-    if HAS_OTEL and get_tracer() is not None:
+    if get_tracer() is not None:
         traceparent = inject_context().get("traceparent")
         if traceparent:
             return traceparent

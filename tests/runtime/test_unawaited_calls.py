@@ -69,6 +69,17 @@ async def test_awaiting_still_returns_the_result_and_reads_see_earlier_unawaited
                                                             "typed": {"n": 6}}
 
 
+async def test_calls_can_be_gathered_and_made_tasks_of() -> None:
+    @get("/gathered")
+    async def gathered(req: ApiRequest[None]) -> list[Any]:
+        first, second = await asyncio.gather(stateManager.set("s", "a", 1), counters.set("g", "b", 2))
+        read = await asyncio.create_task(stateManager.get("s", "a"))
+        return [first.new_value, second["new_value"], read]
+
+    async with app_of(gathered) as app:
+        assert (await app.http.get("/gathered")).json() == [1, 2, 1]
+
+
 async def test_a_read_used_without_await_fails_at_that_line_with_a_clear_error() -> None:
     messages: list[str] = []
 

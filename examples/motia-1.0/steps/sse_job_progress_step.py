@@ -2,12 +2,12 @@ import asyncio
 import json
 from typing import Any
 
-from motia import FlowContext, MotiaHttpArgs, stateManager
+from motia import FlowContext, MotiaHttpArgs, http, stateManager
 
 config = {
     "name": "SseJobProgress",
     "description": "Server-sent events: a job's progress, pushed as its state changes",
-    "triggers": [{"type": "http", "method": "GET", "path": "/sse/jobs/:id"}],
+    "triggers": [http("GET", "/sse/jobs/:id")],
     "enqueues": [],
     "flows": ["streaming"],
 }

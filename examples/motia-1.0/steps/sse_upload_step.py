@@ -1,12 +1,12 @@
 import json
 
-from motia import FlowContext, MotiaHttpArgs
+from motia import FlowContext, MotiaHttpArgs, http
 
 config = {
     "name": "SseUpload",
     "description": "Reads an upload chunk by chunk (a sync handler, as in the official playground) and reports "
                    "each chunk as a server-sent event",
-    "triggers": [{"type": "http", "method": "POST", "path": "/sse/upload"}],
+    "triggers": [http("POST", "/sse/upload")],
     "enqueues": [],
     "flows": ["streaming"],
 }
