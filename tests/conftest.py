@@ -100,8 +100,16 @@ class MotiaProcess:
     def stop(self) -> str:
         self.client.close()
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        self.lines.append(out)
+        # Read through the same text buffer `readline` used: `communicate(timeout=...)` reads the raw pipe and
+        # would lose the lines already buffered there.
+        assert self.proc.stdout is not None
+        killer = threading.Timer(30, self.proc.kill)
+        killer.start()
+        try:
+            self.lines.append(self.proc.stdout.read())
+            self.proc.wait()
+        finally:
+            killer.cancel()
         return "".join(self.lines)
 
 
