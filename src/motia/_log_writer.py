@@ -107,24 +107,26 @@ class BackgroundWriter(logging.Handler):
         self.flush()
 
     def _after_fork(self) -> None:
-        # A forked child has the parent's queue but not its thread (and maybe a lock held by it).
-        if not self._stopped:
-            self._pending.clear()
-            self._armed = False
-            self._start_thread()
+        # A forked child has the parent's queue (the parent writes it) but not its thread, and maybe a lock that
+        # thread held. It writes its lines itself: multiprocessing's forked children leave through `os._exit`,
+        # which runs no exit handler that could flush a queue (`configure()` in the child starts a new thread).
+        self._pending.clear()
+        self._write_lock = threading.Lock()
+        self._stopped = True
 
 
-def _restart_writers_in_child() -> None:
+def _write_directly_in_child() -> None:
     for writer in list(_writers):
         writer._after_fork()
 
 
 @atexit.register
-def _flush_writers() -> None:
-    # The stdlib's own exit flush misses a writer once dictConfig has dropped it from `logging._handlerList`.
+def flush_all() -> None:
+    """Write what every writer has queued (at exit too: the stdlib's own exit flush misses a writer once
+    `dictConfig` has dropped it from `logging._handlerList`)."""
     for writer in list(_writers):
         writer.flush()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_writers_in_child)
+    os.register_at_fork(after_in_child=_write_directly_in_child)

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from ._log_writer import BackgroundWriter
+from ._log_writer import BackgroundWriter, flush_all
 
 STEP_LOGGER = logging.getLogger("motia.step")
 _json = msgspec.json.Encoder()
@@ -206,3 +206,8 @@ def configure(level: str = "INFO", fmt: str = "human", stream: TextIO | None = N
     root.addHandler(BackgroundWriter(stream, formatter))
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def flush() -> None:
+    """Write every queued line now and return when they are written (motia does this at exit by itself)."""
+    flush_all()
