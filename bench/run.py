@@ -108,22 +108,22 @@ def uvicorn(app: str) -> Callable[[int, Path], tuple[list[str], Path]]:
                                 "uvloop", "--no-access-log", "--log-level", "warning"], HERE)
 
 
-def motia_run(app: str, *options: str) -> Callable[[int, Path], tuple[list[str], Path]]:
+def motia_run(project: Path, *options: str) -> Callable[[int, Path], tuple[list[str], Path]]:
     return lambda port, tmp: ([PY, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0",
-                               "--data-dir", str(tmp / "data"), *options], HERE / "apps" / app)
+                               "--data-dir", str(tmp / "data"), *options], project)
 
 
 # name -> (command for a port and a scratch directory, the routes measured, whether its log goes to a file)
 HTTP_APPS = {
     "raw ASGI (uvicorn, httptools+uvloop): the ceiling": (uvicorn("apps.raw_asgi:app"), (GET, POST), False),
     "motia run, typed steps, no log line": (
-        motia_run("motia_hello", "--memory", "--log-level", "warning"), (GET, POST), False),
-    "motia run, the seed's hello step (one INFO line per request, logged to a file)": (
-        motia_run("motia_seed_hello", "--memory", "--log-level", "info"), (GET,), True),
-    "motia run, the seed's hello step, --log-level warning (the line is filtered out)": (
-        motia_run("motia_seed_hello", "--memory", "--log-level", "warning"), (GET,), False),
+        motia_run(HERE / "apps" / "motia_hello", "--memory", "--log-level", "warning"), (GET, POST), False),
+    "motia run, examples/seed's hello step (one INFO line per request, logged to a file)": (
+        motia_run(ROOT / "examples" / "seed", "--memory", "--log-level", "info"), (GET,), True),
+    "motia run, examples/seed's hello step, --log-level warning (the line is filtered out)": (
+        motia_run(ROOT / "examples" / "seed", "--memory", "--log-level", "warning"), (GET,), False),
     "motia run, realistic flow: POST -> state -> emit -> @on -> stream (SQLite, INFO logged to a file)": (
-        motia_run("motia_flow", "--log-level", "info"), (POST,), True),
+        motia_run(HERE / "apps" / "motia_flow", "--log-level", "info"), (POST,), True),
     "FastAPI (uvicorn, httptools+uvloop)": (uvicorn("apps.fastapi_app:app"), (GET, POST), False),
     "Litestar (uvicorn, httptools+uvloop)": (uvicorn("apps.litestar_app:app"), (GET, POST), False),
 }
