@@ -174,6 +174,8 @@ def test_callers_are_recorded_only_when_asked(configured):
         logging.getLogger("motia").removeHandler(handler)
     without, with_caller = seen
     assert (without.pathname, without.lineno, without.funcName) == ("(unknown file)", 0, "(unknown function)")
+    assert without.__dict__.keys() == logging.LogRecord("x", 20, "x", 0, "x", (), None).__dict__.keys() | {
+        "step", "trace_id", "fields"}  # the stdlib's attributes (formatters read `__dict__`), and motia's
     assert (with_caller.pathname, with_caller.lineno, with_caller.funcName) == (
         __file__, line, "test_callers_are_recorded_only_when_asked")
     assert (with_caller.filename, with_caller.module) == ("test_log.py", "test_log")

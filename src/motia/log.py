@@ -31,8 +31,9 @@ def record_callers(enabled: bool = True) -> None:
     _record_callers = enabled
 
 
-# What a step record says when callers are not recorded (`record_callers`).
-_NO_CALLER = ("(unknown file)", 0, "(unknown function)")
+# What a step record says when callers are not recorded (`record_callers`): pathname, filename, module,
+# lineno, funcName, as the stdlib's own records without a caller.
+_NO_CALLER = ("(unknown file)", "(unknown file)", "(unknown file)", 0, "(unknown function)")
 
 
 class StepRecord(logging.LogRecord):
@@ -43,16 +44,17 @@ class StepRecord(logging.LogRecord):
                  fields: dict[str, Any], caller: Any = None) -> None:
         now = time.time()
         if caller is None:
-            pathname, lineno, function = _NO_CALLER
+            pathname, filename, module, lineno, function = _NO_CALLER
         else:
             pathname, lineno, function = caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name
-        filename = pathname.rpartition("/")[2]
+            filename = os.path.basename(pathname)
+            module = os.path.splitext(filename)[0]
         multiprocessing = sys.modules.get("multiprocessing")
         # One dict display instead of twenty attribute stores.
         self.__dict__ = {
-            "name": "motia.step", "msg": message, "args": (), "levelname": _LEVEL_NAMES.get(level) or
+            "name": STEP_LOGGER.name, "msg": message, "args": (), "levelname": _LEVEL_NAMES.get(level) or
             logging.getLevelName(level), "levelno": level, "pathname": pathname, "filename": filename,
-            "module": filename.rpartition(".")[0] or filename, "exc_info": exc_info, "exc_text": None,
+            "module": module, "exc_info": exc_info, "exc_text": None,
             "stack_info": None, "lineno": lineno, "funcName": function, "created": now,
             "msecs": int((now - int(now)) * 1000) + 0.0, "relativeCreated": (now - _START) * 1000,
             "thread": threading.get_ident(), "threadName": threading.current_thread().name,
@@ -63,7 +65,7 @@ class StepRecord(logging.LogRecord):
 
 _LEVEL_NAMES = {level: logging.getLevelName(level) for level in
                 (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)}
-_START = logging._startTime  # type: ignore[attr-defined]  # relativeCreated counts from logging's import
+_START: float = getattr(logging, "_startTime", time.time())  # relativeCreated counts from logging's import
 _PID = os.getpid()  # a system call per record otherwise
 
 
