@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import TextIO
+from typing import Any, TextIO
 
 # How long the writer lets lines gather after the first one wakes it: one write for a burst of lines, at most
 # this much output lost if the process dies without running its exit handlers (SIGKILL, OOM, segfault).
@@ -34,7 +34,7 @@ class BackgroundWriter(logging.Handler):
         self.stream = stream
         # deque.append/popleft are atomic: the logging call takes no lock (one deque keeps the order of
         # every thread's records).
-        self._pending: collections.deque[logging.LogRecord] = collections.deque()
+        self._pending: collections.deque[Any] = collections.deque()
         self._armed = False  # the writer thread has been woken for what is pending
         self._stopped = False
         self._start_thread()
@@ -52,13 +52,17 @@ class BackgroundWriter(logging.Handler):
         if record.args:  # stdlib-style `log.info("%s", value)`: render now, the value may change later
             record.msg = record.getMessage()
             record.args = None
+        self.put(record)
+        return True
+
+    def put(self, record: Any) -> None:
+        """Queue a record (or anything the formatter reads like one) for the writer thread."""
         self._pending.append(record)
         if self._stopped or len(self._pending) > MAX_PENDING:
             self.flush()
         elif not self._armed:
             self._armed = True
             self._wake.set()
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)

@@ -78,6 +78,44 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_set_pid)
 
 
+class StepLine:
+    """What motia's formatters read of a step record, for when `configure`'s writer alone receives step
+    records (no other handler, no filter): a fraction of a LogRecord's cost to make."""
+
+    __slots__ = ("created", "exc_info", "fields", "levelname", "levelno", "msg", "step", "trace_id")
+    name = STEP_LOGGER.name
+    args = ()  # read by `Handler.handleError`
+
+    def __init__(self, created: float, level: int, message: str, exc_info: Any, step: str, trace_id: str,
+                 fields: dict[str, Any]) -> None:
+        self.created = created
+        self.levelno = level
+        self.levelname = _LEVEL_NAMES.get(level) or logging.getLevelName(level)
+        self.msg = message
+        self.exc_info = exc_info
+        self.step = step
+        self.trace_id = trace_id
+        self.fields = fields
+
+    def getMessage(self) -> str:
+        return self.msg
+
+
+_ROOT = logging.getLogger("motia")
+
+
+def _sole_writer(level: int) -> BackgroundWriter | None:
+    """`configure`'s writer, when it is the only thing a step record at `level` would reach."""
+    handlers = _ROOT.handlers
+    if (len(handlers) != 1 or STEP_LOGGER.handlers or STEP_LOGGER.filters or _ROOT.filters
+            or not STEP_LOGGER.propagate or STEP_LOGGER.disabled or _ROOT.disabled):
+        return None
+    writer = handlers[0]
+    if type(writer) is not BackgroundWriter or writer.filters or level < writer.level:
+        return None
+    return writer
+
+
 class StepLogger:
     """A logger bound to one invocation (step name + trace id)."""
 
@@ -108,8 +146,15 @@ class StepLogger:
             STEP_LOGGER.log(level, str(message), exc_info=exc_info, stacklevel=3,
                             extra={"step": self.step, "trace_id": self.trace_id, "fields": merged})
             return
-        # frame 0 is this method, 1 the level method (info, error...), 2 the handler that logged
-        caller = sys._getframe(2) if _record_callers else None
+        if _record_callers:
+            # frame 0 is this method, 1 the level method (info, error...), 2 the handler that logged
+            caller = sys._getframe(2)
+        else:
+            writer = _sole_writer(level)
+            if writer is not None:  # nobody else sees the record: the writer's formatter only needs a line
+                writer.put(StepLine(time.time(), level, str(message), exc_info, self.step, self.trace_id, merged))
+                return
+            caller = None
         STEP_LOGGER.handle(StepRecord(level, str(message), exc_info, self.step, self.trace_id, merged, caller))
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
