@@ -158,7 +158,7 @@ def test_configure_again_writes_the_lines_queued_for_the_previous_stream(configu
 
 
 def test_callers_are_recorded_only_when_asked(configured):
-    configured()
+    path = configured()
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
@@ -179,6 +179,9 @@ def test_callers_are_recorded_only_when_asked(configured):
     assert (with_caller.pathname, with_caller.lineno, with_caller.funcName) == (
         __file__, line, "test_callers_are_recorded_only_when_asked")
     assert (with_caller.filename, with_caller.module) == ("test_log.py", "test_log")
+    # with a second handler the writer gets full records: the lines read the same
+    assert [line.split(" ", 1)[1] for line in written(path)] == [
+        "INFO  [Callers 1a2b3c4d] without", "INFO  [Callers 1a2b3c4d] with"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

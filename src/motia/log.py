@@ -2,8 +2,9 @@
 
 Handlers call `ctx.logger.info("msg", {"data": 1})`, `ctx.logger.info("msg", user_id=7)` or
 `ctx.logger.error("msg", exc_info=True)`; all three shapes (seed, Motia 1.x, stdlib) are accepted.
-A step's line is a few microseconds on the event loop: its record is built without the stdlib's caller
-look-up, and `configure` hands records to a writer thread (`_log_writer`) that formats and writes them.
+A step's line is a few microseconds on the event loop: `configure` installs a writer thread (`_log_writer`)
+that formats and writes lines in batches; when it is the only handler, a step line reaches it as a `StepLine`,
+otherwise as a `StepRecord` (a LogRecord made without the stdlib's caller look-up).
 """
 
 from __future__ import annotations
