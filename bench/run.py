@@ -3,7 +3,7 @@
 Writes a dated Markdown table to bench/results/ and prints it. Machines here are noisy: compare the ratios,
 not the absolute numbers. HTTP runs pin the server to cpu0 and wrk to cpu1 (3 s warm-up, then --seconds).
 
-    python bench/run.py [--seconds 10] [--only http,official,events,calls,ws,startup,codegen]
+    python bench/run.py [--seconds 10] [--only http,logging,official,events,calls,ws,startup,codegen]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,14 +44,18 @@ def wait_http(port: int, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, cwd: Path = HERE) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=cwd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_http(port)
-        yield process
-    finally:
-        stop_group(process)
+def server(command: list[str], port: int, cwd: Path = HERE,
+           log_file: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """The server pinned to cpu0; its stderr (where motia logs) goes to `log_file`, or nowhere."""
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(log_file.open("wb")) if log_file is not None else subprocess.DEVNULL
+        process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=cwd, stdout=subprocess.DEVNULL,
+                                   stderr=stderr, start_new_session=True)
+        try:
+            wait_http(port)
+            yield process
+        finally:
+            stop_group(process)
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -64,12 +68,22 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wrk(url: str, seconds: int, lua: Path | None = None) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, lua: Path | None = None, server_pid: int | None = None) -> dict[str, float]:
+    """req/s, p50/p99 (ms), non-2xx and, given the server's pid, its CPU time per request (us): on a loaded
+    machine req/s swings with the neighbours, CPU per request much less."""
     args = ["taskset", "-c", "1", "wrk", "-t1", "-c64", "--latency"]
     if lua is not None:
         args += ["-s", str(lua)]
     subprocess.run([*args, "-d3s", url], capture_output=True, check=True)
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
     out = subprocess.run([*args, f"-d{seconds}s", url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server_pid) - cpu_before if server_pid is not None else float("nan")
 
     def latency(label: str) -> float:
         match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M)
@@ -79,55 +93,80 @@ def wrk(url: str, seconds: int, lua: Path | None = None) -> dict[str, float]:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": latency("50%"), "p99": latency("99%"), "errors": int(errors.group(1)) if errors else 0}
+    return {"rps": rps, "p50": latency("50%"), "p99": latency("99%"), "errors": int(errors.group(1)) if errors else 0,
+            "cpu_us": cpu / max(requests, 1) * 1e6}
+
+
+GET = ("GET /hello/:name", "/hello/world", None)
+POST = ("POST /users", "/users", HERE / "post.lua")
+
+
+def uvicorn(app: str) -> Callable[[int, Path], tuple[list[str], Path]]:
+    return lambda port, _tmp: ([PY, "-m", "uvicorn", app, "--port", str(port), "--http", "httptools", "--loop",
+                                "uvloop", "--no-access-log", "--log-level", "warning"], HERE)
+
+
+def motia_run(project: Path, *options: str) -> Callable[[int, Path], tuple[list[str], Path]]:
+    return lambda port, tmp: ([PY, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0",
+                               "--data-dir", str(tmp / "data"), *options], project)
+
+
+# name -> (command for a port and a scratch directory, the routes measured, whether its log goes to a file)
+HTTP_APPS = {
+    "raw ASGI (uvicorn, httptools+uvloop): the ceiling": (uvicorn("apps.raw_asgi:app"), (GET, POST), False),
+    "motia run, typed steps, no log line": (
+        motia_run(HERE / "apps" / "motia_hello", "--memory", "--log-level", "warning"), (GET, POST), False),
+    "motia run, examples/seed's hello step (one INFO line per request, logged to a file)": (
+        motia_run(ROOT / "examples" / "seed", "--memory", "--log-level", "info"), (GET,), True),
+    "motia run, examples/seed's hello step, --log-level warning (the line is filtered out)": (
+        motia_run(ROOT / "examples" / "seed", "--memory", "--log-level", "warning"), (GET,), False),
+    "motia run, realistic flow: POST -> state -> emit -> @on -> stream (SQLite, INFO logged to a file)": (
+        motia_run(HERE / "apps" / "motia_flow", "--log-level", "info"), (POST,), True),
+    "FastAPI (uvicorn, httptools+uvloop)": (uvicorn("apps.fastapi_app:app"), (GET, POST), False),
+    "Litestar (uvicorn, httptools+uvloop)": (uvicorn("apps.litestar_app:app"), (GET, POST), False),
+}
 
 
 def http_section(seconds: int) -> list[str]:
     if shutil.which("wrk") is None:
         return ["## HTTP", "", "skipped: wrk is not installed (`apt-get install wrk`)", ""]
-    apps = {
-        "raw ASGI (uvicorn, httptools+uvloop): the ceiling": lambda port: (
-            [PY, "-m", "uvicorn", "apps.raw_asgi:app", "--port", str(port), "--http", "httptools", "--loop", "uvloop",
-             "--no-access-log", "--log-level", "warning"], HERE),
-        "motia run": lambda port: (
-            [PY, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0", "--memory", "--log-level",
-             "warning"], HERE / "apps" / "motia_hello"),
-        "FastAPI (uvicorn, httptools+uvloop)": lambda port: (
-            [PY, "-m", "uvicorn", "apps.fastapi_app:app", "--port", str(port), "--http", "httptools", "--loop",
-             "uvloop", "--no-access-log", "--log-level", "warning"], HERE),
-        "Litestar (uvicorn, httptools+uvloop)": lambda port: (
-            [PY, "-m", "uvicorn", "apps.litestar_app:app", "--port", str(port), "--http", "httptools", "--loop",
-             "uvloop", "--no-access-log", "--log-level", "warning"], HERE),
-    }
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, build in apps.items():
+    logged: dict[str, int] = {}  # lines in the log file of the apps that log
+    for name, (build, routes, logs_to_file) in HTTP_APPS.items():
         port = free_port()
-        command, cwd = build(port)
-        try:
-            with server(command, port, cwd):
-                results[name] = {
-                    "GET /hello/:name": wrk(f"http://127.0.0.1:{port}/hello/world", seconds),
-                    "POST /users": wrk(f"http://127.0.0.1:{port}/users", seconds, HERE / "post.lua"),
-                }
-        except (RuntimeError, subprocess.CalledProcessError, FileNotFoundError) as exc:
-            results[name] = {}
-            print(f"{name}: {exc}", file=sys.stderr)
-    lines = ["## HTTP", "", f"wrk -t1 -c64, 3 s warm-up + {seconds} s, server on cpu0, wrk on cpu1.", "",
-             "| app | route | req/s | p50 | p99 | non-2xx | vs raw ASGI | vs FastAPI | vs Litestar |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    raw = results.get(next(iter(apps)), {})
+        with tempfile.TemporaryDirectory() as tmp:
+            command, cwd = build(port, Path(tmp))
+            log_file = Path(tmp) / "server.log" if logs_to_file else None
+            try:
+                with server(command, port, cwd, log_file) as process:
+                    results[name] = {label: wrk(f"http://127.0.0.1:{port}{path}", seconds, lua, process.pid)
+                                     for label, path, lua in routes}
+            except (RuntimeError, subprocess.CalledProcessError, FileNotFoundError) as exc:
+                results[name] = {}
+                print(f"{name}: {exc}", file=sys.stderr)
+            if log_file is not None:
+                with log_file.open("rb") as written:
+                    logged[name] = sum(1 for _ in written)
+    lines = ["## HTTP", "", f"wrk -t1 -c64, 3 s warm-up + {seconds} s, server on cpu0, wrk on cpu1. The rows that log "
+             "write motia's stderr to a file (log lines written during warm-up and run in brackets). CPU/req: the "
+             "server's CPU time per request, steadier than req/s when the machine is busy.", "",
+             "| app | route | req/s | p50 | p99 | non-2xx | CPU/req | vs raw ASGI | vs FastAPI | vs Litestar |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    raw = results.get(next(iter(HTTP_APPS)), {})
     fastapi = results.get("FastAPI (uvicorn, httptools+uvloop)", {})
     litestar = results.get("Litestar (uvicorn, httptools+uvloop)", {})
     for name, routes in results.items():
+        label = f"{name} [{logged[name]:,} lines]" if name in logged else name
         for route, figures in routes.items():
             def ratio(base: dict[str, dict[str, float]], route: str = route,
                       figures: dict[str, float] = figures) -> str:
                 return f"{figures['rps'] / base[route]['rps']:.2f}x" if route in base else "-"
 
-            lines.append(f"| {name} | {route} | {figures['rps']:,.0f} | {figures['p50']:.2f} ms | "
-                         f"{figures['p99']:.2f} ms | {figures['errors']:.0f} | {ratio(raw)} | {ratio(fastapi)} | "
-                         f"{ratio(litestar)} |")
+            lines.append(f"| {label} | {route} | {figures['rps']:,.0f} | {figures['p50']:.2f} ms | "
+                         f"{figures['p99']:.2f} ms | {figures['errors']:.0f} | {figures['cpu_us']:.0f} us | "
+                         f"{ratio(raw)} | {ratio(fastapi)} | {ratio(litestar)} |")
     lines.append("")
     return lines
 
@@ -199,7 +238,7 @@ def startup_section() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", default="http,official,events,calls,ws,startup,codegen")
+    parser.add_argument("--only", default="http,logging,official,events,calls,ws,startup,codegen")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     today = datetime.date.today().isoformat()
@@ -207,6 +246,11 @@ def main() -> None:
              "Every ratio compares figures taken in this same run.", ""]
     if "http" in parts:
         lines += http_section(args.seconds)
+    if "logging" in parts:
+        lines += subprocess_section(
+            "Logging", [PY, "bench/log_cost.py"],
+            "CPU time of one step log line (`ctx.logger.info(f\"Greeting {n}\")`) to a file, best of 5 rounds of "
+            "50,000. Target: <= 5 us on the calling thread (the event loop's).")
     if "official" in parts:
         lines += subprocess_section(
             "Official Motia runtime", [PY, "bench/official.py", "--seconds", str(args.seconds)],

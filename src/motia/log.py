@@ -2,18 +2,119 @@
 
 Handlers call `ctx.logger.info("msg", {"data": 1})`, `ctx.logger.info("msg", user_id=7)` or
 `ctx.logger.error("msg", exc_info=True)`; all three shapes (seed, Motia 1.x, stdlib) are accepted.
+A step's line is a few microseconds on the event loop: `configure` installs a writer thread (`_log_writer`)
+that formats and writes lines in batches; when it is the only handler, a step line reaches it as a `StepLine`,
+otherwise as a `StepRecord` (a LogRecord made without the stdlib's caller look-up).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Any
+import threading
+import time
+from typing import Any, TextIO
 
 import msgspec
 
+from ._log_writer import BackgroundWriter, flush_all
+
 STEP_LOGGER = logging.getLogger("motia.step")
 _json = msgspec.json.Encoder()
+_record_callers = False
+
+
+def record_callers(enabled: bool = True) -> None:
+    """Fill each step record's `pathname`, `lineno` and `funcName` with the handler's line (off by default:
+    motia's formats do not show it; turn it on for a handler or formatter of your own that does)."""
+    global _record_callers
+    _record_callers = enabled
+
+
+# What a step record says when callers are not recorded (`record_callers`): pathname, filename, module,
+# lineno, funcName, as the stdlib's own records without a caller.
+_NO_CALLER = ("(unknown file)", "(unknown file)", "(unknown file)", 0, "(unknown function)")
+
+
+class StepRecord(logging.LogRecord):
+    """The LogRecord of a step's line, built without the stdlib's per-record look-ups (the caller's frame,
+    `os.path` splitting, the pid): the same attributes, plus `step`, `trace_id` and `fields`."""
+
+    def __init__(self, level: int, message: str, exc_info: Any, step: str, trace_id: str,
+                 fields: dict[str, Any], caller: Any = None) -> None:
+        now = time.time()
+        if caller is None:
+            pathname, filename, module, lineno, function = _NO_CALLER
+        else:
+            pathname, lineno, function = caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name
+            filename = os.path.basename(pathname)
+            module = os.path.splitext(filename)[0]
+        multiprocessing = sys.modules.get("multiprocessing")
+        # One dict display instead of twenty attribute stores.
+        self.__dict__ = {
+            "name": STEP_LOGGER.name, "msg": message, "args": (), "levelname": _LEVEL_NAMES.get(level) or
+            logging.getLevelName(level), "levelno": level, "pathname": pathname, "filename": filename,
+            "module": module, "exc_info": exc_info, "exc_text": None,
+            "stack_info": None, "lineno": lineno, "funcName": function, "created": now,
+            "msecs": int((now - int(now)) * 1000) + 0.0, "relativeCreated": (now - _START) * 1000,
+            "thread": threading.get_ident(), "threadName": threading.current_thread().name,
+            "processName": multiprocessing.current_process().name if multiprocessing else "MainProcess",
+            "process": _PID, "step": step, "trace_id": trace_id, "fields": fields,
+        }
+
+
+_LEVEL_NAMES = {level: logging.getLevelName(level) for level in
+                (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)}
+_START: float = getattr(logging, "_startTime", time.time())  # relativeCreated counts from logging's import
+_PID = os.getpid()  # a system call per record otherwise
+
+
+def _set_pid() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_set_pid)
+
+
+class StepLine:
+    """What motia's formatters read of a step record, for when `configure`'s writer alone receives step
+    records (no other handler, no filter): a fraction of a LogRecord's cost to make."""
+
+    __slots__ = ("created", "exc_info", "fields", "levelname", "levelno", "msg", "step", "trace_id")
+    name = STEP_LOGGER.name
+    args = ()  # read by `Handler.handleError`
+
+    def __init__(self, created: float, level: int, message: str, exc_info: Any, step: str, trace_id: str,
+                 fields: dict[str, Any]) -> None:
+        self.created = created
+        self.levelno = level
+        self.levelname = _LEVEL_NAMES.get(level) or logging.getLevelName(level)
+        self.msg = message
+        self.exc_info = exc_info
+        self.step = step
+        self.trace_id = trace_id
+        self.fields = fields
+
+    def getMessage(self) -> str:
+        return self.msg
+
+
+_ROOT = logging.getLogger("motia")
+
+
+def _sole_writer(level: int) -> BackgroundWriter | None:
+    """`configure`'s writer, when it is the only thing a step record at `level` would reach."""
+    handlers = _ROOT.handlers
+    if (len(handlers) != 1 or STEP_LOGGER.handlers or STEP_LOGGER.filters or _ROOT.filters
+            or not STEP_LOGGER.propagate or STEP_LOGGER.disabled or _ROOT.disabled):
+        return None
+    writer = handlers[0]
+    if type(writer) is not BackgroundWriter or writer.filters or level < writer.level:
+        return None
+    return writer
 
 
 class StepLogger:
@@ -32,19 +133,32 @@ class StepLogger:
     def _log(self, level: int, message: Any, data: Any, exc_info: Any, fields: dict[str, Any]) -> None:
         if not STEP_LOGGER.isEnabledFor(level):
             return
-        merged = dict(self._extra_fields)
-        if isinstance(data, dict):
-            merged.update(data)
-        elif data is not None:
-            merged["data"] = data
-        merged.update(fields)
-        STEP_LOGGER.log(
-            level,
-            str(message),
-            exc_info=exc_info,
-            extra={"step": self.step or None, "trace_id": self.trace_id or None, "fields": merged},
-            stacklevel=3,  # the handler's line: _log <- info() <- handler
-        )
+        if data is None:  # `fields` is this call's own kwargs dict: no copy needed
+            merged = {**self._extra_fields, **fields} if self._extra_fields else fields
+        else:
+            merged = {**self._extra_fields, **data} if isinstance(data, dict) else {**self._extra_fields, "data": data}
+            merged.update(fields)
+        if exc_info:
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif not isinstance(exc_info, tuple):
+                exc_info = sys.exc_info()
+        if logging.getLogRecordFactory() is not logging.LogRecord:  # someone wants their own records
+            STEP_LOGGER.log(level, str(message), exc_info=exc_info, stacklevel=3,
+                            extra={"step": self.step or None, "trace_id": self.trace_id or None, "fields": merged})
+            return
+        if _record_callers:
+            # frame 0 is this method, 1 the level method (info, error...), 2 the handler that logged
+            caller = sys._getframe(2)
+        else:
+            writer = _sole_writer(level)
+            if writer is not None:  # nobody else sees the record: the writer's formatter only needs a line
+                writer.put(StepLine(time.time(), level, str(message), exc_info, self.step or None,
+                                    self.trace_id or None, merged))
+                return
+            caller = None
+        STEP_LOGGER.handle(StepRecord(level, str(message), exc_info, self.step or None, self.trace_id or None,
+                                       merged, caller))
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
         self._log(logging.DEBUG, message, data, exc_info, fields)
@@ -114,9 +228,13 @@ class HumanFormatter(logging.Formatter):
     def __init__(self, color: bool = False) -> None:
         super().__init__()
         self.color = color
+        self._time: tuple[int, str] = (-1, "")  # one tuple: formatters may be shared between threads
 
     def format(self, record: logging.LogRecord) -> str:
-        time = self.formatTime(record, "%H:%M:%S")
+        second, time = self._time
+        if int(record.created) != second:  # one strftime per second of output, not per line
+            time = self.formatTime(record, "%H:%M:%S")
+            self._time = (int(record.created), time)
         step = getattr(record, "step", None)
         where = f"[{step} {str(getattr(record, 'trace_id', ''))[:8]}] " if step else f"[{record.name}] "
         level = f"{record.levelname:<5}"
@@ -162,15 +280,21 @@ def _render(value: Any) -> str:
         return repr(value)
 
 
-def configure(level: str = "INFO", fmt: str = "human") -> None:
-    """Install one stderr handler on the `motia` logger tree (idempotent)."""
+def configure(level: str = "INFO", fmt: str = "human", stream: TextIO | None = None) -> None:
+    """Send the `motia` logger tree to `stream` (stderr by default) through a writer thread (idempotent:
+    the handler of a previous call is flushed and replaced)."""
+    stream = stream if stream is not None else sys.stderr
     root = logging.getLogger("motia")
     for handler in list(root.handlers):
-        if getattr(handler, "_motia", False):
+        if isinstance(handler, BackgroundWriter):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter(color=sys.stderr.isatty()))
-    handler._motia = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+            handler.stop()
+    formatter = JsonFormatter() if fmt == "json" else HumanFormatter(color=stream.isatty())
+    root.addHandler(BackgroundWriter(stream, formatter))
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def flush() -> None:
+    """Write every queued line now and return when they are written (motia does this at exit by itself)."""
+    flush_all()

@@ -46,9 +46,13 @@ async def test_module_logger_tags_each_line_with_the_running_step_and_trace_id()
         motia.log.logger.warn("careful", extra_field=1)
         return ApiResponse(status=200, body={"trace_id": ctx.trace_id})
 
-    async with app_of(({"name": "Logs", "triggers": [motia.http("GET", "/l")]}, handler)) as app:
-        trace_id = (await app.http.get("/l")).json()["trace_id"]
-        records = [r for r in app.logs if r.getMessage() in ("hello", "careful")]
+    motia.log.record_callers(True)  # off by default (it costs a frame look-up per line)
+    try:
+        async with app_of(({"name": "Logs", "triggers": [motia.http("GET", "/l")]}, handler)) as app:
+            trace_id = (await app.http.get("/l")).json()["trace_id"]
+            records = [r for r in app.logs if r.getMessage() in ("hello", "careful")]
+    finally:
+        motia.log.record_callers(False)
     assert [(r.getMessage(), r.step, r.trace_id, r.fields) for r in records] == [  # type: ignore[attr-defined]
         ("hello", "Logs", trace_id, {"user": 7}), ("careful", "Logs", trace_id, {"extra_field": 1})]
     assert records[0].pathname.endswith("test_services.py")  # the caller's line, not the logger's
