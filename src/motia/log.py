@@ -41,7 +41,7 @@ class StepRecord(logging.LogRecord):
     """The LogRecord of a step's line, built without the stdlib's per-record look-ups (the caller's frame,
     `os.path` splitting, the pid): the same attributes, plus `step`, `trace_id` and `fields`."""
 
-    def __init__(self, level: int, message: str, exc_info: Any, step: str, trace_id: str,
+    def __init__(self, level: int, message: str, exc_info: Any, step: str | None, trace_id: str | None,
                  fields: dict[str, Any], caller: Any = None) -> None:
         now = time.time()
         if caller is None:
@@ -87,7 +87,7 @@ class StepLine:
     name = STEP_LOGGER.name
     args = ()  # read by `Handler.handleError`
 
-    def __init__(self, created: float, level: int, message: str, exc_info: Any, step: str, trace_id: str,
+    def __init__(self, created: float, level: int, message: str, exc_info: Any, step: str | None, trace_id: str | None,
                  fields: dict[str, Any]) -> None:
         self.created = created
         self.levelno = level
@@ -122,7 +122,7 @@ class StepLogger:
 
     __slots__ = ("_extra_fields", "step", "trace_id")
 
-    def __init__(self, step: str, trace_id: str, fields: dict[str, Any] | None = None) -> None:
+    def __init__(self, step: str | None, trace_id: str | None, fields: dict[str, Any] | None = None) -> None:
         self.step = step
         self.trace_id = trace_id
         self._extra_fields = fields or {}
