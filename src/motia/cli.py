@@ -40,6 +40,10 @@ MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+DocsOption = typer.Option(
+    None, "--docs/--no-docs", show_default=False,
+    help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
+)
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -88,6 +92,7 @@ def run(
         None, "--cors-origin", help="Allow cross-origin browser requests from this origin (repeatable; * for any). "
         "Off by default."
     ),
+    docs: Optional[bool] = DocsOption,
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -108,7 +113,7 @@ def run(
     application = _embedded_app(
         registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or (), limits=limits,
+        cors_origins=cors_origins or (), limits=limits, docs=docs,
     )
 
     def started() -> None:
@@ -117,7 +122,7 @@ def run(
         info = banner_data(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
-            data="memory" if memory else str(Path(data_dir) / "motia.db"),
+            data="memory" if memory else str(Path(data_dir) / "motia.db"), pages=application.pages,
         )
         if log_format == "json":
             import logging

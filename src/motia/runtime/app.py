@@ -24,10 +24,11 @@ from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.ws import WorkerServer
 from ..registry import Registry
-from .graph_page import serve_graph
+from .docs_pages import docs_paths, serve_docs
+from .graph_page import GRAPH_PATH, serve_graph
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
-from .worker import Worker
+from .worker import OPENAPI_PATH, Worker
 
 log = logging.getLogger("motia")
 
@@ -62,6 +63,7 @@ class App:
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        docs: bool | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -83,8 +85,16 @@ class App:
         self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
         self.engine = self.embedded.core
         self.http = self.embedded.http
+        # What the banner lists: the pages this app serves, by name.
+        self.pages: dict[str, str] = {"openapi": OPENAPI_PATH}
         if admin:  # the flow graph page names step files: served where the operator routes are
             serve_graph(self.engine, registry)
+            self.pages["graph"] = GRAPH_PATH
+        # The API docs pages: on where the operator routes are unless asked (`--docs`/`--no-docs`).
+        docs = admin if docs is None else docs
+        if docs:
+            serve_docs(self.engine, registry)
+            self.pages.update(docs_paths())
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
