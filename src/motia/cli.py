@@ -311,11 +311,13 @@ def _count(n: int, noun: str) -> str:
 def create(
     name: str = typer.Argument(..., help="The project directory to create (its name is the project's)."),
     motia_path: Optional[Path] = typer.Option(
-        None, "--motia-path", help="Depend on this local motia checkout instead of the released motia-py."
+        None, "--motia-path", envvar="MOTIA_PATH", show_envvar=True,
+        help="A motia checkout the project's install line installs (its path written relative to the project, so "
+        "both can move together). Without it, the project uses the motia-py installed where you run it.",
     ),
 ) -> None:
     """Scaffold a project: pyproject, README, one step of each kind and tests that pass as generated."""
-    from .scaffold import ScaffoldError, create_project
+    from .scaffold import ScaffoldError, create_project, install_command
 
     try:
         files = create_project(Path(name), motia_path=motia_path)
@@ -323,7 +325,8 @@ def create(
         _fail(exc)
     for file in files:
         typer.echo(f"  created {file}")
-    typer.echo(f"\nNext:\n  cd {name}\n  pip install -e \".[test]\"\n  pytest\n  motia run")
+    where = "" if motia_path else " (in the virtualenv motia is installed in)"
+    typer.echo(f"\nNext{where}:\n  cd {name}\n  {install_command(name, motia_path)}\n  pytest\n  motia run")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
@@ -334,8 +337,9 @@ def codegen(ctx: typer.Context) -> None:
     try:
         from motia_codegen.cli import main as codegen_main
     except ImportError:
-        typer.secho("error: `motia codegen` needs the motia-codegen package: `pip install motia-codegen` "
-                    "(in a checkout of motia: `pip install -e codegen`)", fg=typer.colors.RED, err=True)
+        typer.secho("error: `motia codegen` needs the motia-codegen package, which is not installed. From a "
+                    "checkout of motia: `pip install ./codegen` (or the wheel `nox -s build` writes: "
+                    "`pip install dist/motia_codegen-*.whl`).", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     codegen_main(ctx.args, prog_name="motia codegen")
 
