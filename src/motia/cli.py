@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional
@@ -12,21 +13,44 @@ app = typer.Typer(
     name="motia",
     help="Event-driven Python backends from typed steps (HTTP routes, queues, cron, state, streams).",
     no_args_is_help=True,
-    add_completion=False,
+    # `motia --install-completion` (bash, zsh, fish, PowerShell) and `--show-completion`.
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"motia {version('motia-py')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("motia (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version of motia and exit."
+    ),
+) -> None:
+    """Event-driven Python backends from typed steps (HTTP routes, queues, cron, state, streams)."""
+
 DirOption = typer.Option(
-    None, "--dir", "-d", help="Steps directory (default: ./steps). `src/` is scanned too when present."
+    None, "--dir", "-d", help="The steps directory (default: ./steps). `src/` is scanned too when it exists."
 )
 # Options that `run`, `engine` (and `dev`) share.
 HostOption = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to.")
-PortOption = typer.Option(3111, "--port", "-p", help="HTTP port.")
+PortOption = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port).")
 MaxBodySizeOption = typer.Option(1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above).")
-LogLevelOption = typer.Option("info", "--log-level", help="debug, info, warning or error.")
-LogFormatOption = typer.Option("human", "--log-format", help="human or json.")
+LogLevelOption = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error.")
+LogFormatOption = typer.Option(
+    "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
+)
 DataDirOption = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives.")
-StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients.")
+StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients (0: any free port).")
 HeaderTimeoutOption = typer.Option(
     10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
 )
@@ -155,23 +179,19 @@ def _serve(main: Any) -> None:
         _fail(exc)
 
 
-@app.command()
-def dev(
-    steps_dir: Optional[Path] = DirOption,
-    port: int = PortOption,
-    stream_port: int = StreamPortOption,
-    memory: bool = MemoryOption,
-) -> None:
+def dev(**options: Any) -> None:
     """`motia run --watch`: serve, and restart on changes to step files, helper modules and .env (the store and
-    ports are kept; a broken step prints its error and the watcher waits for the fix)."""
-    from .reload import run_with_reload
+    ports are kept; a broken step prints its error and the watcher waits for the fix). Takes every option of
+    `motia run`."""
+    run(**options, watch=True)
 
-    args = ["--port", str(port), "--stream-port", str(stream_port)]
-    if steps_dir is not None:
-        args += ["--dir", str(steps_dir)]
-    if memory:
-        args.append("--memory")
-    raise typer.Exit(run_with_reload(Path.cwd(), args))
+
+# `motia dev` takes exactly `motia run`'s options (but --watch, which it always is): one list, kept in one place.
+dev.__signature__ = inspect.signature(run).replace(  # type: ignore[attr-defined]
+    parameters=[p for name, p in inspect.signature(run).parameters.items() if name != "watch"]
+)
+dev.__annotations__ = {name: hint for name, hint in run.__annotations__.items() if name != "watch"}
+app.command()(dev)
 
 
 def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, max_connections: int) -> Any:
@@ -281,7 +301,7 @@ def steps(
 @app.command()
 def graph(
     steps_dir: Optional[Path] = DirOption,
-    fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid, dot, html or json."),
+    fmt: str = typer.Option("mermaid", "--format", "-f", help="Output format: mermaid, dot, html or json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
 ) -> None:
     """Draw the flow: steps (API, event, cron, state, stream, noop), topics and emit edges (virtual ones
@@ -376,7 +396,9 @@ def emit_command(
     topic: str = typer.Argument(..., help="The topic to publish to."),
     data: str = typer.Argument("null", help="The event data, as JSON."),
     url: str = UrlOption,
-    group: Optional[str] = typer.Option(None, "--group", help="messageGroupId (FIFO subscribers)."),
+    group: Optional[str] = typer.Option(
+        None, "--group", help="The message group (messageGroupId) for FIFO subscribers."
+    ),
 ) -> None:
     """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`)."""
     import json
@@ -499,8 +521,46 @@ def _relative(file: str) -> str:
         return file
 
 
+def plain_help(command: Any) -> None:
+    """Readable `--help`: a flag shows no value placeholder, other options a word (`PORT`, `SECONDS`) instead of
+    the Python annotation typer prints (`<bool>`, `<list[int]>`, `<float>`)."""
+    for param in command.params:
+        # Duck-typed: typer may bring its own copy of click, whose classes are not `click.Option`.
+        if param.metavar is not None or param.param_type_name not in ("option", "argument"):
+            continue
+        name = param.name or ""
+        param.metavar = "" if getattr(param, "is_flag", False) else _METAVARS.get(name, name.upper())
+        if param.param_type_name == "argument" and hasattr(param, "display_type_rich"):
+            param.display_type_rich = lambda ctx: None  # the name column already shows the placeholder
+    make_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:  # `--help` is made when asked for, not a member of `params`
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
+# The value placeholder of each option by parameter name (otherwise the name in capitals).
+_METAVARS = {
+    "host": "HOST", "port": "PORT", "stream_port": "PORT", "engine_port": "PORT", "engine_host": "HOST",
+    "max_body_size": "BYTES", "max_connections": "N", "log_level": "LEVEL", "log_format": "FORMAT",
+    "cors_origins": "ORIGIN",
+    "engine_url": "URL", "url": "URL", "topic": "TOPIC", "group": "GROUP", "ids": "ID", "fmt": "FORMAT",
+    "output": "FILE", "steps_dir": "DIR", "data_dir": "DIR", "motia_path": "PATH",
+    **{name: "SECONDS" for name in ("timeout", "drain_timeout", "header_timeout", "body_timeout",
+                                    "keep_alive_timeout")},
+}
+
+
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    plain_help(command)
+    command(prog_name="motia")
 
 
 if __name__ == "__main__":

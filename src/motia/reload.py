@@ -23,6 +23,13 @@ def should_watch(path: str) -> bool:
     return file.suffix == ".py" or file.name in WATCHED_NAMES
 
 
+def watching(root: Path) -> str:
+    """What the watcher says when it starts: the directory, the files it reacts to and those it skips."""
+    where = "." if root.resolve() == Path.cwd().resolve() else str(root)
+    return (f"motia: watching {where} for changes to *.py, {' and '.join(sorted(WATCHED_NAMES))} "
+            f"(skipping {', '.join(sorted(IGNORED_DIRS))}); the app restarts on each change")
+
+
 def run_with_reload(root: Path, run_args: list[str]) -> int:
     from watchfiles import watch
 
@@ -32,6 +39,7 @@ def run_with_reload(root: Path, run_args: list[str]) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(watching(root), file=sys.stderr, flush=True)
     child = _start(root, run_args)
     try:
         for changes in watch(root, watch_filter=lambda _change, path: should_watch(path), stop_event=stop,
