@@ -24,15 +24,23 @@ _ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
 _ASSETS = ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css", "redoc/redoc.standalone.js",
            "asyncapi.js", "asyncapi.css")
 
-_SWAGGER_UI = """<!doctype html>
+_PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · API docs</title>
-<link rel="stylesheet" href="{assets}/swagger-ui/swagger-ui.css">
+<title>{title} · {what}</title>
+{head}
 </head>
-<body>
+<body{attributes}>
+{body}
+</body>
+</html>
+"""
+
+# Each page: what its title says, the end of its <head>, attributes of its <body>, and its <body>.
+_PAGES = {
+    "/docs": ("API docs", '<link rel="stylesheet" href="{assets}/swagger-ui/swagger-ui.css">', "", """\
 <div id="swagger-ui"></div>
 <script src="{assets}/swagger-ui/swagger-ui-bundle.js"></script>
 <script>
@@ -40,41 +48,15 @@ window.ui = SwaggerUIBundle({{
   url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout",
 }});
-</script>
-</body>
-</html>
-"""
-
-_REDOC = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · API reference</title>
-<style>body {{ margin: 0; padding: 0; }}</style>
-</head>
-<body>
+</script>"""),
+    "/redoc": ("API reference", "<style>body {{ margin: 0; padding: 0; }}</style>", "", """\
 <redoc spec-url="/openapi.json"></redoc>
-<script src="{assets}/redoc/redoc.standalone.js"></script>
-</body>
-</html>
-"""
-
-_ASYNCAPI = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · topics</title>
-<link rel="stylesheet" href="{assets}/asyncapi.css">
-</head>
-<body data-document="{document}">
+<script src="{assets}/redoc/redoc.standalone.js"></script>"""),
+    "/asyncapi": ("topics", '<link rel="stylesheet" href="{assets}/asyncapi.css">', ' data-document="{document}"', """\
 <main id="asyncapi"><noscript>This page renders the AsyncAPI document with JavaScript: read it at
 <a href="{document}">{document}</a>.</noscript></main>
-<script src="{assets}/asyncapi.js"></script>
-</body>
-</html>
-"""
+<script src="{assets}/asyncapi.js"></script>"""),
+}
 
 Builtin = Callable[[HttpRequestData], Awaitable[HttpResponseData]]
 
@@ -101,13 +83,16 @@ def serve_docs(engine: Engine, registry: Registry, title: str | None = None) -> 
             TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": "GET"}, None, None)
         )
 
-    pages = {"/docs": _SWAGGER_UI, "/redoc": _REDOC}
-    if _asyncapi_available():
-        pages["/asyncapi"] = _ASYNCAPI
+    with_asyncapi = _asyncapi_available()
+    if with_asyncapi:
         add(ASYNCAPI_JSON_PATH, _asyncapi_document(registry, name))
-    for path, template in pages.items():
-        page = template.format(title=name, assets=ASSETS_PATH, document=ASYNCAPI_JSON_PATH).encode()
-        add(path, _constant(page, "text/html; charset=utf-8"))
+    for path, (what, head, attributes, body) in _PAGES.items():
+        if path == "/asyncapi" and not with_asyncapi:
+            continue
+        slots = {"assets": ASSETS_PATH, "document": ASYNCAPI_JSON_PATH}
+        page = _PAGE.format(title=name, what=what, head=head.format(**slots), attributes=attributes.format(**slots),
+                            body=body.format(**slots))
+        add(path, _constant(page.encode(), "text/html; charset=utf-8"))
     for asset in _ASSETS:
         add(f"{ASSETS_PATH}/{asset}", _asset(asset))
 
