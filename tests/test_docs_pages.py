@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from motia import ApiRequest, ApiResponse, api
+from motia import ApiRequest, ApiResponse, Registry, api
 from tests.conftest import ROOT
 from tests.graph.test_browser import CHROMIUM, chromium
 
@@ -162,3 +162,9 @@ def test_a_step_serving_a_docs_path_keeps_it(serve):
     client = serve(own_docs, hello)
     assert client.get("/docs").text == "the step's own docs"
     assert client.get("/redoc").status_code == 200
+
+
+def test_the_engine_alone_serves_no_docs_pages_of_its_empty_registry(serve):
+    client = serve(Registry(), engine_port=0)
+    assert client.get("/docs").status_code == 404
+    assert client.get("/__motia/health").status_code == 200

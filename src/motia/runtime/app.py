@@ -90,8 +90,10 @@ class App:
         if admin:  # the flow graph page names step files: served where the operator routes are
             serve_graph(self.engine, registry)
             self.pages["graph"] = GRAPH_PATH
-        # The API docs pages: on where the operator routes are unless asked (`--docs`/`--no-docs`).
-        docs = admin if docs is None else docs
+        # The API docs pages: on where the operator routes are unless asked (`--docs`/`--no-docs`); not for
+        # `motia engine` alone, whose own registry is empty (its workers' topics are not known here).
+        engine_alone = engine_port is not None and not len(registry) and not registry.streams
+        docs = admin and not engine_alone if docs is None else docs
         if docs:
             serve_docs(self.engine, registry)
             self.pages.update(docs_paths())
