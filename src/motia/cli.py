@@ -76,7 +76,7 @@ def _fail(message: object, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
+def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None):  # type: ignore[no-untyped-def]
     from .discovery import discover
     from .errors import StepError
 
@@ -84,7 +84,18 @@ def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
         return discover(Path.cwd(), steps_dir)
     except StepError as exc:
         typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
+        _serve_unavailable_while_watched(serving, exc.render())
         raise typer.Exit(1) from None
+
+
+def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
+    """Under `motia dev`, a start-up error is served on the app's port (503) until the watcher restarts the app."""
+    import os
+
+    from .reload import CHILD_ENV, serve_unavailable
+
+    if serving is not None and os.environ.get(CHILD_ENV) == "1":
+        serve_unavailable(*serving, error)
 
 
 @app.command()
@@ -130,7 +141,7 @@ def run(
     log.configure(log_level, log_format)
     limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
     load_env_files(Path.cwd())
-    registry = _discover(steps_dir)
+    registry = _discover(steps_dir, serving=None if engine_url else (host, port))
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout)
         return
