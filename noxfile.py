@@ -17,6 +17,7 @@ def tests(session: nox.Session) -> None:
     # The runtime and the generator package (`motia codegen`, tests/codegen), both editable.
     session.install("-e", ".[test]", "-e", "codegen")
     _install_chromium(session)
+    _install_node_client(session)
     session.run("pytest", *session.posargs)
 
 
@@ -33,6 +34,26 @@ def _install_chromium(session: nox.Session) -> None:
         session.run("bash", "-c", script, external=True)
     except Exception:  # a failed install only skips the browser tests
         session.warn("could not install chromium; the browser tests will be skipped")
+
+
+def _install_node_client(session: nox.Session) -> None:
+    """The Node iii-sdk, a second client of the engine (tests/protocol/test_node_sdk.py), from the lock file in
+    tests/protocol/node; without node and npm (or when the install fails) those tests skip and say why."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        session.warn("node/npm not found; the Node iii-sdk tests will be skipped")
+        return
+    lock = Path("tests/protocol/node/package-lock.json")
+    installed = Path("tests/protocol/node/node_modules/.package-lock.json")
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return  # already installed from this lock file
+    try:
+        session.run("npm", "ci", "--no-audit", "--no-fund", "--silent", "--prefix", "tests/protocol/node",
+                    external=True)
+    except Exception:
+        session.warn("npm ci failed in tests/protocol/node; the Node iii-sdk tests will be skipped")
 
 
 @nox.session(python=PYTHON)

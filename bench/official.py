@@ -3,7 +3,7 @@
     .venv/bin/python bench/official.py [--seconds 10] [--venv bench/.venv-official]
 
 - official: `motia run` of motia==1.0.4rc1 on iii-sdk==0.9.0 (the pair that imports and connects, see
-  iii-protocol.md §6.3), in a venv of its own made on first use, serving bench/official/steps/hello_step.py;
+  docs/protocol.md §6.3), in a venv of its own made on first use, serving bench/official/steps/hello_step.py;
   it finds the engine through `III_URL`.
 - ours: `motia run --engine ws://...` in bench/apps/motia_hello.
 

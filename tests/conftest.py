@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httptools  # noqa: F401 - see below
 import httpx
 import pytest
 
@@ -21,6 +24,51 @@ from motia.dsl import step_of
 from motia.runtime import App, ServedApp
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# httptools' compiled parser raises the error classes of the first import of `httptools.parser.errors`. Imported
+# here, before any test, it is never dropped by a fixture that forgets the modules a test imported
+# (tests/codegen's `isolated_imports`): a second import would define new classes, and uvicorn's `except
+# httptools.HttpParserError` would no longer catch the parser's errors (a 400 or 431 becomes a dropped connection).
+
+
+T = TypeVar("T")
+
+
+class _Tries:
+    """When polling stops: at the first truthy value, or with an AssertionError naming the last one."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def done(self, value: Any) -> bool:
+        if value:
+            return True
+        if time.monotonic() > self.deadline:
+            raise AssertionError(f"not within {self.timeout}s; last value: {value!r}"[:2000])
+        return False
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
+    """The first truthy `check()`, polled every `interval` seconds (for work a server does in the background);
+    an AssertionError after `timeout` seconds. The test suite's one polling helper (with `eventually_async`)."""
+    tries = _Tries(timeout)
+    while not tries.done(value := check()):
+        time.sleep(interval)
+    return value
+
+
+async def eventually_async(check: Callable[[], T | Awaitable[T]], timeout: float = 10.0,
+                           interval: float = 0.005) -> T:
+    """`eventually` for a test on the event loop: it sleeps without blocking the loop, and `check` may be async."""
+    tries = _Tries(timeout)
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if tries.done(value):
+            return value  # type: ignore[return-value]
+        await asyncio.sleep(interval)
 
 
 def registry_of(*handlers: Callable[..., Any]) -> Registry:
@@ -80,10 +128,20 @@ class MotiaProcess:
             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.lines: list[str] = []
-        self.url = self._wait_for_url()
+        self.url = self.wait_for_output(r"serving HTTP on (http://[^\s\"]+)")
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
-    def _wait_for_url(self) -> str:
+    @property
+    def stream_url(self) -> str:
+        """The stream WebSocket's URL, from the start-up log."""
+        return self.wait_for_output(r"streams on (ws://[^;\s\"]+)")
+
+    def wait_for_output(self, pattern: str) -> str:
+        """The first group of `pattern` in the output so far, or in the lines that come next."""
+        for line in self.lines:
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -91,11 +149,12 @@ class MotiaProcess:
             if not line:
                 break
             self.lines.append(line)
-            found = re.search(r"serving HTTP on (http://[^\s\"]+)", line)
+            found = re.search(pattern, line)
             if found:
                 return found.group(1)
         self.proc.kill()
-        raise RuntimeError("motia run did not start:\n" + "".join(self.lines) + (self.proc.stdout.read() or ""))
+        raise RuntimeError(f"motia run printed nothing matching {pattern!r}:\n" + "".join(self.lines)
+                           + (self.proc.stdout.read() or ""))
 
     def stop(self) -> str:
         self.client.close()

@@ -172,3 +172,16 @@ def test_json_log_format_writes_one_object_per_line(tmp_path):
     started = [r for r in records if r["message"] == "started"]
     assert started and started[0]["fields"]["routes"] == [{"method": "GET", "path": "/", "step": "root"}]
     assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+
+
+def test_config_and_engine_together_are_refused(tmp_path):
+    (tmp_path / "config.yaml").write_text("workers: []\n")
+    result = motia("run", "--engine", "ws://127.0.0.1:1", "--config", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--config configures the embedded engine" in result.stderr
+
+
+def test_a_missing_config_file_is_a_clear_error(tmp_path):
+    result = motia("engine", "--config", "nowhere.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot read nowhere.yaml" in result.stderr

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from motia import Registry
 from motia.runtime import App
-from tests.conftest import ROOT
+from tests.conftest import ROOT, eventually
 
 EXAMPLE = ROOT / "examples" / "orders"
 
@@ -29,13 +28,21 @@ def test_emit_reaches_the_subscribers(served):
     order = {"id": "cli-1", "customer": "ada", "item": "lamp", "quantity": 1, "total": 5.0, "card": "4242"}
     result = motia("emit", "order.placed", json.dumps(order), "--url", served.url)
     assert (result.returncode, result.stdout.strip()) == (0, "emitted order.placed")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def status() -> str | None:
         got = motia("state", "get", "orders", "cli-1", "--url", served.url)
-        if got.returncode == 0 and json.loads(got.stdout)["status"] == "shipped":
-            break
-        time.sleep(0.1)
-    assert json.loads(got.stdout)["status"] == "shipped"  # charged, then shipped, through the events
+        return json.loads(got.stdout)["status"] if got.returncode == 0 else None
+
+    eventually(lambda: status() == "shipped")  # charged, then shipped, through the events
+
+
+def test_emit_to_a_topic_nothing_subscribes_to_fails_with_the_closest_topics_unless_forced(served):
+    mistyped = motia("emit", "order.placd", "{}", "--url", served.url)
+    assert mistyped.returncode == 1 and mistyped.stdout == ""
+    assert mistyped.stderr.strip() == ("error: no function subscribes to topic 'order.placd': the message is dropped; "
+                                       "did you mean 'order.placed' or 'order.paid'?")
+    forced = motia("emit", "order.placd", "{}", "--url", served.url, "--force")
+    assert (forced.returncode, forced.stdout.strip()) == (0, "emitted order.placd")
+    assert forced.stderr.startswith("warning: no function subscribes to topic 'order.placd'")
 
 
 def test_state_set_get_list(served):
@@ -43,6 +50,12 @@ def test_state_set_get_list(served):
     assert json.loads(motia("state", "get", "notes", "n1", "--url", served.url).stdout) == {"text": "hi"}
     assert json.loads(motia("state", "list", "notes", "--url", served.url).stdout) == {"n1": {"text": "hi"}}
     assert "notes" in motia("state", "list", "--url", served.url).stdout.split()
+
+
+def test_groups_and_keys_with_a_slash_round_trip(served):
+    assert motia("state", "set", "files/2026", "docs/read me.md", '"v1"', "--url", served.url).returncode == 0
+    assert json.loads(motia("state", "get", "files/2026", "docs/read me.md", "--url", served.url).stdout) == "v1"
+    assert motia("state", "get", "files", "2026/docs/read me.md", "--url", served.url).returncode == 1
 
 
 def test_missing_key_and_bad_json_are_clear_errors(served):

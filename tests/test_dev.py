@@ -9,11 +9,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -53,18 +54,17 @@ class Output:
 
 
 def poll(url: str, check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """The app's JSON answer at `url` once `check(answer)` holds (the app restarts in between: errors retry)."""
+    def answer():
         try:
             response = httpx.get(url, timeout=2)
-            last = response.json()
-            if response.status_code == 200 and check(last):  # 503 while a step is broken (tests/test_dev_broken.py)
-                return last
+            body = response.json()
         except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no matching answer from {url} in {timeout}s; last: {last}")
+            return None
+        # 503 while a step is broken (tests/test_dev_broken.py)
+        return body if response.status_code == 200 and check(body) else None
+
+    return eventually(answer, timeout, interval=0.1)
 
 
 def test_dev_restarts_on_step_helper_and_env_changes_and_survives_a_syntax_error(tmp_path: Path):
@@ -90,9 +90,7 @@ def test_dev_restarts_on_step_helper_and_env_changes_and_survives_a_syntax_error
         (tmp_path / ".env").write_text("GREETING=bonjour\n")
         poll(url, lambda r: r["greeting"] == "bonjour")
         (steps / "version_step.py").write_text("def broken(:\n")
-        deadline = time.monotonic() + 20
-        while "syntax error" not in output.text and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: "syntax error" in output.text, timeout=20, interval=0.1)
         assert "steps/version_step.py:1: syntax error" in output.text
         assert process.poll() is None, "the watcher keeps running after a broken step"
         (steps / "version_step.py").write_text(STEP.format(step=3))

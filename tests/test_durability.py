@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import textwrap
 import time
 
 import httpx
 
-from tests.conftest import MotiaProcess
+from tests.conftest import MotiaProcess, eventually
 
 STEPS = textwrap.dedent('''
     import asyncio
@@ -58,6 +59,7 @@ STEPS = textwrap.dedent('''
 
     @on("slow")
     async def slow_handler(data, ctx):
+        await ctx.state.update("slow", "starts", [{"type": "increment", "path": "n", "by": 1}])
         await asyncio.sleep(1.0)
         await ctx.state.set("slow", "done", True)
         await ctx.state.update("slow", "runs", [{"type": "increment", "path": "n", "by": 1}])
@@ -65,7 +67,8 @@ STEPS = textwrap.dedent('''
 
     @api("GET", "/slow")
     async def slow_result(req, ctx):
-        return {"done": await ctx.state.get("slow", "done"), "runs": await ctx.state.get("slow", "runs")}
+        return {"done": await ctx.state.get("slow", "done"), "runs": await ctx.state.get("slow", "runs"),
+                "starts": await ctx.state.get("slow", "starts")}
 ''')
 
 
@@ -86,13 +89,15 @@ def test_every_acknowledged_emit_is_handled_after_kill_9(tmp_path):
     assert handled_before_kill < 400, "the kill must interrupt pending work for this test to mean anything"
 
     second = MotiaProcess(root, "--stream-port", "0")
-    deadline = time.monotonic() + 60
     handled: dict[str, int] = {}
-    while time.monotonic() < deadline:
+
+    def all_handled() -> bool:
+        nonlocal handled
         handled = second.client.get("/handled").json()
-        if len(handled) >= len(acknowledged):
-            break
-        time.sleep(0.2)
+        return len(handled) >= len(acknowledged)
+
+    with contextlib.suppress(AssertionError):  # what is missing after the deadline is named below
+        eventually(all_handled, timeout=60, interval=0.2)
     second.stop()
     missing = set(map(str, acknowledged)) - set(handled)
     assert not missing, f"{len(missing)} acknowledged emits were lost"
@@ -123,15 +128,17 @@ def test_sigterm_lets_the_running_handler_finish_and_exits_zero(tmp_path):
     (tmp_path / "steps" / "durable_step.py").write_text(STEPS)
     first = MotiaProcess(tmp_path, "--stream-port", "0")
     assert first.client.post("/slow").status_code == 200
-    time.sleep(0.3)  # the handler is now sleeping inside its second of work
+    eventually(lambda: first.client.get("/slow").json()["starts"])  # the handler is inside its second of work
     first.client.close()
     first.proc.send_signal(signal.SIGTERM)
     assert first.proc.wait(30) == 0
     second = MotiaProcess(tmp_path, "--stream-port", "0")
-    time.sleep(0.3)
+    assert second.client.get("/slow").json() == {"done": True, "runs": {"n": 1}, "starts": {"n": 1}}
+    # A redelivery would start at once (starts 2) and finish 1 s later (runs 2): wait past that before looking.
+    time.sleep(1.5)
     result = second.client.get("/slow").json()
     second.stop()
-    assert result == {"done": True, "runs": {"n": 1}}  # finished once, not redelivered
+    assert result == {"done": True, "runs": {"n": 1}, "starts": {"n": 1}}  # finished once, not redelivered
 
 
 def test_memory_store_keeps_nothing_across_restarts(tmp_path):
@@ -159,6 +166,21 @@ def test_unwritable_data_directory_is_a_clear_error(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot open the data store" in result.stderr
+
+
+def test_a_damaged_store_stops_motia_run_with_the_file_and_the_way_out(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "durable_step.py").write_text(STEPS)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "motia.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--data-dir", "data", "--port", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "error: the data store data/motia.db is damaged" in result.stderr
+    assert ".recover" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_drain_timeout_bounds_how_long_an_http_request_may_finish(tmp_path):

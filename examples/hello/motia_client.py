@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from motia import FlowContext, Stream
 from motia import emit as _emit
-from motia._current import services as _services
+from motia import get_stream as _get_stream
 
 __all__ = [
     "TOPICS",
@@ -48,10 +48,10 @@ class Streams:
         def __getattr__(self, name: str) -> Stream[Any]:
             if name.startswith("_"):
                 raise AttributeError(name)
-            return _services().stream(name)
+            return _get_stream(name)
 
         def __getitem__(self, name: str) -> Stream[Any]:
-            return _services().stream(name)
+            return _get_stream(name)
 
 
 streams = Streams()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from motia import FlowContext, Stream
 from motia import emit as _emit
-from motia._current import services as _services
+from motia import get_stream as _get_stream
 
 if TYPE_CHECKING:
     from steps.todo_stream import Todo
@@ -55,10 +55,10 @@ class Streams:
         def __getattr__(self, name: str) -> Stream[Any]:
             if name.startswith("_"):
                 raise AttributeError(name)
-            return _services().stream(name)
+            return _get_stream(name)
 
         def __getitem__(self, name: str) -> Stream[Any]:
-            return _services().stream(name)
+            return _get_stream(name)
 
 
 streams = Streams()

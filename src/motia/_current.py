@@ -1,19 +1,29 @@
-"""The running app's services, for module-level helpers (`motia.state`, `motia.emit`, `Stream(...)`)."""
+"""Which app a module-level helper (`motia.state`, `motia.emit`, `Stream(...)`) talks to.
+
+The app of the handler running in this task or thread (a context variable, copied into sync handlers' worker
+threads), so two apps in one process never see each other's data. Outside any handler (start-up code, a thread
+a handler started with a fresh context) it is the one app running in the process; with several, a clear error.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
 
-from .errors import MotiaError
+from . import _pending
+from ._pending import Pending
+from .errors import InvocationClosed, MotiaError
 
 T = TypeVar("T")
 
 
 class Services(Protocol):
     """What a running worker offers handlers: emitting, and calling engine functions (state, streams)."""
+
+    loop: asyncio.AbstractEventLoop | None
 
     async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None: ...
 
@@ -22,29 +32,87 @@ class Services(Protocol):
     def stream(self, name: str) -> Any: ...
 
 
-_services: Services | None = None
 # The context of the handler running in this task (or its worker thread), for module-level `emit`.
 current_context: contextvars.ContextVar[Any] = contextvars.ContextVar("motia_context", default=None)
+# The app whose code runs here: set for each handler run, and by `use()` (tests, scripts).
+current_services: contextvars.ContextVar[Services | None] = contextvars.ContextVar("motia_services", default=None)
+# Every app attached to an engine in this process, oldest first.
+_running: list[Services] = []
 
 
-def bind(services: Services | None) -> None:
-    global _services
-    _services = services
+def attach(services: Services) -> None:
+    if services not in _running:
+        _running.append(services)
+
+
+def detach(services: Services) -> None:
+    if services in _running:
+        _running.remove(services)
+
+
+def use(services: Services | None) -> contextvars.Token[Services | None]:
+    """Make `services` the app of the code running in this context (undo with `current_services.reset`)."""
+    return current_services.set(services)
 
 
 def services() -> Services:
-    if _services is None:
+    found = current_services.get()
+    if found is not None:
+        return found
+    if len(_running) == 1:
+        return _running[0]
+    if not _running:
         raise MotiaError("no motia app is running in this process (start one with `motia run` or motia.testing)")
-    return _services
+    raise MotiaError(
+        f"{len(_running)} motia apps run in this process and this code runs outside their handlers, so which "
+        "app is meant is unknown: call it from a handler (a thread a handler starts can be run with "
+        "`contextvars.copy_context().run`), or use `ctx.state` / `app.state`"
+    )
 
 
-def dispatch(fn: Callable[..., Awaitable[T]], *args: Any) -> Any:
-    """Call an async API from the event loop (returns the awaitable) or from a sync handler's worker
-    thread (runs it on the loop and returns the result), so sync handlers need no `await`."""
+def dispatch(name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any,
+             bound: Services | None = None) -> Pending[T]:
+    """Call an async API: on the event loop it starts at once and returns a `Pending` to await (so a
+    forgotten `await` loses nothing); from a thread (sync handlers) it runs on the app's loop and returns
+    the value, so sync handlers need no `await`.
+
+    From the thread of a handler that ran past its time limit, the call is refused (`InvocationClosed`, logged):
+    the invocation was answered as failed, and a retry may already be doing the same work."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        import anyio.from_thread
+        context = current_context.get()
+        if getattr(context, "_closed", False):
+            context.logger.error(f"{name} refused: the handler ran past its time limit and its invocation is closed")
+            raise InvocationClosed(f"{name} after the handler's time limit: the invocation is closed") from None
+        value: Any = _pending.from_thread(name, fn, args, (bound if bound is not None else services()).loop)
+        return value  # in sync code the value itself, not an awaitable (see `Pending`)
+    return _pending.start(name, fn(*args))
 
-        return anyio.from_thread.run(fn, *args)  # type: ignore[arg-type]
-    return fn(*args)
+
+@contextlib.contextmanager
+def running(ctx: Any, services: Services) -> Iterator[_pending.Invocation]:
+    """The scope of one handler run: its context, its app, and the calls it starts (settle them before
+    answering)."""
+    invocation = _pending.Invocation()
+    context_token = current_context.set(ctx)
+    services_token = current_services.set(services)
+    invocation_token = _pending.current_invocation.set(invocation)
+    try:
+        yield invocation
+    finally:
+        _pending.current_invocation.reset(invocation_token)
+        current_services.reset(services_token)
+        current_context.reset(context_token)
+
+
+async def settled(work: Awaitable[T], invocation: _pending.Invocation) -> T:
+    """`work`'s result once the calls it started are applied too (also when it fails)."""
+    try:
+        result = await work
+    except BaseException:
+        with contextlib.suppress(Exception):  # the handler's own error is the one to report
+            await invocation.settle()
+        raise
+    await invocation.settle()
+    return result

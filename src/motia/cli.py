@@ -31,7 +31,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(
+def _root_options(
     show_version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version of motia and exit."
     ),
@@ -63,10 +63,35 @@ KeepAliveTimeoutOption = typer.Option(
 MaxConnectionsOption = typer.Option(
     1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
 )
+WriteTimeoutOption = typer.Option(
+    30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
+)
+MaxHeadSizeOption = typer.Option(
+    64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
+)
+MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
 DocsOption = typer.Option(
     None, "--docs/--no-docs", show_default=False,
     help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
+)
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
+    "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
+)
+StreamMaxQueuedBytesOption = typer.Option(
+    8 * 1024 * 1024, "--stream-max-queued-bytes",
+    help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
+)
+StreamMaxSubscriptionsOption = typer.Option(
+    1000, "--stream-max-subscriptions", help="Subscriptions on one stream socket; a join over it closes it (1008).",
+)
+StreamMaxConnectionsOption = typer.Option(
+    1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+)
+OperatorHostOption = typer.Option(
+    None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
+    "names (repeatable; e.g. the name a local reverse proxy passes on)."
 )
 
 
@@ -100,7 +125,9 @@ def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     steps_dir: Optional[Path] = DirOption,
+    config_file: Optional[Path] = ConfigOption,
     host: str = HostOption,
     port: int = PortOption,
     max_body_size: int = MaxBodySizeOption,
@@ -116,7 +143,14 @@ def run(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -126,6 +160,10 @@ def run(
     cors_origins: Optional[list[str]] = typer.Option(
         None, "--cors-origin", help="Allow cross-origin browser requests from this origin (repeatable; * for any). "
         "Off by default."
+    ),
+    worker_token: Optional[str] = typer.Option(
+        None, "--worker-token", envvar="III_TOKEN",
+        help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
     docs: Optional[bool] = DocsOption,
 ) -> None:
@@ -139,17 +177,22 @@ def run(
     from .dotenv import load_env_files
 
     log.configure(log_level, log_format)
-    limits = _limits(header_timeout, body_timeout, keep_alive_timeout, max_connections)
     load_env_files(Path.cwd())
+    if engine_url and config_file is not None:
+        _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    options = _options(
+        ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
+        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+        cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
+        max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
+        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
+    )
     registry = _discover(steps_dir, serving=None if engine_url else (host, port))
     if engine_url:
-        _work_for(registry, engine_url, timeout, drain_timeout)
+        _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
-    application = _embedded_app(
-        registry, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
-        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or (), limits=limits, docs=docs,
-    )
+    application = _embedded_app(registry, **options, docs=docs)
 
     def started() -> None:
         from .banner import banner_data, render
@@ -157,7 +200,8 @@ def run(
         info = banner_data(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
-            data="memory" if memory else str(Path(data_dir) / "motia.db"), pages=application.pages,
+            data=str(application.store_path) if application.store_path is not None else "memory",
+            pages=application.pages,
         )
         if log_format == "json":
             import logging
@@ -175,9 +219,64 @@ def _embedded_app(registry: Any, **options: Any) -> Any:
     from .runtime.app import App
 
     try:
-        return App(registry, **options)
+        application = App(registry, **options)
     except StoreError as exc:
         _fail(exc)
+    return application
+
+
+def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> dict[str, Any]:
+    """The App options: config.yaml's (with `--config`), then every flag given on the command line or by its
+    environment variable. Worker ports: the file's `iii-worker-manager` entries, or one from
+    `--engine-host/--engine-port`; `--engine-*` flags change the first, `--worker-token/--worker-origin` all."""
+    import msgspec
+
+    from .engine import config as engine_config
+    from .engine.rbac import WorkerPortConfig
+
+    def given(name: str) -> bool:
+        # By name: typer may bring its own copy of click, whose enum is not click's.
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    flag_of = {"default_timeout": "timeout"}  # an App option -> the parameter of its flag, where they differ
+    options: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = engine_config.load(config_file)
+        except engine_config.ConfigError as exc:
+            _fail(exc)
+        engine_config.report_ignored(loaded)
+        options = engine_config.app_options(loaded)
+    limits = {k: flags.pop(k) for k in ("header_timeout", "body_timeout", "keep_alive_timeout", "write_timeout",
+                                        "max_connections", "max_head_size", "max_headers")}
+    if not given("max_connections") and "max_connections" in options:
+        limits["max_connections"] = options["max_connections"]
+    options.pop("max_connections", None)
+    options["limits"] = _limits(**limits)
+    port_flags = {k: flags.pop(k) for k in ("engine_host", "engine_port", "worker_token", "worker_origins")
+                  if k in flags}
+    for name, value in flags.items():
+        if name not in options or given(flag_of.get(name, name)):
+            options[name] = value
+    if given("data_dir") and not given("memory"):
+        options["memory"] = False
+    if port_flags:
+        ports = options.get("worker_ports") or [WorkerPortConfig(host=port_flags["engine_host"],
+                                                                 port=port_flags["engine_port"])]
+        first: dict[str, Any] = {k[len("engine_"):]: port_flags[k] for k in ("engine_host", "engine_port")
+                                 if given(k)}
+        every: dict[str, Any] = {}
+        if given("worker_token"):
+            every["auth_token"] = port_flags["worker_token"]
+        if given("worker_origins"):
+            every["allowed_origins"] = list(port_flags["worker_origins"] or [])
+        try:
+            options["worker_ports"] = [msgspec.structs.replace(p, **every, **(first if i == 0 else {}))
+                                       for i, p in enumerate(ports)]
+        except ValueError as exc:
+            _fail(exc)
+    return options
 
 
 def _serve(main: Any) -> None:
@@ -205,25 +304,43 @@ dev.__annotations__ = {name: hint for name, hint in run.__annotations__.items() 
 app.command()(dev)
 
 
-def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, max_connections: int) -> Any:
+def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, write_timeout: float,
+            max_connections: int, max_head_size: int, max_headers: int) -> Any:
     from .engine.http import HttpLimits
 
     for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout),
-                        ("--keep-alive-timeout", keep_alive_timeout)):
+                        ("--keep-alive-timeout", keep_alive_timeout), ("--write-timeout", write_timeout)):
         if not value > 0:
             _fail(f"{name} must be a positive number of seconds, not {value}")
     if max_connections < 0:
         _fail(f"--max-connections must be 0 (no cap) or more, not {max_connections}")
+    if max_head_size < 1024:
+        _fail(f"--max-head-size must be at least 1024 bytes, not {max_head_size}")
+    if max_headers < 1:
+        _fail(f"--max-headers must be 1 or more, not {max_headers}")
     return HttpLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                      keep_alive_timeout=keep_alive_timeout, max_connections=max_connections or None)
+                      keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
+                      max_connections=max_connections or None, max_head_size=max_head_size, max_headers=max_headers)
 
 
-def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float) -> None:
+def _stream_limits(max_queued_bytes: int, max_subscriptions: int, max_connections: int) -> Any:
+    from .engine.streams import StreamLimits
+
+    for name, value in (("--stream-max-queued-bytes", max_queued_bytes),
+                        ("--stream-max-subscriptions", max_subscriptions),
+                        ("--stream-max-connections", max_connections)):
+        if value < 1:
+            _fail(f"{name} must be 1 or more, not {value}")
+    return StreamLimits(max_queued_bytes=max_queued_bytes, max_subscriptions=max_subscriptions,
+                        max_connections=max_connections)
+
+
+def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: float, token: Optional[str]) -> None:
     from .runtime.app import RemoteApp
     from .runtime.app import run as run_loop
     from .runtime.remote import EngineRejected
 
-    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout)
+    application = RemoteApp(registry, engine_url, default_timeout=timeout, drain_timeout=drain_timeout, token=token)
     try:
         run_loop(application.serve())
     except EngineRejected as exc:
@@ -232,8 +349,19 @@ def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: flo
 
 @app.command()
 def engine(
+    ctx: typer.Context,
+    config_file: Optional[Path] = ConfigOption,
     engine_host: str = typer.Option("127.0.0.1", "--engine-host", help="Interface the worker port binds to."),
     engine_port: int = typer.Option(49134, "--engine-port", help="Worker port (iii protocol over WebSocket)."),
+    worker_token: Optional[str] = typer.Option(
+        None, "--worker-token", envvar="MOTIA_WORKER_TOKEN",
+        help="Refuse workers that do not send `Authorization: Bearer TOKEN` (iii SDKs and `motia run --engine` "
+        "send $III_TOKEN) with AUTH_ERROR.",
+    ),
+    worker_origins: Optional[list[str]] = typer.Option(
+        None, "--worker-origin", help="Let pages of this browser origin open the worker port (repeatable; * for "
+        "any). Handshakes carrying an Origin are refused by default.",
+    ),
     host: str = HostOption,
     port: int = PortOption,
     max_body_size: int = MaxBodySizeOption,
@@ -248,7 +376,14 @@ def engine(
     header_timeout: float = HeaderTimeoutOption,
     body_timeout: float = BodyTimeoutOption,
     keep_alive_timeout: float = KeepAliveTimeoutOption,
+    write_timeout: float = WriteTimeoutOption,
     max_connections: int = MaxConnectionsOption,
+    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
+    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
+    stream_max_connections: int = StreamMaxConnectionsOption,
+    max_head_size: int = MaxHeadSizeOption,
+    max_headers: int = MaxHeadersOption,
+    operator_hosts: Optional[list[str]] = OperatorHostOption,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
@@ -256,12 +391,16 @@ def engine(
     from .registry import Registry
 
     log.configure(log_level, log_format)
-    application = _embedded_app(
-        Registry(), host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
+    options = _options(
+        ctx, config_file, host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
         stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
-        limits=_limits(header_timeout, body_timeout, keep_alive_timeout, max_connections),
+        worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
+        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
+        max_connections=max_connections, max_head_size=max_head_size, max_headers=max_headers,
+        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
+        operator_hosts=operator_hosts or (),
     )
-    _serve(application.serve())
+    _serve(_embedded_app(Registry(), **options).serve())
 
 
 @app.command()
@@ -317,16 +456,14 @@ def graph(
 ) -> None:
     """Draw the flow: steps (API, event, cron, state, stream, noop), topics and emit edges (virtual ones
     dashed). `--format html` is a self-contained page, also served by `motia run` at /__motia/graph."""
-    from .graph import build_graph, to_dot, to_html, to_json, to_mermaid
+    from .graph import FORMATS, build_graph, render
 
-    renderers = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json,
-                 "html": lambda g: to_html(g, Path.cwd().name or "motia")}
-    if fmt not in renderers:
-        typer.secho(f"error: unknown format {fmt!r}; use one of {', '.join(renderers)}", fg=typer.colors.RED,
+    if fmt not in FORMATS:
+        typer.secho(f"error: unknown format {fmt!r}; use one of {', '.join(FORMATS)}", fg=typer.colors.RED,
                     err=True)
         raise typer.Exit(2)
     flow = build_graph(_discover(steps_dir), root=Path.cwd())
-    text = renderers[fmt](flow)
+    text = render(flow, fmt, Path.cwd().name or "motia")
     if output is None:
         sys.stdout.write(text)
         return
@@ -410,8 +547,10 @@ def emit_command(
     group: Optional[str] = typer.Option(
         None, "--group", help="The message group (messageGroupId) for FIFO subscribers."
     ),
+    force: bool = typer.Option(False, "--force", help="Exit 0 even when no function subscribes to the topic."),
 ) -> None:
-    """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`)."""
+    """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`). A topic no
+    function subscribes to is an error (exit 1; the message is dropped) unless `--force`."""
     import json
 
     try:
@@ -422,7 +561,13 @@ def emit_command(
     body: dict[str, Any] = {"topic": topic, "data": value}
     if group is not None:
         body["messageGroupId"] = group
-    _admin("POST", url, "/__motia/emit", body)
+    reply = _admin("POST", url, "/__motia/emit", body)
+    warning = reply.get("warning") if isinstance(reply, dict) else None
+    if warning:
+        typer.secho(f"{'warning' if force else 'error'}: {warning}", fg=typer.colors.YELLOW if force else
+                    typer.colors.RED, err=True)
+        if not force:
+            raise typer.Exit(1)
     typer.echo(f"emitted {topic}")
 
 

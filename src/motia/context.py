@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import enum
+import inspect
 import os
+from asyncio import Future
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from ._current import Services
 from .log import StepLogger
+from .records import Record
 
 if TYPE_CHECKING:
+    from ._pending import Pending
     from .state import StateManager
     from .streams import StreamsAccessor
 
@@ -21,6 +28,10 @@ TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
     "state": ("state",),
     "stream": ("stream",),
 }
+# Defaults to Any (PEP 696), so that a bare `FlowContext` stays valid under mypy --strict beside official
+# code's `FlowContext[Any]`.
+T = TypeVar("T", default=Any)
+
 _CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
 
 
@@ -29,18 +40,28 @@ def canonical_kind(name: str) -> str | None:
     return _CANONICAL.get(name)
 
 
-class TriggerType(str):
+class TriggerType(str, enum.Enum):
     """A trigger kind that compares equal to each of its aliases.
 
     Seed code compares `ctx.trigger.type == "api"` or `"event"`, Motia 1.x code `"http"` or `"queue"`;
-    both hold for the same trigger. (Hashing follows the canonical string, so use `kind` as a dict key.)
+    both hold for the same trigger. An enum of str, so it serialises as its canonical name (JSON, msgspec)
+    when official code stores or enqueues `ctx.trigger.type`. (Hashing follows the canonical string.)
     """
 
-    __slots__ = ()
+    HTTP = "http"
+    QUEUE = "queue"
+    CRON = "cron"
+    STATE = "state"
+    STREAM = "stream"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TriggerType | None:
+        kind = _CANONICAL.get(value) if isinstance(value, str) else None
+        return cls(kind) if kind is not None else None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
-            return str.__eq__(self, other) or _CANONICAL.get(other) == str(self)
+            return str.__eq__(self, other) or _CANONICAL.get(str(other)) == self.value
         return NotImplemented
 
     def __ne__(self, other: object) -> bool:
@@ -49,36 +70,45 @@ class TriggerType(str):
 
     __hash__ = str.__hash__
 
+    def __str__(self) -> str:
+        return str(self.value)
 
-class TriggerInfo:
-    """Which trigger fired: `type` (alias-tolerant), `kind` (canonical), `index` and its details."""
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
-    __slots__ = ("expression", "group_id", "index", "item_id", "kind", "method", "path", "stream_name", "topic",
-                 "type")
 
-    def __init__(
-        self,
-        kind: str,
-        index: int = 0,
-        *,
-        path: str | None = None,
-        method: str | None = None,
-        topic: str | None = None,
-        expression: str | None = None,
-        stream_name: str | None = None,
-        group_id: str | None = None,
-        item_id: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.type = TriggerType(kind)
-        self.index = index
-        self.path = path
-        self.method = method
-        self.topic = topic
-        self.expression = expression
-        self.stream_name = stream_name
-        self.group_id = group_id
-        self.item_id = item_id
+class TriggerInfo(Record):
+    """Which trigger fired: `type` (alias-tolerant), `kind` (canonical), `index` and its details.
+
+    Official code builds one by keyword (`TriggerInfo(type="queue", index=0, topic="orders")`); the runtime
+    fills `topic`, `expression` and the stream fields too (official motia 1.0 left them empty).
+    """
+
+    __slots__ = ("type", "index", "path", "method", "topic", "expression", "stream_name", "group_id", "item_id")  # noqa: RUF023 - positional order
+    type: TriggerType
+    index: int
+    path: str | None
+    method: str | None
+    topic: str | None
+    expression: str | None
+    stream_name: str | None
+    group_id: str | None
+    item_id: str | None
+    _defaults = {"index": 0, "path": None, "method": None, "topic": None, "expression": None,
+                 "stream_name": None, "group_id": None, "item_id": None}
+    _aliases = {"kind": "type"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        given: Any = self.type
+        try:
+            self.type = TriggerType(given)
+        except ValueError:
+            raise ValueError(f"unknown trigger type {given!r}; use http, queue, cron, state or stream") from None
+
+    @property
+    def kind(self) -> str:
+        return str(self.type)
 
     def __repr__(self) -> str:
         details = {k: getattr(self, k) for k in ("path", "method", "topic", "expression", "stream_name")}
@@ -90,34 +120,45 @@ class TriggerInfo:
 TriggerMetadata = TriggerInfo
 
 
-class FlowContext:
-    """The second argument of every handler.
+class FlowContext(Generic[T]):
+    """The second argument of every handler. `FlowContext[T]` names what `enqueue` sends (official typing).
 
-    Attributes set by middleware (`ctx.user = user`) stay on the context for the handler.
+    Attributes set by middleware (`ctx.user = user`) stay on the context for the handler. Official tests
+    build one by keyword: `FlowContext(trace_id="t", trigger=TriggerInfo(type="http"), input_value=req)`.
     """
 
     def __init__(
         self,
-        step: str,
-        trigger: TriggerInfo,
+        step: str = "",
+        trigger: TriggerInfo | Mapping[str, Any] | None = None,
         services: Services | None = None,
         *,
         traceparent: str | None = None,
         input_value: Any = None,
+        trace_id: str | None = None,
     ) -> None:
+        if trigger is None:
+            raise TypeError("FlowContext() needs a trigger (TriggerInfo(type=...))")
         self.step = step
-        self.trigger = trigger
+        self.trigger = trigger if isinstance(trigger, TriggerInfo) else TriggerInfo.model_validate(trigger)
         self.input_value = input_value
         self._services = services
         self._traceparent = traceparent
-        self._trace_id: str | None = None
+        self._trace_id: str | None = trace_id
         self._logger: StepLogger | None = None
+        # Set when a sync handler runs past its time limit: its thread goes on, but the invocation is closed
+        # (`_current.dispatch` refuses its calls) and `_abandoned` resolves when the thread returns.
+        self._closed = False
+        self._abandoned: Future[None] | None = None
 
     @property
     def trace_id(self) -> str:
         # Lazy: most requests never read it, and a fresh id costs a syscall.
         if self._trace_id is None:
-            self._trace_id = trace_id_from(self._traceparent) or os.urandom(16).hex()
+            from .tracing import get_trace_id_from_span
+
+            self._trace_id = (get_trace_id_from_span() or trace_id_from(self._traceparent)
+                              or os.urandom(16).hex())
         return self._trace_id
 
     @property
@@ -149,19 +190,19 @@ class FlowContext:
             raise RuntimeError("this context is not attached to a running app")
         return self._services
 
-    def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+    def emit(self, topic_or_event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Publish `data` (a Struct or any JSON value) to `topic`, durably, carrying this trace id:
         `await ctx.emit("topic", data)` or `await ctx.emit({"topic": ..., "data": ..., "messageGroupId": ...})`
-        (without `await` in a sync handler)."""
+        (without `await` in a sync handler; forgotten in async code, the event is still published)."""
         from . import _current
 
-        return _current.dispatch(self._emit, topic_or_event, data)
+        return _current.dispatch("ctx.emit", self._emit, topic_or_event, data, bound=self._services)
 
     async def _emit(self, topic_or_event: str | Mapping[str, Any], data: Any) -> None:
         topic, payload, group = _event_parts(topic_or_event, data)
         await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
 
-    def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Any:
+    def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
         return self.emit(event, data)
 
@@ -193,22 +234,43 @@ class FlowContext:
             return None
         return value
 
-    async def match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
-        """Run the branch for the trigger that fired (keys: any alias of a kind, or `default`)."""
-        import inspect
+    def match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
+        """Run the branch for the trigger that fired (keys: any alias of a kind, or `default`); cron branches
+        take no argument. `await ctx.match({...})` in async handlers; in a sync handler (a worker thread)
+        it runs there and returns the branch's result, and `return ctx.match({...})` works in both."""
+        import asyncio
 
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            result = self._call_branch(handlers)
+            if inspect.isawaitable(result):
+                import anyio.from_thread
+
+                return anyio.from_thread.run(_wait, result)
+            return result
+        return self._match(handlers)
+
+    async def _match(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
+        result = self._call_branch(handlers)
+        return await result if inspect.isawaitable(result) else result
+
+    def _call_branch(self, handlers: Mapping[str, Callable[..., Any]]) -> Any:
         for key, branch in handlers.items():
             if key != "default" and canonical_kind(key) == self.trigger.kind:
-                args = () if self.trigger.kind == "cron" else (self.input_value,)
-                result = branch(*args)
-                return await result if inspect.isawaitable(result) else result
+                return branch() if self.trigger.kind == "cron" else branch(self.input_value)
         if "default" in handlers:
-            result = handlers["default"](self.input_value)
-            return await result if inspect.isawaitable(result) else result
-        raise RuntimeError(f"No handler defined for trigger type {self.trigger.kind!r}")
+            return handlers["default"](self.input_value)
+        available = ", ".join(k for k in handlers if k != "default") or "none"
+        raise RuntimeError(f"No handler defined for trigger type {self.trigger.kind!r}. Available handlers: "
+                           f"{available}")
 
     def __repr__(self) -> str:
         return f"FlowContext(step={self.step!r}, trigger={self.trigger!r})"
+
+
+async def _wait(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def trace_id_from(traceparent: str | None) -> str | None:

@@ -1,6 +1,6 @@
 """Cron expressions: 5 fields (minute first), 6 (seconds first), 7 (seconds first, with year) and the
-`@daily`-style aliases, parsed by croniter. Shared by the registry (start-up checks), the embedded
-engine (scheduling) and the remote transport (the 6/7-field form the iii engine requires)."""
+`@daily`-style aliases, parsed by croniter. `CronSchedule` serves the registry (start-up checks), the banner
+(next fire) and the embedded engine (scheduling); `to_iii` the remote transport (what an iii engine parses)."""
 
 from __future__ import annotations
 
@@ -67,10 +67,6 @@ class CronSchedule:
 
 
 def to_iii(expression: str) -> str:
-    """The seconds-first 6/7-field form the iii engine requires (5 fields get `0` seconds)."""
+    """The seconds-first 6/7-field form the iii engine requires: aliases expanded, 5 fields get `0` seconds."""
     fields = ALIASES.get(expression.strip().lower(), expression.strip()).split()
     return " ".join(["0", *fields]) if len(fields) == 5 else " ".join(fields)
-
-
-def check(expression: str, timezone: str = "UTC") -> CronSchedule:
-    return CronSchedule(expression, timezone)

@@ -1,4 +1,5 @@
-"""Finding and importing step files: `*_step.py` and `*.step.py` under the steps directory (and `src/`).
+"""Finding and importing step files: `*_step.py`/`*.step.py` (steps) and `*_stream.py`/`*.stream.py` (streams)
+under the steps directory and `src/`, collected into a Registry with any stream authentication they declare.
 
 Step files are imported as real modules named after their path (`steps/users/create_step.py` is
 `steps.users.create_step`), so relative imports and shared helper modules work. `*.step.py` files, whose
@@ -21,6 +22,7 @@ from .errors import StepError
 from .legacy import compile_step
 from .model import SourceLocation, Step
 from .registry import Registry
+from .step import StepDefinition
 from .streams import STREAM_AUTH_ATTRIBUTE, Stream, stream_from_config
 
 SKIP_DIRS = frozenset({"__pycache__", ".venv", "venv", "node_modules", "dist", "build", ".motia"})
@@ -153,20 +155,29 @@ def _forget_other_projects(roots: list[Path]) -> None:
     current = [str(r) for r in roots]
     stale = [r for r in _project_roots if r not in current]
     for root in stale:
+        prefix = root.rstrip("/") + "/"
+        # Decide before changing sys.path or sys.modules: a namespace package (a step folder without
+        # `__init__.py`) recomputes its `__path__` from both, and fails once its parent is gone.
+        doomed = [key for key, module in list(sys.modules.items()) if _located_under(module, prefix)]
+        for key in doomed:
+            sys.modules.pop(key, None)
         while root in sys.path:
             sys.path.remove(root)
-        prefix = root.rstrip("/") + "/"
-        for key, module in list(sys.modules.items()):
-            location = getattr(module, "__file__", None) or ""
-            paths = list(getattr(module, "__path__", []) or [])
-            if location.startswith(prefix) or (paths and all(str(p).startswith(prefix) for p in paths)):
-                del sys.modules[key]
         _project_roots.remove(root)
     for root in current:
         if root not in _project_roots:
             _project_roots.append(root)
     if stale:
         importlib.invalidate_caches()
+
+
+def _located_under(module: ModuleType, prefix: str) -> bool:
+    location = getattr(module, "__file__", None) or ""
+    try:
+        paths = list(getattr(module, "__path__", []) or [])
+    except KeyError:  # a namespace package whose parent package was already forgotten
+        return True
+    return location.startswith(prefix) or (bool(paths) and all(str(p).startswith(prefix) for p in paths))
 
 
 def _evict_foreign(name: str, import_root: Path) -> None:
@@ -215,13 +226,27 @@ def steps_in_module(module: ModuleType, file: Path | None = None) -> list[Step]:
         if step is not None and getattr(value, "__module__", None) == module.__name__ and id(step) not in seen:
             seen.add(id(step))
             steps.append(step)
+    defined_here = str(file) if file is not None else str(getattr(module, "__file__", "") or "")
+    handlers_done: set[int] = set()
+    for value in list(vars(module).values()):
+        # `my_step = step(config, handler)` / `multi_trigger_step(...)`, written in this file (not imported).
+        if isinstance(value, StepDefinition) and value.source is not None and id(value) not in seen \
+                and _same_file(value.source.file, defined_here):
+            seen.add(id(value))
+            handlers_done.add(id(value.handler))
+            steps.append(compile_step(value.config, value.handler, source=SourceLocation(defined_here,
+                                                                                         value.source.line)))
     config: Any = getattr(module, "config", None)
     handler = getattr(module, "handler", None)
-    if config is not None and callable(handler) and step_of(handler) is None:
+    if config is not None and callable(handler) and step_of(handler) is None and id(handler) not in handlers_done:
         source = SourceLocation(str(file or module.__file__), _line_of(handler))
         steps.append(compile_step(config, handler, source=source))
     steps.sort(key=lambda s: s.source.line if s.source else 0)
     return steps
+
+
+def _same_file(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and Path(a).resolve() == Path(b).resolve()
 
 
 def _line_of(fn: Any) -> int:

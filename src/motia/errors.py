@@ -9,6 +9,11 @@ class MotiaError(Exception):
     """Base of motia's own errors."""
 
 
+class InvocationClosed(MotiaError):
+    """A state, stream or emit call from a sync handler's thread after the handler ran past its time limit: its
+    caller has been answered (504, a failed attempt), so what the thread still does is refused."""
+
+
 class StepError(MotiaError):
     """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
 
@@ -51,12 +56,16 @@ class ErrorEnvelope(msgspec.Struct, omit_defaults=True):
 
 
 # Error codes, with the HTTP status each one is answered with.
+FORBIDDEN = "FORBIDDEN"  # 403 (an operator route called under a foreign Host, or a preflight to one)
 NOT_FOUND = "NOT_FOUND"  # 404
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # 405
 INVALID_JSON = "INVALID_JSON"  # 400
+BAD_REQUEST = "BAD_REQUEST"  # 400 (a request the HTTP parser refuses, or a credential header sent twice)
 VALIDATION_ERROR = "VALIDATION_ERROR"  # 400
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # 408 (the request head or body did not arrive in time)
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # 413
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # 415 (a write to an operator route that is not JSON)
+HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # 431 (a request head over --max-head-size or --max-headers)
 CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
 INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)

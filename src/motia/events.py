@@ -1,20 +1,24 @@
-"""Module-level `emit` / `enqueue`: publish from anywhere in a running app (the trace id of the handler
-running in this task is carried along)."""
+"""Module-level helpers of the running app: `emit` / `enqueue` publish from anywhere (the trace id of the
+handler running in this task is carried along); `get_stream` finds one of its streams by name."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _current
+from ._pending import Pending
 from .context import _event_parts
 
+if TYPE_CHECKING:
+    from .streams import Stream
 
-def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Any:
+
+def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
     """`await emit("order.placed", order)` or `await emit({"topic": ..., "data": ..., "messageGroupId": ...})`;
-    in a sync handler, call it without `await`."""
-    return _current.dispatch(_emit, topic_or_event, data)
+    in a sync handler, call it without `await` (without it in async code the event is still published)."""
+    return _current.dispatch("emit", _emit, topic_or_event, data)
 
 
 async def _emit(topic_or_event: str | Mapping[str, Any], data: Any) -> None:
@@ -25,3 +29,10 @@ async def _emit(topic_or_event: str | Mapping[str, Any], data: Any) -> None:
 
 
 enqueue = emit
+
+
+def get_stream(name: str) -> Stream[Any]:
+    """The running app's stream `name` (what `ctx.streams.<name>` gives a handler): reads decode into the item
+    type the app declares for it. Raises MotiaError when no app is running in this process."""
+    stream: Stream[Any] = _current.services().stream(name)
+    return stream

@@ -1,111 +1,91 @@
-"""Typed inputs of state and stream triggers. Attribute access (`change.group_id`) and the dict access
-older code uses (`change["groupId"]`, `change.get("old_value")`) both work."""
+"""Typed inputs of state and stream triggers, and of stream hooks and authentication.
+
+Attribute access (`change.group_id`), the dict access older code uses (`change["groupId"]`,
+`change.get("old_value")`) and official motia 1.0's keyword construction in snake_case or camelCase with
+`model_dump`/`model_validate` all work (see `records.Record`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-
-class _Record:
-    __slots__: tuple[str, ...] = ()
-    _aliases: dict[str, str] = {}
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, self._aliases.get(key, key))
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and hasattr(self, self._aliases.get(key, key))
-
-    def keys(self) -> Iterator[str]:
-        return iter(self.__slots__)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Record) and type(other) is type(self) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
-        return f"{type(self).__name__}({fields})"
+from .records import Record
 
 
-class StateTriggerInput(_Record):
+class StateTriggerInput(Record):
     """A state change: `event_type` is `state:created`, `state:updated` or `state:deleted`."""
 
-    __slots__ = ("event_type", "group_id", "item_id", "new_value", "old_value", "type")
-    _aliases = {"groupId": "group_id", "scope": "group_id", "itemId": "item_id", "key": "item_id",
-                "oldValue": "old_value", "newValue": "new_value", "eventType": "event_type"}
+    __slots__ = ("type", "group_id", "item_id", "old_value", "new_value", "event_type")  # noqa: RUF023 - positional order
+    type: str
+    group_id: str
+    item_id: str
+    old_value: Any
+    new_value: Any
+    event_type: str
+    _fixed = {"type": "state"}
+    _defaults = {"old_value": None, "new_value": None, "event_type": ""}
+    _aliases = {"scope": "group_id", "key": "item_id"}
 
-    def __init__(self, group_id: str, item_id: str, old_value: Any, new_value: Any, event_type: str) -> None:
-        self.type = "state"
-        self.group_id = group_id
-        self.item_id = item_id
-        self.old_value = old_value
-        self.new_value = new_value
-        self.event_type = event_type
 
-
-class StreamEvent(_Record):
+class StreamEvent(Record):
     """`type` is `create`, `update`, `delete` (data = the removed item) or `event` (custom: `name`)."""
 
-    __slots__ = ("data", "name", "type")
-
-    def __init__(self, type: str, data: Any = None, name: str | None = None) -> None:
-        self.type = type
-        self.data = data
-        self.name = name
-
-
-class StreamTriggerInput(_Record):
-    __slots__ = ("event", "group_id", "id", "stream_name", "timestamp", "type")
-    _aliases = {"streamName": "stream_name", "groupId": "group_id", "item_id": "id", "itemId": "id"}
-
-    def __init__(self, stream_name: str, group_id: str, id: str | None, event: StreamEvent, timestamp: int) -> None:
-        self.type = "stream"
-        self.stream_name = stream_name
-        self.group_id = group_id
-        self.id = id
-        self.event = event
-        self.timestamp = timestamp
+    __slots__ = ("type", "data", "name")  # noqa: RUF023 - positional order
+    type: str
+    data: Any
+    name: str | None
+    _defaults = {"data": None, "name": None}
 
 
-class StreamSubscription(_Record):
+class StreamTriggerInput(Record):
+    """A change of a stream item (or a custom event sent to a group)."""
+
+    __slots__ = ("type", "stream_name", "group_id", "id", "event", "timestamp")  # noqa: RUF023 - positional order
+    type: str
+    stream_name: str
+    group_id: str
+    id: str | None
+    event: StreamEvent
+    timestamp: int
+    _fixed = {"type": "stream"}
+    _defaults = {"id": None, "timestamp": 0}
+    _aliases = {"item_id": "id", "itemId": "id"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        event: Any = self.event
+        if isinstance(event, dict):
+            self.event = StreamEvent.model_validate(event)
+
+
+class StreamSubscription(Record):
     """Who joins or leaves a stream: the subscription, and the context authentication gave the socket."""
 
-    __slots__ = ("auth_context", "group_id", "id", "stream_name", "subscription_id")
-    _aliases = {
-        "groupId": "group_id", "streamName": "stream_name", "item_id": "id", "subscriptionId": "subscription_id"
-    }
-
-    def __init__(
-        self, subscription_id: str, stream_name: str, group_id: str, id: str | None, auth_context: Any
-    ) -> None:
-        self.subscription_id = subscription_id
-        self.stream_name = stream_name
-        self.group_id = group_id
-        self.id = id
-        self.auth_context = auth_context
+    __slots__ = ("subscription_id", "stream_name", "group_id", "id", "auth_context")  # noqa: RUF023 - positional order
+    subscription_id: str
+    stream_name: str
+    group_id: str
+    id: str | None
+    auth_context: Any
+    _defaults = {"subscription_id": "", "stream_name": "", "id": None, "auth_context": None}
+    _aliases = {"item_id": "id"}
 
 
-class StreamAuthInput(_Record):
+class StreamAuthInput(Record):
     """A stream WebSocket handshake: headers (lower-case names), path, query parameters, client address."""
 
-    __slots__ = ("addr", "headers", "path", "query_params")
-    _aliases = {"queryParams": "query_params"}
+    __slots__ = ("headers", "path", "query_params", "addr")  # noqa: RUF023 - positional order
+    headers: dict[str, str]
+    path: str
+    query_params: dict[str, list[str]]
+    addr: str
+    _defaults = {"path": "/", "query_params": dict, "addr": ""}
 
-    def __init__(self, headers: dict[str, str], path: str, query_params: dict[str, list[str]], addr: str) -> None:
-        self.headers = headers
-        self.path = path
-        self.query_params = query_params
-        self.addr = addr
+
+class StreamAuthResult(Record):
+    """What stream authentication may return instead of a bool: the decision and a context for join hooks."""
+
+    __slots__ = ("authorized", "context")
+    authorized: bool
+    context: Any
+    _defaults = {"context": None}

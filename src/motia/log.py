@@ -42,8 +42,8 @@ class StepLogger:
             level,
             str(message),
             exc_info=exc_info,
-            extra={"step": self.step, "trace_id": self.trace_id, "fields": merged},
-            stacklevel=3,
+            extra={"step": self.step or None, "trace_id": self.trace_id or None, "fields": merged},
+            stacklevel=3,  # the handler's line: _log <- info() <- handler
         )
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
@@ -65,6 +65,43 @@ class StepLogger:
 
     def exception(self, message: Any, data: Any = None, **fields: Any) -> None:
         self._log(logging.ERROR, message, data, True, fields)
+
+
+class ContextLogger:
+    """The module-level `logger` (official motia 1.0's `from motia import logger`): each line is tagged with
+    the step and trace id of the invocation running in this task or worker thread; outside one, untagged."""
+
+    __slots__ = ()
+
+    def _bound(self) -> StepLogger:
+        from ._current import current_context
+
+        ctx = current_context.get()
+        return ctx.logger if ctx is not None else _UNBOUND
+
+    def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.DEBUG, message, data, exc_info, fields)
+
+    def info(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.INFO, message, data, exc_info, fields)
+
+    def warning(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.WARNING, message, data, exc_info, fields)
+
+    warn = warning
+
+    def error(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.ERROR, message, data, exc_info, fields)
+
+    def critical(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.CRITICAL, message, data, exc_info, fields)
+
+    def exception(self, message: Any, data: Any = None, **fields: Any) -> None:
+        self._bound()._log(logging.ERROR, message, data, True, fields)
+
+
+_UNBOUND = StepLogger("", "")
+logger = ContextLogger()
 
 
 _COLORS = {"DEBUG": "\033[2m", "INFO": "\033[36m", "WARNING": "\033[33m", "ERROR": "\033[31m",

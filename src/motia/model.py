@@ -6,11 +6,13 @@ flow graph and codegen need (declared emits, flows, description, source location
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
+
+from .records import normalize_keys
 
 Condition = Callable[..., Any]
 Middleware = Callable[..., Any]
@@ -31,7 +33,7 @@ class QueueConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     delay_seconds: Annotated[float, Meta(ge=0, le=900)] = 0
 
     def to_wire(self) -> dict[str, Any]:
-        """The camelCase `queue_config` a `durable:subscriber` trigger carries (iii-protocol §3.6)."""
+        """The camelCase `queue_config` a `durable:subscriber` trigger carries (docs/protocol.md §3.6)."""
         return {
             "type": self.type,
             "maxRetries": self.max_retries,
@@ -171,3 +173,64 @@ def function_ids(step: Step) -> list[str]:
         seen.add(fid)
         ids.append(fid)
     return ids
+
+
+# --- coercion into the model (shared by the decorators, the trigger objects and the legacy forms) -----
+
+
+def to_emit(value: str | Emit | Mapping[str, Any]) -> Emit:
+    """A declared emit from a topic string, an `Emit`/`Enqueue`, or `{"topic": ..., "label": ...}`."""
+    if isinstance(value, Emit):
+        return value
+    if isinstance(value, str):
+        return Emit(value)
+    if isinstance(value, Mapping) and isinstance(value.get("topic"), str):
+        return Emit(value["topic"], value.get("label"), bool(value.get("conditional", False)))
+    topic = getattr(value, "topic", None)
+    if isinstance(topic, str):  # a legacy Emit/Enqueue-like object
+        return Emit(topic, getattr(value, "label", None), bool(getattr(value, "conditional", False)))
+    raise TypeError(f"an emit is a topic string or {{'topic': ...}}, not {value!r}")
+
+
+def to_handler_config(value: HandlerConfig | Mapping[str, Any] | None) -> HandlerConfig | None:
+    """A checked HandlerConfig from a HandlerConfig or a dict (snake_case or camelCase keys)."""
+    return _checked(value, HandlerConfig, "handler config")
+
+
+def handler_limits(timeout: float | None) -> HandlerConfig | None:
+    return to_handler_config(HandlerConfig(timeout=timeout)) if timeout is not None else None
+
+
+def to_queue_config(value: QueueConfig | Mapping[str, Any] | None) -> QueueConfig | None:
+    """A checked QueueConfig from a QueueConfig or a dict with snake_case or camelCase keys."""
+    return _checked(value, QueueConfig, "queue config")
+
+
+C = TypeVar("C", HandlerConfig, QueueConfig)
+
+
+def _checked(value: C | Mapping[str, Any] | None, cls: type[C], what: str) -> C | None:
+    """Structs are not validated when built: round-trip through msgspec so their constraints hold."""
+    if value is None:
+        return None
+    if isinstance(value, msgspec.Struct):
+        raw = msgspec.structs.asdict(value)
+    elif isinstance(value, Mapping):
+        raw = normalize_keys(dict(value))
+    else:  # a pydantic-style config object (official motia's QueueConfig)
+        dump = getattr(value, "model_dump", None)
+        raw = normalize_keys(dump()) if callable(dump) else normalize_keys(vars(value))
+    raw = {k: v for k, v in raw.items() if v is not None}
+    try:
+        return msgspec.convert(raw, cls)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid {what}: {exc}") from None
+
+
+def as_list(value: Any) -> list[Any]:
+    """One value or a collection of them as a list (a string or a mapping is one value)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, Mapping, Emit)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)

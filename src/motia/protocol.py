@@ -1,6 +1,6 @@
 """The iii wire protocol: every message a worker and the engine exchange, as msgspec Structs.
 
-Field names are the wire names of `shared/reference/iii-protocol.md` §2. In-process the runtime and the
+Field names are the wire names of `docs/protocol.md` §2. In-process the runtime and the
 embedded engine hand these objects to each other directly; over a WebSocket they are JSON text frames.
 Payload structs for the built-in `http` trigger (§3.1) live here too, because they cross the same boundary.
 """
@@ -12,6 +12,8 @@ import random
 from typing import Annotated, Any, Union
 
 import msgspec
+
+from .json_depth import MAX_JSON_DEPTH, too_deep
 
 # The Rust engine types invocation ids as UUIDs: a frame whose id is not one fails to decode (§1.4).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -40,6 +42,13 @@ class Message(msgspec.Struct, tag_field="type", omit_defaults=True):
 class WorkerRegistered(Message, tag="workerregistered"):
     worker_id: str
     reattach_token: str | None = None
+    # 0.25 feature negotiation (§2.12): what the engine implements of the SDK's optional extensions.
+    features: list[str] | None = None
+
+
+# The embedded engine implements none of the 0.25 extensions (observe, local dispatch); large messages need no
+# negotiation (it accepts 64 MiB, fragmented). Sent as an empty list so that a 0.25 SDK knows, not guesses.
+ENGINE_FEATURES: list[str] = []
 
 
 class RegisterFunction(Message, tag="registerfunction"):
@@ -132,6 +141,12 @@ class Pong(Message, tag="pong"):
     pass
 
 
+class ProtocolError(Message, tag="error"):
+    """E->W: the connection is refused (`AUTH_ERROR`, then closed) or one registration is (`FORBIDDEN`)."""
+
+    error: ErrorBody
+
+
 class RegisterService(Message, tag="registerservice"):
     """Legacy (0.9-era) service grouping: accepted and ignored."""
 
@@ -157,6 +172,7 @@ AnyMessage = Union[
     Ping,
     Pong,
     RegisterService,
+    ProtocolError,
 ]
 
 
@@ -175,7 +191,8 @@ class HttpRequestData(msgspec.Struct, omit_defaults=True):
     `body` is the parsed JSON body on the wire. In-process the embedded engine does not parse it: it
     passes `msgspec.Raw` (JSON bytes, decoded once by the runtime into the handler's type) and the raw
     request bytes in `raw_body`, a field the wire form does not have (there the bytes travel through the
-    `request_body` data channel).
+    `request_body` data channel). For a route that streams its body (`stream_request_body`), in-process
+    `request_body` is the body as an async iterator of chunks, and `raw_body` is None.
     """
 
     method: str
@@ -188,6 +205,8 @@ class HttpRequestData(msgspec.Struct, omit_defaults=True):
     raw_body: bytes | None = None
     request_body: Any = None
     response: Any = None
+    # The client's IP address, as the embedded engine saw it (operator routes serve loopback clients only).
+    client: str | None = None
 
 
 class HttpResponseData(msgspec.Struct, omit_defaults=True):
@@ -265,5 +284,7 @@ def encode_message(message: Message) -> bytes:
 
 def decode_message(frame: str | bytes) -> Message:
     """Parse one frame; raises `msgspec.DecodeError` (bad JSON), `msgspec.ValidationError` (unknown `type`,
-    missing field, non-UUID invocation id)."""
+    missing field, non-UUID invocation id, JSON nested deeper than `MAX_JSON_DEPTH`)."""
+    if too_deep(frame):
+        raise msgspec.DecodeError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return _frame_decoder.decode(frame)

@@ -43,6 +43,8 @@ class Registry:
         self.steps: list[Step] = []
         self.streams: dict[str, Stream[Any]] = {}
         self.stream_auth: Callable[..., Any] | None = None
+        # Step id -> file served by `GET /__motia/step/:stepId` (set by `motia.setup_step_endpoint`).
+        self.step_files: dict[str, str] | None = None
         self._names: dict[str, Step] = {}
         self._routes: dict[tuple[str, tuple[str, ...]], tuple[Step, HttpTrigger]] = {}
         self._stream_locations: dict[str, str] = {}

@@ -51,10 +51,21 @@ def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
         raise TypeError(f"cannot resolve the annotations of {getattr(fn, '__name__', fn)!r}: {exc}") from None
 
 
+def wants_http_args(annotation: Any) -> bool:
+    """Whether an HTTP handler is typed `MotiaHttpArgs` (official form: streamed request and response)."""
+    from .http_stream import MotiaHttpArgs
+
+    return annotation is MotiaHttpArgs or typing.get_origin(annotation) is MotiaHttpArgs
+
+
 def request_body_type(annotation: Any) -> Any:
-    """`ApiRequest[T]` -> T; `ApiRequest[None]` -> None (no body); bare or missing -> Any (untyped JSON)."""
+    """`ApiRequest[T]` -> T; `ApiRequest[None]` -> None (no body); bare or missing -> Any (untyped JSON).
+    `MotiaHttpArgs[T]` -> T | None: an official-form body is optional, the handler decides."""
     if annotation is inspect.Parameter.empty or annotation is ApiRequest:
         return Any
+    if typing.get_origin(annotation) is not None and wants_http_args(annotation):
+        (body,) = typing.get_args(annotation)
+        return Any if body is Any else Union[body, None]
     if typing.get_origin(annotation) is ApiRequest:
         (body,) = typing.get_args(annotation)
         return None if body is NoneType else body

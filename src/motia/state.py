@@ -1,15 +1,18 @@
 """State: a durable key-value store grouped by scope (`ctx.state`, or the module-level `state`).
 
-Every method is awaitable in async handlers and returns its value directly in sync handlers.
+Every method is awaitable in async code, and takes effect even if not awaited (`_pending`); in a sync handler
+it returns its value directly.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import typing
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from . import _current
+from ._pending import Pending
 from .errors import MotiaError
 
 T = TypeVar("T")
@@ -24,6 +27,38 @@ def decode(value: Any, tp: Any = None) -> Any:
     return msgspec.convert(value, tp)
 
 
+class SetResult(msgspec.Struct, Generic[T]):
+    """What `set` returns: `result.new_value` (typed), or as official Motia code reads it,
+    `result["new_value"]` / `result["old_value"]` (None when the key was new)."""
+
+    new_value: T
+    old_value: T | None = None
+
+    def __getitem__(self, key: str) -> T | None:
+        if key in ("new_value", "newValue"):
+            return self.new_value
+        if key in ("old_value", "oldValue"):
+            return self.old_value
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def set_result(result: Any, value: T, tp: Any) -> SetResult[T]:
+    """The engine's `{old_value, new_value}` answer; `value` is what was written (already typed)."""
+    old = result.get("old_value") if isinstance(result, dict) else None
+    if old is not None:
+        try:
+            old = decode(old, tp)
+        except (msgspec.ValidationError, msgspec.DecodeError):  # written before the type changed
+            old = decode(old)
+    return SetResult(value, old)
+
+
 class StateManager:
     """`get`, `set`, `delete`, `get_group` (alias `list`), `list_groups`, `update`, `clear`."""
 
@@ -36,52 +71,64 @@ class StateManager:
     async def _call(self, function_id: str, data: dict[str, Any]) -> Any:
         return await self._services().call(function_id, data)
 
-    def get(self, group_id: str, key: str, type: Any = None) -> Any:
+    @overload
+    def get(self, group_id: str, key: str) -> Pending[Any]: ...
+
+    @overload
+    def get(self, group_id: str, key: str, type: type[T]) -> Pending[T | None]: ...
+
+    def get(self, group_id: str, key: str, type: Any = None) -> Pending[Any]:
         """The value, or None. `type=User` decodes it into a User."""
-        return _current.dispatch(self._get, group_id, key, type)
+        return _current.dispatch("state.get", self._get, group_id, key, type, bound=self._bound)
 
     async def _get(self, group_id: str, key: str, tp: Any) -> Any:
         return decode(await self._call("state::get", {"scope": group_id, "key": key}), tp)
 
-    def set(self, group_id: str, key: str, value: Any) -> Any:
-        """Store `value` (a Struct or any JSON value) and return it."""
-        return _current.dispatch(self._set, group_id, key, value)
+    def set(self, group_id: str, key: str, value: T) -> Pending[SetResult[T]]:
+        """Store `value` (a Struct or any JSON value); returns `SetResult(new_value, old_value)`."""
+        return _current.dispatch("state.set", self._set, group_id, key, value, bound=self._bound)
 
-    async def _set(self, group_id: str, key: str, value: Any) -> Any:
-        await self._call("state::set", {"scope": group_id, "key": key, "value": value})
-        return value
+    async def _set(self, group_id: str, key: str, value: T) -> SetResult[T]:
+        result = await self._call("state::set", {"scope": group_id, "key": key, "value": value})
+        return set_result(result, value, None)
 
-    def delete(self, group_id: str, key: str) -> Any:
+    def delete(self, group_id: str, key: str) -> Pending[Any]:
         """Delete and return the previous value (None if there was none)."""
-        return _current.dispatch(self._delete, group_id, key)
+        return _current.dispatch("state.delete", self._delete, group_id, key, bound=self._bound)
 
     async def _delete(self, group_id: str, key: str) -> Any:
         return decode(await self._call("state::delete", {"scope": group_id, "key": key}))
 
-    def get_group(self, group_id: str, type: Any = None) -> Any:
-        """Every value in a group."""
-        return _current.dispatch(self._get_group, group_id, type)
+    @overload
+    def get_group(self, group_id: str) -> Pending[typing.List[Any]]: ...  # noqa: UP006 - `list` is a method here
 
-    async def _get_group(self, group_id: str, tp: Any) -> Any:
+    @overload
+    def get_group(self, group_id: str, type: type[T]) -> Pending[typing.List[T]]: ...  # noqa: UP006
+
+    def get_group(self, group_id: str, type: Any = None) -> Pending[typing.List[Any]]:  # noqa: UP006
+        """Every value in a group."""
+        return _current.dispatch("state.get_group", self._get_group, group_id, type, bound=self._bound)
+
+    async def _get_group(self, group_id: str, tp: Any) -> typing.List[Any]:  # noqa: UP006
         values = await self._call("state::list", {"scope": group_id})
         return [decode(v, tp) for v in values or []]
 
     list = get_group
     getGroup = get_group
 
-    def list_groups(self) -> Any:
-        return _current.dispatch(self._list_groups)
+    def list_groups(self) -> Pending[typing.List[str]]:  # noqa: UP006
+        return _current.dispatch("state.list_groups", self._list_groups, bound=self._bound)
 
-    async def _list_groups(self) -> Any:
+    async def _list_groups(self) -> typing.List[str]:  # noqa: UP006
         result = await self._call("state::list_groups", {})
         return list(result.get("groups", [])) if isinstance(result, dict) else list(result or [])
 
     listGroups = list_groups
 
-    def update(self, group_id: str, key: str, ops: Any) -> Any:
+    def update(self, group_id: str, key: str, ops: Any) -> Pending[Any]:
         """Apply atomic ops in order and return the new value. Ops: `{"type": "set"|"merge"|"increment"|
         "decrement"|"append"|"remove", "path": ..., "value"/"by": ...}`."""
-        return _current.dispatch(self._update, group_id, key, ops)
+        return _current.dispatch("state.update", self._update, group_id, key, ops, bound=self._bound)
 
     async def _update(self, group_id: str, key: str, ops: Any) -> Any:
         ops = [ops] if isinstance(ops, dict) else list(ops)
@@ -90,13 +137,13 @@ class StateManager:
             raise MotiaError(f"state update of {group_id}/{key} failed: {decode(result['errors'])}")
         return decode(result.get("new_value")) if isinstance(result, dict) else None
 
-    def clear(self, group_id: str) -> Any:
+    def clear(self, group_id: str) -> Pending[int]:
         """Delete every key of a group; returns how many were deleted."""
-        return _current.dispatch(self._clear, group_id)
+        return _current.dispatch("state.clear", self._clear, group_id, bound=self._bound)
 
-    async def _clear(self, group_id: str) -> Any:
+    async def _clear(self, group_id: str) -> int:
         result = await self._call("state::clear", {"scope": group_id})
-        return result.get("deleted", 0) if isinstance(result, dict) else 0
+        return int(result.get("deleted", 0)) if isinstance(result, dict) else 0
 
 
 state = StateManager()

@@ -1,5 +1,7 @@
-"""A Python client for the stream WebSocket (iii-protocol §4.4): subscribe to a group or one item of a
-stream and keep its current state while the server pushes changes.
+"""A Python client for the stream WebSocket (docs/protocol.md §4.4): subscribe to a group or one item of a
+stream and keep its current state while the server pushes changes. When the connection drops (a server
+restart), the client reconnects with back-off and jitter, joins every subscription again and takes each one's
+state from the `sync` that answers it.
 
     async with StreamClient("ws://127.0.0.1:3112", token=token) as client:
         inbox = await client.subscribe_group("todos", "inbox", type=Todo)
@@ -20,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from ._backoff import ReconnectPolicy
 from .errors import MotiaError
 
 log = logging.getLogger("motia.stream_client")
@@ -116,6 +119,8 @@ class Subscription:
         self.item_type = item_type
         self.refused = False
         self.closed = False
+        # Joined again after a reconnect, its sync not in yet: the next sync is its own, changes wait for it.
+        self.resyncing = False
         self.synced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._items: dict[str, Any] = {}
         self._value: Any = None
@@ -235,6 +240,7 @@ class Subscription:
             name, data = (custom.type, custom.data) if custom is not None else (None, frame.event.data)
         elif kind == "sync":
             data = self._sync(frame.event.data)
+            self.resyncing = False
         elif kind in ("create", "update"):
             data = self._convert(frame.event.data)
             if self.item_id is None:
@@ -311,11 +317,18 @@ class StreamClient:
 
     `headers=` are sent with the handshake; `token=` adds `Authorization: Bearer <token>` (a `@stream_auth`
     function sees both in `input.headers`; apps that read `?authToken=` take it from the URL).
+
+    A connection that drops (other than by `close()` or a refused authentication) is opened again after
+    `reconnect_delay` seconds, doubling up to `max_reconnect_delay` (±30 % jitter), until it succeeds or the
+    client is closed; every open subscription is joined again and its state replaced by the server's `sync`
+    (so changes missed while away are not lost). `reconnect=False` ends the subscriptions with StreamClosed
+    instead.
     """
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, token: str | None = None,
                  open_timeout: float = 10.0, max_size: int | None = 32 * 1024 * 1024,
-                 max_buffered: int = 10_000) -> None:
+                 max_buffered: int = 10_000, reconnect: bool = True, reconnect_delay: float = 1.0,
+                 max_reconnect_delay: float = 30.0) -> None:
         self.url = url
         self.headers = dict(headers or {})
         if token is not None:
@@ -333,24 +346,32 @@ class StreamClient:
         self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._ended: BaseException | None = None
+        self.reconnect = ReconnectPolicy(initial_delay=reconnect_delay, max_delay=max_reconnect_delay) \
+            if reconnect else None
+        self.reconnects = 0  # connections opened again after a drop
+        self._stop = asyncio.Event()
 
     async def connect(self) -> StreamClient:
+        self._websocket = await self._open()
+        self._reader = asyncio.get_running_loop().create_task(self._run(), name=f"stream-client {self.url}")
+        return self
+
+    async def _open(self) -> Any:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus
 
         try:
-            self._websocket = await connect(self.url, additional_headers=self.headers, open_timeout=self.open_timeout,
-                                            max_size=self.max_size)
+            return await connect(self.url, additional_headers=self.headers, open_timeout=self.open_timeout,
+                                 max_size=self.max_size)
         except InvalidStatus as exc:
             if exc.response.status_code in (401, 403):
                 raise StreamUnauthorized(f"the server refused the connection ({exc.response.status_code})") from None
             raise
-        self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"stream-client {self.url}")
-        return self
 
     async def close(self) -> None:
         """Close the connection (the server runs the leave hooks of every open subscription)."""
         self._closing = True
+        self._stop.set()
         if self._websocket is not None:
             await self._websocket.close()
         if self._reader is not None:
@@ -414,6 +435,8 @@ class StreamClient:
         try:
             await self._websocket.send(_encode({"type": kind, "data": data}).decode())
         except ConnectionClosed:
+            if self.reconnect is not None and not self._closing:
+                return  # a join is sent again on the next connection; a left subscription is not
             await self.wait_closed(None)
             raise self._ended or StreamClosed(self.close_code, self.close_reason) from None
 
@@ -442,29 +465,74 @@ class StreamClient:
         if not task.cancelled() and task.exception() is not None:
             log.error("stream event handler failed", exc_info=task.exception())
 
-    async def _read(self) -> None:
+    async def _run(self) -> None:
+        """Read the connection; when it drops, open it again (back-off) and join every subscription again."""
+        attempt = 0
+        try:
+            while True:
+                websocket = self._websocket
+                if await self._read(websocket):
+                    attempt = 0  # it worked for a while: a new drop starts the back-off afresh
+                self.close_code = websocket.close_code
+                self.close_reason = websocket.close_reason or ""
+                if self._closing or self.reconnect is None or self.close_code == UNAUTHORIZED_CLOSE_CODE:
+                    return
+                log.warning("stream connection to %s closed (code %s); reconnecting", self.url, self.close_code)
+                for subscription in self._by_id.values():
+                    subscription.resyncing = True
+                while True:
+                    if await self._pause(self.reconnect.delay(attempt)):
+                        return
+                    attempt += 1
+                    try:
+                        self._websocket = await self._open()
+                        break
+                    except StreamUnauthorized as exc:
+                        self._ended = exc
+                        return
+                    except Exception as exc:  # refused, timed out, a 503 handshake...: try again later
+                        log.debug("stream client: reconnecting to %s failed: %s", self.url, exc)
+                if self._closing:  # closed while connecting
+                    await self._websocket.close()
+                    return
+                self.reconnects += 1
+                log.info("stream connection to %s open again; joining %d subscriptions", self.url, len(self._by_id))
+                for subscription in list(self._by_id.values()):
+                    subscription._last_frame = None
+                    await self._send("join", subscription._address())
+        finally:
+            if self.close_code == UNAUTHORIZED_CLOSE_CODE:
+                self._ended = StreamUnauthorized(f"the server refused the connection: {self.close_reason}")
+            elif not self._closing and self._ended is None:
+                self._ended = StreamClosed(self.close_code, self.close_reason)
+            for subscription in list(self._by_id.values()):
+                subscription._finish(self._ended)
+            self._subscriptions.clear()
+            self._by_id.clear()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds`; True as soon as the client is closed."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _read(self, websocket: Any) -> bool:
+        """Dispatch every frame until the connection closes; whether any came."""
         from websockets.exceptions import ConnectionClosed
 
-        websocket = self._websocket
+        received = False
         try:
             async for raw in websocket:
+                received = True
                 try:
                     self._dispatch(raw)
                 except Exception:  # one bad frame must not end the connection
                     log.exception("stream client: cannot handle a frame")
         except ConnectionClosed:
             pass
-        finally:
-            self.close_code = websocket.close_code
-            self.close_reason = websocket.close_reason or ""
-            if self.close_code == UNAUTHORIZED_CLOSE_CODE:
-                self._ended = StreamUnauthorized(f"the server refused the connection: {self.close_reason}")
-            elif not self._closing:
-                self._ended = StreamClosed(self.close_code, self.close_reason)
-            for subscription in list(self._by_id.values()):
-                subscription._finish(self._ended)
-            self._subscriptions.clear()
-            self._by_id.clear()
+        return received
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
@@ -491,7 +559,8 @@ class StreamClient:
         item_id = None if frame.id is None else str(frame.id)
         if frame.event.type in ("sync", "unauthorized"):
             # The answer to a join: joins are answered in order, so it is the oldest one still waiting.
-            waiting = (s for s in candidates if not s.synced.done() and s.item_id == item_id)
+            waiting = (s for s in candidates if (not s.synced.done() or s.resyncing) and s.item_id == item_id)
             first = next(waiting, None)
             return [first] if first is not None else []
-        return [s for s in candidates if s.synced.done() and (s.item_id is None or s.item_id == item_id)]
+        return [s for s in candidates
+                if s.synced.done() and not s.resyncing and (s.item_id is None or s.item_id == item_id)]

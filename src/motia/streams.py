@@ -4,7 +4,8 @@
     await todos.set("inbox", todo.id, todo)      # pushed to every subscriber of the "inbox" group
     items: list[Todo] = await todos.get_group("inbox")
 
-Every method is awaitable in async handlers and returns its value directly in sync handlers.
+Every method is awaitable in async code, and takes effect even if not awaited (`_pending`); in a sync handler
+it returns its value directly.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from . import _current
-from .state import decode
+from ._pending import Pending
+from .state import SetResult, decode, set_result
 
 T = TypeVar("T")
 
@@ -30,13 +32,17 @@ class Stream(Generic[T]):
 
     def __init__(
         self,
-        name: str,
+        name: str | StreamConfig,
         *,
         schema: Any = None,
         description: str | None = None,
         on_join: Callable[..., Any] | None = None,
         on_leave: Callable[..., Any] | None = None,
     ) -> None:
+        if isinstance(name, StreamConfig):  # official motia 1.0: `Stream(StreamConfig(name=..., ...))`
+            config = name
+            name, schema, description = config.name, schema or config.schema, description or config.description
+            on_join, on_leave = on_join or config.on_join, on_leave or config.on_leave
         if not isinstance(name, str) or not name:
             raise ValueError("a stream needs a name")
         self.name = name
@@ -45,6 +51,11 @@ class Stream(Generic[T]):
         self.on_join = on_join
         self.on_leave = on_leave
         self._services: _current.Services | None = None
+
+    @property
+    def stream_name(self) -> str:
+        """Official motia 1.0's name for `name`."""
+        return self.name
 
     @property
     def item_type(self) -> Any:
@@ -63,37 +74,41 @@ class Stream(Generic[T]):
         bound._services = services
         return bound
 
+    def _dispatch(self, op: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return _current.dispatch(f"{self.name}.{op}", fn, *args, bound=self._services)
+
     async def _call(self, op: str, data: dict[str, Any]) -> Any:
         services = self._services if self._services is not None else _current.services()
         return await services.call(f"stream::{op}", {"stream_name": self.name, **data})
 
-    def get(self, group_id: str, item_id: str) -> Any:
+    def get(self, group_id: str, item_id: str) -> Pending[T | None]:
         """The item, or None."""
-        return _current.dispatch(self._get, group_id, item_id)
+        return self._dispatch("get", self._get, group_id, item_id)
 
     async def _get(self, group_id: str, item_id: str) -> T | None:
         return decode(await self._call("get", {"group_id": group_id, "item_id": item_id}), self.item_type)
 
-    def set(self, group_id: str, item_id: str, data: T) -> Any:
-        """Create or replace an item (a Struct or JSON value); subscribers get `create` or `update`."""
-        return _current.dispatch(self._set, group_id, item_id, data)
+    def set(self, group_id: str, item_id: str, data: T) -> Pending[SetResult[T]]:
+        """Create or replace an item (a Struct or JSON value); subscribers get `create` or `update`. Returns
+        `SetResult(new_value, old_value)` (also readable as `result["new_value"]`)."""
+        return self._dispatch("set", self._set, group_id, item_id, data)
 
-    async def _set(self, group_id: str, item_id: str, data: T) -> T:
-        await self._call("set", {"group_id": group_id, "item_id": item_id, "data": data})
-        return data
+    async def _set(self, group_id: str, item_id: str, data: T) -> SetResult[T]:
+        result = await self._call("set", {"group_id": group_id, "item_id": item_id, "data": data})
+        return set_result(result, data, self.item_type)
 
-    def delete(self, group_id: str, item_id: str) -> Any:
+    def delete(self, group_id: str, item_id: str) -> Pending[T | None]:
         """Delete an item and return it (None if there was none); subscribers get `delete`."""
-        return _current.dispatch(self._delete, group_id, item_id)
+        return self._dispatch("delete", self._delete, group_id, item_id)
 
     async def _delete(self, group_id: str, item_id: str) -> T | None:
         result = await self._call("delete", {"group_id": group_id, "item_id": item_id})
         old = result.get("old_value") if isinstance(result, dict) else None
         return decode(old, self.item_type) if old is not None else None
 
-    def get_group(self, group_id: str) -> Any:
+    def get_group(self, group_id: str) -> Pending[typing.List[T]]:  # noqa: UP006
         """Every item of a group."""
-        return _current.dispatch(self._get_group, group_id)
+        return self._dispatch("get_group", self._get_group, group_id)
 
     async def _get_group(self, group_id: str) -> typing.List[T]:  # noqa: UP006 - `list` is a method here
         values = await self._call("list", {"group_id": group_id})
@@ -102,17 +117,17 @@ class Stream(Generic[T]):
     list = get_group
     getGroup = get_group
 
-    def list_groups(self) -> Any:
-        return _current.dispatch(self._list_groups)
+    def list_groups(self) -> Pending[typing.List[str]]:  # noqa: UP006
+        return self._dispatch("list_groups", self._list_groups)
 
     async def _list_groups(self) -> typing.List[str]:  # noqa: UP006
         return list(await self._call("list_groups", {}) or [])
 
     listGroups = list_groups
 
-    def update(self, group_id: str, item_id: str, ops: Any) -> Any:
+    def update(self, group_id: str, item_id: str, ops: Any) -> Pending[T]:
         """Apply atomic update ops (as `state.update`) and return the new item."""
-        return _current.dispatch(self._update, group_id, item_id, ops)
+        return self._dispatch("update", self._update, group_id, item_id, ops)
 
     async def _update(self, group_id: str, item_id: str, ops: Any) -> T:
         from .errors import MotiaError
@@ -123,10 +138,10 @@ class Stream(Generic[T]):
             raise MotiaError(f"stream update of {self.name}/{group_id}/{item_id} failed: {decode(result['errors'])}")
         return decode(result.get("new_value"), self.item_type)
 
-    def send(self, channel: str | Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+    def send(self, channel: str | Mapping[str, Any], event: Mapping[str, Any]) -> Pending[None]:
         """An ephemeral event (not stored) to a group's subscribers: `send({"groupId": g, "id"?: i},
         {"type": "typing", "data": {...}})`, or `send("group", {...})`."""
-        return _current.dispatch(self._send, channel, event)
+        return self._dispatch("send", self._send, channel, event)
 
     async def _send(self, channel: str | Mapping[str, Any], event: Mapping[str, Any]) -> None:
         if isinstance(channel, str):

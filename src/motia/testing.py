@@ -140,7 +140,8 @@ class TestApp:
             except ImportError:  # pragma: no cover - depends on the environment
                 raise RuntimeError("motia.testing's app.http needs httpx: pip install httpx") from None
             transport = httpx.ASGITransport(app=self._app.http)
-            self._http = httpx.AsyncClient(transport=transport, base_url="http://motia.test")
+            # A loopback Host, as a local client sends: the operator routes (/__motia/...) answer only to those.
+            self._http = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
         return self._http
 
     async def emit(self, topic: str, data: Any = None, *, message_group_id: str | None = None) -> None:

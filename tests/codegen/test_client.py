@@ -12,7 +12,7 @@ import pytest
 from motia_codegen.client import client_module
 from motia_codegen.pytypes import TypeWriter
 
-from tests.codegen.conftest import APP, example
+from tests.codegen.conftest import APP, EXAMPLES, example
 from tests.conftest import running
 
 
@@ -46,6 +46,28 @@ def test_step_types_are_imported_for_type_checkers_only(source):
     assert {"Todo", "Reminder", "Cat", "Dog"} <= imported
     runtime = [n for n in tree.body if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("steps")]
     assert runtime == []
+
+
+def motia_imports(source: str) -> list[tuple[str, str]]:
+    """(module, name) of every import of motia in a module, at any depth (`import motia.x` gives ("motia.x", ""))."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "motia":
+            found += [(node.module or "", alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names if alias.name.split(".")[0] == "motia"]
+    return found
+
+
+@pytest.mark.parametrize("name", [APP.name, *EXAMPLES])
+def test_the_module_imports_only_motias_public_names(load, name):
+    """A generated module lives in a user's project: it may use only what `motia.__all__` promises."""
+    import motia
+
+    imports = motia_imports(client_module(load(APP if name == APP.name else example(name))))
+    assert imports, "the module imports motia"
+    private = [f"{module}.{symbol}" for module, symbol in imports if module != "motia" or symbol not in motia.__all__]
+    assert private == [], f"generated code imports motia internals: {private}"
 
 
 def test_json_schema_dicts_become_msgspec_structs(source):

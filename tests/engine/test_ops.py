@@ -1,4 +1,4 @@
-"""Update operations of state::update / stream::update (iii-protocol §4.3)."""
+"""Update operations of state::update / stream::update (docs/protocol.md §4.3)."""
 
 import pytest
 

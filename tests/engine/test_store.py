@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 
 import pytest
 
 from motia.engine.store import MemoryStore, QueuedMessage, SqliteStore, Store, StoreError
+from tests.protocol.test_processes import Process
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +139,46 @@ def test_unopenable_path_is_a_store_error(tmp_path):
         SqliteStore(blocker / "motia.db")
 
 
+async def test_a_damaged_store_is_refused_at_start_naming_the_file_and_the_recovery(tmp_path):
+    path = tmp_path / "motia.db"
+    store = SqliteStore(path)
+    for n in range(2000):
+        store.state_set("s", f"{n:05}", b"x" * 200)
+    await store.flush()
+    store.close()
+    with sqlite3.connect(path) as db:  # move the WAL into the main file, as a clean shutdown would leave it
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size > 100 * 4096
+    with path.open("r+b") as file:  # overwrite pages in the middle of the table's b-tree with garbage
+        file.seek(40 * 4096)
+        file.write(bytes(range(256)) * 64)
+    with pytest.raises(StoreError) as error:
+        SqliteStore(path)
+    message = str(error.value)
+    assert f"the data store {path} is damaged" in message
+    assert ".recover" in message and "--memory" in message
+
+
+def test_a_file_that_is_not_a_database_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "motia.db"
+    path.write_bytes(b"this is not SQLite" * 1000)
+    with pytest.raises(StoreError, match=f"the data store {path} is damaged"):
+        SqliteStore(path)
+
+
+def test_an_empty_file_where_a_store_was_expected_starts_empty_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "motia.db"
+    path.write_bytes(b"")
+    store = SqliteStore(path)
+    assert store.state_items("s") == []
+    store.close()
+    assert any(r.levelname == "WARNING" and f"the data store {path} was an empty file" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    SqliteStore(path).close()  # a store that was opened (and so has its tables) is not empty any more
+    assert not caplog.records
+
+
 async def test_groups_list_in_key_order_in_every_store(store):
     for key in ("b", "c", "a"):
         store.state_set("g", key, key.encode())
@@ -143,3 +186,73 @@ async def test_groups_list_in_key_order_in_every_store(store):
     await store.flush()
     assert [k for k, _ in store.state_items("g")] == ["a", "b", "c"]
     assert [k for k, _ in store.stream_items("s", "g")] == ["a", "b", "c"]
+
+
+async def test_subscriptions_are_remembered_by_topic_and_function(store):
+    store.subscription_save("orders", "f", b'{"type":"standard"}')
+    store.subscription_save("orders", "f", b'{"type":"fifo"}')  # the same subscription, new settings
+    store.subscription_save("audit", "g", b"{}")
+    store.subscription_save("orders", "e", b"{}")
+    await store.flush()
+    assert store.subscriptions() == [("audit", "g", b"{}"), ("orders", "e", b"{}"), ("orders", "f", b'{"type":"fifo"}')]
+    store.subscription_delete("orders", "f")
+    store.subscription_delete("orders", "nobody")
+    assert store.subscriptions() == [("audit", "g", b"{}"), ("orders", "e", b"{}")]
+
+
+async def test_burying_a_subscription_dead_letters_only_its_pending_messages(store):
+    mine = message(store)
+    other_function = message(store, function_id="g")
+    other_topic = QueuedMessage(store.next_message_id(), "f", "elsewhere", b"1")
+    for queued in (mine, other_function, other_topic):
+        store.queue_add(queued)
+    assert store.queue_bury("f", "topic", "subscriber_gone: away", 5.0) == 1
+    await store.flush()
+    [dead] = store.queue_dead_letters()
+    assert (dead.id, dead.error, dead.failed_at) == (mine.id, "subscriber_gone: away", 5.0)
+    assert [m.id for m in store.queue_pending("f")] == [other_topic.id]
+    assert [m.id for m in store.queue_pending("g")] == [other_function.id]
+
+
+async def test_sqlite_remembers_subscriptions_across_reopen(tmp_path):
+    first = SqliteStore(tmp_path / "motia.db")
+    first.subscription_save("orders", "f", b"{}")
+    await first.flush()
+    first.close()
+    again = SqliteStore(tmp_path / "motia.db")
+    assert again.subscriptions() == [("orders", "f", b"{}")]
+    again.close()
+
+
+def test_a_second_store_on_the_same_file_is_refused_naming_the_holder(tmp_path):
+    holder = SqliteStore(tmp_path / "motia.db")
+    with pytest.raises(StoreError, match=rf"in use by process {os.getpid()} \(.*pytest.*\).*motia run --engine"):
+        SqliteStore(tmp_path / "motia.db")
+    holder.close()  # closing releases it
+    SqliteStore(tmp_path / "motia.db").close()
+
+
+@pytest.mark.slow
+def test_a_second_engine_on_one_data_directory_refuses_to_start_naming_the_first(tmp_path, processes):
+    first = start(processes, tmp_path)
+    first.wait_for(r"worker port on")
+    second = start(processes, tmp_path)
+    assert second.proc.wait(30) == 1
+    output = "".join(second.lines)
+    assert f"in use by process {first.proc.pid} (" in output and "motia.cli engine" in output
+    assert "motia run --engine" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_a_data_directory_whose_holder_was_killed_opens_at_once(tmp_path, processes):
+    first = start(processes, tmp_path)
+    first.wait_for(r"worker port on")
+    first.stop(signal.SIGKILL)
+    start(processes, tmp_path).wait_for(r"worker port on")  # the OS dropped the dead holder's lock
+
+
+def start(processes: list[Process], tmp_path) -> Process:
+    engine = Process(tmp_path, "engine", "--engine-port", "0", "--port", "0", "--stream-port", "0",
+                     "--data-dir", str(tmp_path / "data"))
+    processes.append(engine)
+    return engine

@@ -3,11 +3,10 @@ multi-trigger step and a cron report; the dead letter handled with the `motia dl
 
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, eventually
 
 EXAMPLE = ROOT / "examples" / "orders"
 KEY = {"x-api-key": "secret"}
@@ -21,15 +20,6 @@ def served(motia_run):
 @pytest.fixture(scope="module")
 def app(served):
     return served.client
-
-
-def eventually(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def place(app, **fields):

@@ -3,57 +3,20 @@
 
 from __future__ import annotations
 
-import itertools
-import re
-import threading
-import time
-
 import httpx
 import pytest
 
 from motia import StreamClient
-from tests.conftest import ROOT, MotiaProcess
+from tests.conftest import ROOT, eventually
 
 EXAMPLE = ROOT / "examples" / "todo"
 FORMS = {"decorators": (), "seed-form": ("--dir", "legacy/steps")}
 
 
-def stream_url(process: MotiaProcess, timeout: float = 30) -> str:
-    """`--stream-port 0` picks a free port; the start-up log says which (after the HTTP line)."""
-    assert process.proc.stdout is not None
-    stdout = process.proc.stdout
-    found: list[str] = []
-
-    def scan() -> None:
-        for line in itertools.chain(list(process.lines), iter(stdout.readline, "")):
-            if line not in process.lines:
-                process.lines.append(line)
-            match = re.search(r"streams(?: on)? (ws://[^\s;]+)", line)
-            if match:
-                found.append(match.group(1))
-                return
-
-    reader = threading.Thread(target=scan, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    assert found, "no stream URL in the start-up log:\n" + "".join(process.lines)
-    return found[0]
-
-
 @pytest.fixture(scope="module", params=list(FORMS))
 def app(request, motia_run):
     process = motia_run(EXAMPLE, "--memory", "--stream-port", "0", *FORMS[request.param])
-    process.stream_url = stream_url(process)
     return process
-
-
-def eventually(check, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.02)
 
 
 def test_create_then_read_list_update_and_delete(app):

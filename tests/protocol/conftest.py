@@ -4,6 +4,7 @@ workers that speak frames by hand, and a background event loop for runtime objec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -32,7 +33,8 @@ class Engine:
         self.http = httpx.Client(base_url=served.url, timeout=10)
 
     def worker(self, path: str = "/", **options: Any) -> RawWorker:
-        return RawWorker(self.ws_url + path, hello=path == "/", **options)
+        options.setdefault("hello", path == "/")
+        return RawWorker(self.ws_url + path, **options)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the engine's event loop (to look at its state between frames)."""
@@ -40,9 +42,10 @@ class Engine:
         return asyncio.run_coroutine_threadsafe(coro, self.served._loop).result(10)
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    served = ServedApp(Registry(), engine_port=0).__enter__()
+@contextlib.contextmanager
+def serve_engine(**options: Any) -> Iterator[Engine]:
+    """The embedded engine with `App` options (e.g. `engine_options=EngineOptions(...)`)."""
+    served = ServedApp(Registry(), engine_port=0, **options).__enter__()
     running = Engine(served)
     try:
         yield running
@@ -51,10 +54,27 @@ def engine() -> Iterator[Engine]:
         served.__exit__(None, None, None)
 
 
+class CallFailed(Exception):
+    """Raised by a `RawWorker.serve` handler: the call is answered with this error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    with serve_engine() as running:
+        yield running
+
+
 class RawWorker:
     """A worker written by hand: JSON frames over a plain `websockets` client, nothing hidden."""
 
-    def __init__(self, url: str, *, hello: bool = True, **options: Any) -> None:
+    def __init__(self, url: str, *, hello: bool = True, announce: bool = True, **options: Any) -> None:
+        """`announce`: send `engine::workers::register` first, as every SDK does after connecting; without it the
+        engine holds the worker's registrations for the namespace grace time (§1.3)."""
         options.setdefault("max_size", MAX_SIZE)
         options.setdefault("compression", None)
         options.setdefault("open_timeout", 5)
@@ -62,6 +82,13 @@ class RawWorker:
         self.hello = self.recv() if hello else {}
         self.worker_id: str = self.hello.get("worker_id", "")
         self.reattach_token: str = self.hello.get("reattach_token", "")
+        if hello and announce:
+            self.announce()
+
+    def announce(self, **metadata: Any) -> None:
+        """The worker's metadata, fire-and-forget (§2.11); `namespace=` puts its registrations there."""
+        self.send({"type": "invokefunction", "function_id": "engine::workers::register",
+                   "action": {"type": "void"}, "data": {"runtime": "raw", **metadata}})
 
     def send(self, frame: dict[str, Any] | str | bytes) -> None:
         self.ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
@@ -90,6 +117,12 @@ class RawWorker:
                    "function_id": function_id, "config": config})
         return trigger_id
 
+    def watch(self, trigger_type: str, function_id: str) -> None:
+        """Host `function_id` and bind it to `trigger_type` (config `{}`); returns once the engine has both."""
+        self.register(function_id)
+        self.bind(trigger_type, function_id, {})
+        self.sync()
+
     def call(self, function_id: str, data: Any = None, **extra: Any) -> dict[str, Any]:
         """Invoke through the engine and wait for the result frame."""
         invocation_id = self.start_call(function_id, data, **extra)
@@ -109,14 +142,18 @@ class RawWorker:
         self.send(frame)
 
     def serve(self, handler: Callable[[dict[str, Any]], Any]) -> threading.Thread:
-        """Answer every invocation with `handler(frame)` from a thread, until the connection closes."""
+        """Answer every invocation with `handler(frame)` from a thread, until the connection closes; a handler
+        that raises `CallFailed` answers with that error."""
 
         def loop() -> None:
             try:
                 while True:
                     frame = json.loads(self.ws.recv())
                     if frame.get("type") == "invokefunction":
-                        self.answer(frame, handler(frame))
+                        try:
+                            self.answer(frame, handler(frame))
+                        except CallFailed as failed:
+                            self.answer(frame, error={"code": failed.code, "message": failed.message})
             except Exception:
                 return
 

@@ -1,17 +1,18 @@
-"""The engine's worker port frame by frame (iii-protocol §1-§2), with a raw `websockets` client."""
+"""The engine's worker port frame by frame (docs/protocol.md §1-§2), with a raw `websockets` client."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import re
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from tests.conftest import eventually
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -30,7 +31,7 @@ def test_workerregistered_is_the_first_frame(engine):
     assert worker.hello["type"] == "workerregistered"
     assert UUID4.match(worker.hello["worker_id"])
     assert UUID4.match(worker.hello["reattach_token"])
-    assert "features" not in worker.hello  # §2.12: never advertised
+    assert worker.hello["features"] == []  # §2.12: none of the 0.25 extensions is implemented, and it says so
 
 
 def test_json_ping_gets_a_pong_and_websocket_pings_are_answered(engine):
@@ -268,9 +269,21 @@ def test_frames_that_do_not_decode_are_dropped_and_the_connection_keeps_working(
 
 
 def test_results_for_unknown_invocations_are_dropped(engine):
-    worker = engine.worker()
-    worker.send({"type": "invocationresult", "invocation_id": str(uuid.uuid4()), "result": {"late": True}})
-    worker.sync()
+    provider, caller, stranger = engine.worker(), engine.worker(), engine.worker()
+    provider.register("slow.fn")
+    provider.sync()
+    pending = caller.start_call("slow.fn", {"n": 1})
+    call = provider.expect("invokefunction", function_id="slow.fn")
+    # Results for invocations nobody made, from a bystander and from the very worker that holds a pending call:
+    for sender in (stranger, provider):
+        sender.send({"type": "invocationresult", "invocation_id": str(uuid.uuid4()), "function_id": "slow.fn",
+                     "result": {"late": True}})
+        sender.send({"type": "ping"})
+        assert sender.recv() == {"type": "pong"}  # handled, nothing sent back, the connection kept
+    provider.answer(call, {"real": True})
+    # The pending call was not answered by either: the first frame its caller gets is the real result.
+    assert caller.recv() == {"type": "invocationresult", "invocation_id": pending, "function_id": "slow.fn",
+                             "result": {"real": True}}
 
 
 def test_large_fragmented_messages_are_accepted(engine):
@@ -291,10 +304,8 @@ def test_an_oversize_message_closes_only_that_connection(engine):
     with pytest.raises(ConnectionClosed) as closed:
         offender.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    deadline = time.monotonic() + 5
-    while bystander.call("doomed")["error"]["code"] != "function_not_found":  # clean-up follows the close
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    # clean-up follows the close
+    eventually(lambda: bystander.call("doomed")["error"]["code"] == "function_not_found", timeout=5)
     bystander.sync()
 
 
@@ -480,16 +491,22 @@ def test_a_null_result_without_a_stream_is_an_error(engine, pool):
 
 def test_workers_available_tells_bindings_who_connects_and_leaves(engine):
     watcher = engine.worker()
-    watcher.register("on.workers")
-    watcher.bind("engine::workers-available", "on.workers", {})
-    watcher.sync()
-    newcomer = engine.worker()
-    event = watcher.expect("invokefunction")
-    assert event["data"] == {"event": "worker_connected", "worker_id": newcomer.worker_id}
-    watcher.answer(event)
+    watcher.watch("engine::workers-available", "on.workers")
+    newcomer = engine.worker(announce=False)
+
+    def next_event() -> dict:
+        """The next event about the newcomer (the watcher may first hear of its own metadata)."""
+        while True:
+            event = watcher.expect("invokefunction")
+            watcher.answer(event)
+            if event["data"]["worker_id"] == newcomer.worker_id:
+                return event["data"]  # type: ignore[no-any-return]
+
+    assert next_event() == {"event": "worker_connected", "worker_id": newcomer.worker_id}
+    newcomer.announce(name="newcomer")
+    assert next_event() == {"event": "worker_metadata_updated", "worker_id": newcomer.worker_id}
     newcomer.close()
-    event = watcher.expect("invokefunction")
-    assert event["data"] == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}
+    assert next_event() == {"event": "worker_disconnected", "worker_id": newcomer.worker_id}
 
 
 def test_a_blank_namespace_is_invalid(engine):

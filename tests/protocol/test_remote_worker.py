@@ -18,7 +18,7 @@ from motia.runtime import ServedApp
 from motia.runtime.app import RemoteApp
 from motia.runtime.remote import ReconnectPolicy, WebSocketTransport, for_external_engine
 from motia.runtime.worker import Worker
-from tests.conftest import ROOT, registry_of
+from tests.conftest import ROOT, eventually, eventually_async, registry_of
 
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 
@@ -140,9 +140,7 @@ def test_the_worker_reconnects_and_registers_again_when_the_engine_restarts(remo
         import httpx
 
         with httpx.Client(base_url=second.url, timeout=5) as http:
-            deadline = time.monotonic() + 10
-            while http.get("/ping").status_code == 404 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            eventually(lambda: http.get("/ping").status_code != 404)
             assert http.get("/ping").json() == {"pong": True}
         assert app.transport.connects == 2 and app.transport.worker_id != old_id
     finally:
@@ -193,12 +191,6 @@ class RecordingEngine:
             if message["type"] == "ping":
                 await ws.send('{"type":"pong"}')
 
-    async def wait_for(self, predicate, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, self.frames
-            await asyncio.sleep(0.01)
-
 
 def test_registration_cron_conversion_reattach_and_metadata_on_the_wire(loop_thread):
     @cron("*/5 * * * *")
@@ -216,9 +208,9 @@ def test_registration_cron_conversion_reattach_and_metadata_on_the_wire(loop_thr
             transport = WebSocketTransport(url, Worker(registry_of(tick, x)), reconnect=FAST, name="rec")
             await transport.start(timeout=5)
             sent = len(transport.worker.registrations) + 1  # and engine::workers::register
-            await recorder.wait_for(lambda: len(recorder.frames[0]) >= sent)
+            await eventually_async(lambda: len(recorder.frames[0]) >= sent)
             await recorder.sockets[0].close()  # the engine drops the connection
-            await recorder.wait_for(lambda: len(recorder.frames) == 2 and len(recorder.frames[1]) >= sent + 1)
+            await eventually_async(lambda: len(recorder.frames) == 2 and len(recorder.frames[1]) >= sent + 1)
             await transport.close()
         return recorder, transport
 
@@ -239,6 +231,35 @@ def test_registration_cron_conversion_reattach_and_metadata_on_the_wire(loop_thr
                          "reattach_token": "t-" + recorder.worker_ids[0]}
     assert second[1:count + 1] == first[:count]
     assert transport.connects == 2
+
+
+def is_cron_trigger(frame: dict) -> bool:
+    return frame["type"] == "registertrigger" and frame["trigger_type"] == "cron"
+
+
+def test_an_alias_cron_expression_is_registered_expanded_with_an_external_engine(loop_thread):
+    @cron("@daily")
+    async def nightly() -> None:
+        return None
+
+    @cron("@hourly")
+    async def hourly() -> None:
+        return None
+
+    async def scenario() -> list[dict]:
+        recorder = RecordingEngine()
+        async with serve(recorder.handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            transport = WebSocketTransport(url, Worker(registry_of(nightly, hourly)), reconnect=FAST, name="rec")
+            await transport.start(timeout=5)
+            await eventually_async(lambda: sum(is_cron_trigger(f) for f in recorder.frames[0]) == 2)
+            await transport.close()
+        return recorder.frames[0]
+
+    frames = loop_thread.run(scenario())
+    expressions = {f["function_id"]: f["config"]["expression"] for f in frames if is_cron_trigger(f)}
+    assert expressions == {"steps::nightly::trigger::cron(@daily)": "0 0 0 * * *",
+                           "steps::hourly::trigger::cron(@hourly)": "0 0 * * * *"}
 
 
 def test_calls_carry_traceparent_and_time_out(loop_thread):
@@ -293,14 +314,10 @@ def test_replicas_compete_for_queue_messages_and_the_last_one_keeps_them(engine,
     first, _second = remote(registry, engine.ws_url), remote(registry, engine.ws_url)
     for n in range(10):
         assert engine.http.post("/jobs", json={"n": n}).status_code == 200
-    deadline = time.monotonic() + 10
-    while len(delivered) < 10 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    eventually(lambda: len(delivered) >= 10)
     assert sorted(delivered) == list(range(10))  # once each, not once per replica
     loop_thread.run(first.stop())
     for n in range(10, 15):
         assert engine.http.post("/jobs", json={"n": n}).status_code == 200
-    deadline = time.monotonic() + 3
-    while len(delivered) < 15 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    eventually(lambda: len(delivered) >= 15, timeout=3)
     assert sorted(delivered) == list(range(15))

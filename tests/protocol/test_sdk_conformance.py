@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,22 +15,12 @@ import pytest
 
 from motia import ApiRequest, api
 from motia.runtime import ServedApp
-from tests.conftest import registry_of
+from tests.conftest import eventually, registry_of
 
 iii = pytest.importorskip("iii")
 
 from iii import InitOptions, InvocationError, TriggerAction, register_worker  # noqa: E402
 from iii.triggers import TriggerHandler  # noqa: E402
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` returns something truthy (registration is asynchronous in the SDK)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 class SdkWorkers:
@@ -41,8 +30,9 @@ class SdkWorkers:
         self.url = url
         self.running: list[Any] = []
 
-    def __call__(self, name: str | None = None, url: str | None = None) -> Any:
-        options = InitOptions(worker_name=name or f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False})
+    def __call__(self, name: str | None = None, url: str | None = None, namespace: str | None = None) -> Any:
+        options = InitOptions(worker_name=name or f"sdk-{uuid.uuid4().hex[:8]}", otel={"enabled": False},
+                              namespace=namespace)
         worker = register_worker(url or self.url, options)
         self.running.append(worker)
         return worker
@@ -156,7 +146,10 @@ def test_a_conflicting_sdk_registration_is_refused_and_the_owner_keeps_it(engine
     caller = engine.worker()
     assert eventually(lambda: caller.call("shared::fn").get("result") == "owner")
     latecomer.register_function("shared::fn", lambda data: "latecomer", description="another")
-    time.sleep(0.2)
+    # The engine handles a connection's frames in order: once the latecomer's next registration is in, the
+    # conflicting one was handled (and refused).
+    latecomer.register_function("latecomer::marker", lambda data: "marker")
+    assert eventually(lambda: caller.call("latecomer::marker").get("result") == "marker")
     assert caller.call("shared::fn")["result"] == "owner"
     assert latecomer.get_connection_state() == "connected"  # FUNCTION_NAMESPACE_CONFLICT is not fatal
 
@@ -166,10 +159,12 @@ class Webhooks(TriggerHandler[Any]):
 
     def __init__(self) -> None:
         self.bindings: dict[str, Any] = {}
+        self.refused: list[Any] = []
         self.changed = threading.Event()
 
     async def register_trigger(self, config: Any) -> None:
         if not config.config.get("path"):
+            self.refused.append(config)
             raise ValueError("a webhook needs a path")
         self.bindings[config.id] = config
         self.changed.set()
@@ -195,8 +190,13 @@ def test_a_worker_provided_trigger_type_from_the_sdk(engine, sdk):
     assert eventually(lambda: not hooks.bindings)
     # A binding the provider refuses is reported back to the worker that made it (and only logged by the SDK).
     consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {}})
-    time.sleep(0.2)
-    assert not hooks.bindings
+    refused = eventually(lambda: hooks.refused)
+    assert [binding.function_id for binding in refused] == ["on::hook"]
+    # The engine keeps no binding the provider refused: a valid one that comes after is the only one.
+    consumer.register_trigger({"type": "webhook", "function_id": "on::hook", "config": {"path": "/h2"}})
+    assert [b.config for b in eventually(lambda: list(hooks.bindings.values()))] == [{"path": "/h2"}]
+    listed = engine.worker().call("engine::registered-triggers::list", {"trigger_type": "webhook"})["result"]
+    assert [row["config"] for row in listed["registered_triggers"]] == [{"path": "/h2"}]
 
 
 def test_raw_and_streamed_bodies_through_the_sdks_http_helper(engine, sdk):
@@ -285,9 +285,8 @@ def test_publish_subscribe_and_cron_triggers(engine, sdk):
     worker.register_trigger({"type": "subscribe", "function_id": "news::read", "config": {"topic": "news"}})
     worker.register_function("tick::tock", lambda data: received.append(("cron", data)))
     worker.register_trigger({"type": "cron", "function_id": "tick::tock", "config": {"expression": "* * * * * *"}})
-    eventually(lambda: _try(lambda: worker.trigger({"function_id": "engine::functions::info",
-                                                    "payload": {"function_id": "news::read"}})))
-    time.sleep(0.1)
+    listed = {"function_id": "engine::registered-triggers::list", "payload": {"function_id": "news::read"}}
+    eventually(lambda: (_try(lambda: worker.trigger(listed)) or {}).get("registered_triggers"))
     assert worker.trigger({"function_id": "publish", "payload": {"topic": "news", "data": {"n": 1}}}) is None
     assert eventually(lambda: ("news", {"n": 1}) in received)
     tick = eventually(lambda: next((d for kind, d in received if kind == "cron"), None), timeout=3)
@@ -310,3 +309,123 @@ def test_a_durable_publish_from_the_sdk_reaches_a_steps_on_handler(sdk):
                                                                           "data": {"id": 7}}})
         assert eventually(lambda: handled) == [{"id": 7}]
         sdk.stop(worker)
+
+
+# --- issue 13: namespaces, metadata, engine-side middleware, HTTP-invoked functions, enqueue ----------------
+
+
+def test_an_sdk_worker_in_a_namespace_is_called_there(engine, sdk):
+    billing = sdk(namespace="billing")
+    billing.register_function("invoices::total", lambda data: {"total": sum(data["items"])})
+    caller = sdk()
+    request = {"function_id": "invoices::total", "payload": {"items": [1, 2]}, "namespace": "billing"}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == {"total": 3}
+    with pytest.raises(InvocationError) as missing:
+        caller.trigger({"function_id": "invoices::total", "payload": {"items": []}})
+    assert missing.value.code == "function_not_found" and "namespace(s): billing" in missing.value.message
+    # The worker's own calls resolve in its namespace, the engine's built-ins answer there too.
+    assert billing.trigger({"function_id": "invoices::total", "payload": {"items": [5]}}) == {"total": 5}
+    assert billing.trigger({"function_id": "state::get", "payload": {"scope": "s", "key": "none"}}) is None
+    listed = engine.worker().call("engine::workers::list", {})["result"]["workers"]
+    assert any(w["namespace"] == "billing" for w in listed)
+
+
+def test_invocation_metadata_reaches_an_sdk_handler(sdk):
+    worker, caller = sdk(), sdk()
+    seen: list[Any] = []
+
+    def handler(data: Any, metadata: Any = None) -> str:
+        seen.append(metadata)
+        return "ok"
+
+    worker.register_function("meta::seen", handler)
+    request = {"function_id": "meta::seen", "payload": {}, "metadata": {"tenant": "acme"}}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == "ok"
+    assert seen[-1] == {"tenant": "acme"}
+
+
+def test_sdk_middleware_guards_an_sdk_route(engine, sdk):
+    worker = sdk()
+    calls: list[str] = []
+
+    def auth(data: Any) -> dict:
+        calls.append("auth")
+        if data["request"]["headers"].get("authorization") != "Bearer ok":
+            return {"action": "respond", "response": {"status_code": 401, "body": {"error": "no"}}}
+        return {"action": "continue"}
+
+    def secret(data: Any) -> dict:
+        calls.append("secret")
+        return {"status_code": 200, "body": {"secret": 42}}
+
+    worker.register_function("mw::auth", auth)
+    worker.register_function("vault::read", secret)
+    worker.register_trigger({"type": "http", "function_id": "vault::read",
+                             "config": {"api_path": "/vault", "middleware_function_ids": ["mw::auth"]}})
+    denied = eventually(lambda: _ok(engine.http.get("/vault")))
+    assert (denied.status_code, denied.json()) == (401, {"error": "no"})
+    allowed = engine.http.get("/vault", headers={"authorization": "Bearer ok"})
+    assert (allowed.status_code, allowed.json()) == (200, {"secret": 42})
+    assert calls == ["auth", "auth", "secret"]
+
+
+def test_an_sdk_registers_an_http_invoked_function(monkeypatch):
+    from iii_helpers.http import HttpAuthBearer, HttpInvocationConfig
+
+    from motia import Registry
+    from motia.engine.options import EngineOptions
+
+    from .test_http_functions import LOOPBACK_ALLOWED, Endpoint
+
+    monkeypatch.setenv("TEST_SDK_TOKEN", "from-env")
+    endpoint = Endpoint()
+    options = EngineOptions(http_functions=LOOPBACK_ALLOWED)
+    try:
+        with ServedApp(Registry(), engine_port=0, engine_options=options) as served, \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            assert served.app.worker_server is not None
+            workers = SdkWorkers(served.app.worker_server.url)
+            owner, caller = workers(), workers()
+            invocation = HttpInvocationConfig(url=endpoint.url + "/fn", timeout_ms=5000,
+                                              auth=HttpAuthBearer(token_key="TEST_SDK_TOKEN"))
+            owner.register_function("lambda::hello", invocation)
+            result = eventually(lambda: _try(lambda: caller.trigger({"function_id": "lambda::hello",
+                                                                     "payload": {"name": "Ada"}})))
+            assert result == {"ok": True}
+            assert endpoint.requests[-1]["headers"]["authorization"] == "Bearer from-env"
+            for worker in list(workers.running):
+                workers.stop(worker)
+    finally:
+        endpoint.close()
+
+
+def test_an_sdk_enqueue_action_answers_a_receipt(sdk):
+    worker, caller = sdk(), sdk()
+    received: list[Any] = []
+    worker.register_function("jobs::work", lambda data: received.append(data))
+    eventually(lambda: _try(lambda: caller.trigger({"function_id": "engine::functions::info",
+                                                    "payload": {"function_id": "jobs::work"}})))
+    receipt = caller.trigger({"function_id": "jobs::work", "payload": {"n": 1},
+                              "action": TriggerAction.Enqueue(queue="default")})
+    assert set(receipt) == {"messageReceiptId"}
+    assert eventually(lambda: received) and received[0]["n"] == 1
+
+
+def test_a_namespaced_sdk_worker_gets_its_namespace_and_name_back_after_a_reconnect(engine, sdk):
+    worker = sdk("billing-worker", namespace="billing")
+    worker.register_function("invoices::count", lambda data: {"count": 3})
+    caller = sdk()
+    request = {"function_id": "invoices::count", "payload": {}, "namespace": "billing"}
+    assert eventually(lambda: _try(lambda: caller.trigger(request))) == {"count": 3}
+
+    async def drop() -> str:  # the engine loses the connection (a network cut, from its side)
+        [connection] = [c for c in engine.app.engine.connections.values() if c.name == "billing-worker"]
+        await connection.close()
+        return connection.worker_id
+
+    dropped = engine.run(drop())
+    assert eventually(lambda: _try(lambda: caller.trigger(request)), timeout=15) == {"count": 3}
+    workers = engine.worker().call("engine::workers::list", {"search": "billing-worker"})["result"]["workers"]
+    assert [(w["name"], w["namespace"]) for w in workers] == [("billing-worker", "billing")]
+    assert workers[0]["id"] != dropped  # a new connection, which the name lease let in

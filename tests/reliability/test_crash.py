@@ -13,30 +13,18 @@ import textwrap
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from tests.conftest import eventually
 from tests.protocol.conftest import RawWorker
 from tests.protocol.test_processes import start_engine, start_worker
 
 T = TypeVar("T")
 EMITS = int(os.environ.get("MOTIA_CRASH_EMITS", "10000"))
 pytestmark = pytest.mark.slow
-
-
-def poll(check: Callable[[], T], timeout: float, interval: float = 0.1) -> T:
-    """The first truthy `check()`, or an AssertionError with the last value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s; last: {value!r}"[:2000])
-        time.sleep(interval)
 
 
 # --- kill -9 of `motia run` during a burst of emits ---------------------------------------------------------
@@ -122,7 +110,7 @@ def test_every_acknowledged_emit_of_a_burst_is_handled_after_kill_9(tmp_path, mo
     burst = Burst(EMITS)
     first = motia_run(tmp_path, "--stream-port", "0")
     burst.start(first.url)
-    poll(lambda: len(burst.acknowledged) >= EMITS // 2, timeout=30 + EMITS / 100, interval=0.01)
+    eventually(lambda: len(burst.acknowledged) >= EMITS // 2, timeout=30 + EMITS / 100, interval=0.01)
     first.proc.kill()  # SIGKILL mid-burst: batches in flight, handlers running and pending, no flush
     first.proc.wait(10)
     burst.stop()
@@ -202,12 +190,12 @@ def test_a_queue_message_whose_worker_is_killed_mid_invocation_is_completed_by_t
     workers = [start_worker(processes, ws_url, tmp_path) for _ in range(2)]
     with httpx.Client(base_url=http_url, timeout=10) as client:
         assert client.post("/jobs", json={"id": "j1"}).status_code == 200
-        started: list[Any] = poll(lambda: client.get("/job").json()["started"], timeout=30)
+        started: list[Any] = eventually(lambda: client.get("/job").json()["started"], timeout=30)
         [busy] = [w for w in workers if w.proc.pid in started]
         [other] = [w for w in workers if w is not busy]
         busy.stop(signal.SIGKILL)
         killed_at = time.monotonic()
-        progress = poll(lambda: (p := client.get("/job").json())["done"] and p, timeout=30)
+        progress = eventually(lambda: (p := client.get("/job").json())["done"] and p, timeout=30)
         took = time.monotonic() - killed_at
     print(f"redelivered to the other worker and completed {took:.2f}s after the kill")
     assert progress["done"] == [{"pid": other.proc.pid}]
@@ -233,13 +221,13 @@ def test_a_queue_message_whose_only_worker_is_killed_mid_invocation_waits_for_th
     killed = start_worker(processes, ws_url, tmp_path)
     with httpx.Client(base_url=http_url, timeout=10) as client:
         assert client.post("/jobs", json={"id": "j1"}).status_code == 200
-        poll(lambda: client.get("/job").json()["started"], timeout=30)
+        eventually(lambda: client.get("/job").json()["started"], timeout=30)
         killed.stop(signal.SIGKILL)
         # Longer than its 3 retries' back-off (0.1 + 0.2 + 0.4 s): with no worker the message must wait for
         # one, not use up its retries and land in the dead letters.
         time.sleep(1.5)
         replacement = start_worker(processes, ws_url, tmp_path)
-        progress = poll(lambda: (p := client.get("/job").json())["done"] and p, timeout=30)
+        progress = eventually(lambda: (p := client.get("/job").json())["done"] and p, timeout=30)
     assert progress["done"] == [{"pid": replacement.proc.pid}]
     assert sorted(progress["started"]) == sorted([killed.proc.pid, replacement.proc.pid])
     assert queue_counts(ws_url) == {"job": [(0, 0)]}

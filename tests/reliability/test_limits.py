@@ -23,7 +23,7 @@ import pytest
 from motia import ApiRequest, get, post
 from motia.engine.http import HttpLimits
 from motia.runtime import ServedApp
-from tests.conftest import MotiaProcess, registry_of
+from tests.conftest import ROOT, MotiaProcess, eventually, registry_of
 
 
 @get("/ping")
@@ -207,10 +207,7 @@ def test_requests_above_the_connection_cap_get_503_until_a_connection_goes(
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert request(holders[0], GET_PING).startswith(b"HTTP/1.1 200 ")  # those already in are still served
     holders.pop().close()
-    deadline = time.monotonic() + 5
-    while httpx.get(f"{client.base_url}/ping").status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(lambda: httpx.get(f"{client.base_url}/ping").status_code == 200, timeout=5)
     for holder in holders:
         holder.close()
 
@@ -237,6 +234,13 @@ def test_a_deadline_that_is_not_positive_is_refused(tmp_path: Path) -> None:
     assert "--body-timeout must be a positive number of seconds" in result.stderr
 
 
+def test_a_stream_limit_below_one_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--memory", "--stream-max-subscriptions", "0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "--stream-max-subscriptions must be 1 or more, not 0" in result.stderr
+
+
 def test_a_stream_client_that_stops_answering_pings_is_dropped() -> None:
     served = ServedApp(registry_of(ping), stream_port=0)
     streams = served.app.embedded.streams
@@ -254,6 +258,38 @@ def test_a_stream_client_that_stops_answering_pings_is_dropped() -> None:
     assert opcodes[0] == 0x9 and opcodes[-1] == 0x8  # pinged, then closed
     close_payload = _frames(frames)[-1][1]
     assert int.from_bytes(close_payload[:2], "big") == 1011
+
+
+MiB = 1024 * 1024
+
+
+def test_a_stream_client_that_stops_reading_is_closed_at_its_byte_budget(
+    motia_run: Callable[..., MotiaProcess],
+) -> None:
+    # The reproduction: one 1 MB todo, and a socket that never reads sends 400 joins (400 syncs of 1 MB queued
+    # for it: +370 MiB before the budget, and the close never came).
+    process = motia_run(ROOT / "examples" / "todo", "--memory", "--stream-port", "0", "--max-body-size", str(2 * MiB),
+                        "--stream-max-queued-bytes", str(4 * MiB))
+    assert process.client.post("/todo", json={"description": "x" * MiB}).status_code == 201
+    port = urlsplit(process.stream_url).port
+    assert port is not None
+    baseline = _peak_rss(process.proc.pid)
+    sock = _ws_handshake(port, receive_buffer=64 * 1024)
+    join = {"type": "join", "data": {"subscriptionId": "", "streamName": "todo", "groupId": "inbox"}}
+    sock.sendall(b"".join(_text_frame(json.dumps({**join, "data": {**join["data"], "subscriptionId": f"s{n}"}}))
+                          for n in range(400)))
+    process.wait_for_output(r"stream client \S+ (does not read)")
+    received, _ = read_until_closed(sock)  # read only now, once the server gave up on it
+    sock.close()
+    growth = _peak_rss(process.proc.pid) - baseline
+    assert process.client.get("/todo").status_code == 200  # still serving
+    output = process.stop()
+    frames = _frames(received)
+    assert frames[-1][0] == 0x8 and int.from_bytes(frames[-1][1][:2], "big") == 1008
+    assert b"too slow" in frames[-1][1]
+    assert len(received) < 16 * MiB  # the close came after what was in flight, not after 400 MB of syncs
+    assert growth < 48 * MiB, f"peak RSS grew by {growth / MiB:.1f} MiB"
+    assert output.count("does not read") == 1  # one warning line for the connection
 
 
 def test_a_worker_that_stops_answering_pings_is_dropped(monkeypatch) -> None:
@@ -277,16 +313,17 @@ def test_a_worker_that_stops_answering_pings_is_dropped(monkeypatch) -> None:
         parsed = _frames(frames)
         assert 0x9 in [opcode for opcode, _ in parsed] and parsed[-1][0] == 0x8  # pinged, then closed
         assert int.from_bytes(parsed[-1][1][:2], "big") == 1011
-        deadline = time.monotonic() + 3
-        while workers() != before - 1:
-            assert time.monotonic() < deadline, "the dead worker was not dropped"
-            time.sleep(0.05)
+        eventually(lambda: workers() == before - 1, timeout=3)  # the dead worker is dropped
         live.sync()  # the live worker kept its connection through the ping rounds
         live.close()
 
 
-def _ws_handshake(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+def _ws_handshake(port: int, receive_buffer: int | None = None) -> socket.socket:
+    sock = socket.socket()
+    if receive_buffer is not None:  # set before connecting: it sizes the TCP window the server may fill
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
@@ -298,17 +335,32 @@ def _ws_handshake(port: int) -> socket.socket:
 
 
 def _frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Complete unmasked server frames (payloads under 64 KiB) as (opcode, payload)."""
+    """Complete unmasked server frames as (opcode, payload)."""
     frames = []
     while len(data) >= 2:
         length, start = data[1] & 0x7F, 2
         if length == 126:
             length, start = int.from_bytes(data[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(data[2:10], "big"), 10
         if len(data) < start + length:
             break
         frames.append((data[0] & 0x0F, data[start:start + length]))
         data = data[start + length:]
     return frames
+
+
+def _text_frame(text: str) -> bytes:
+    """A masked client text frame (payloads under 64 KiB)."""
+    payload, mask = text.encode(), os.urandom(4)
+    size = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    return bytes([0x81]) + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
 
 
 def _answer_pings(sock: socket.socket, seconds: float) -> float | None:

@@ -19,8 +19,12 @@ from hypothesis import strategies as st
 
 from motia import QueueConfig, on, protocol
 from motia.crontab import CronSchedule
+from motia.engine.clock import ManualClock
+from motia.engine.cron import CronModule
+from motia.engine.engine import Engine, TriggerEntry
 from motia.engine.router import RouteConflict, Router
 from motia.engine.store import MemoryStore, SqliteStore, Store
+from motia.engine.tasks import Tasks
 from tests.conftest import running
 
 FAST = settings(max_examples=200, deadline=None, database=None)
@@ -180,6 +184,46 @@ def test_cron_next_fire_is_strictly_later_and_increasing(minute, hour, when: flo
     assert first % 60 == 0 and second - first <= 24 * 3600
 
 
+class _UnpunctualClock(ManualClock):
+    """A manual clock whose timers fire off their time by the given offsets (early < 0 < late), as the event
+    loop's monotonic timers do against the wall clock."""
+
+    def __init__(self, start: float, offsets: list[float]) -> None:
+        super().__init__(start)
+        self._offsets = iter(offsets)
+
+    def call_at(self, when: float, callback: Any) -> Any:
+        return super().call_at(when + next(self._offsets, 0.0), callback)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(st.floats(-0.99, 3.5), min_size=1, max_size=30), st.floats(0, 0.999))
+def test_cron_runs_each_tick_at_most_once_on_a_clock_that_fires_early_and_late(offsets, fraction) -> None:
+    scheduled = asyncio.run(_cron_ticks(offsets, 1_800_000_000.0 + fraction, seconds=len(offsets) + 5))
+    assert scheduled == sorted(set(scheduled))  # no tick twice, none out of order
+    assert scheduled
+    if max(offsets) < 1.0:  # never late by a whole period: no tick is missed either
+        assert scheduled == list(range(int(scheduled[0]), int(scheduled[0]) + len(scheduled)))
+
+
+async def _cron_ticks(offsets: list[float], start: float, seconds: int) -> list[float]:
+    clock = _UnpunctualClock(start, offsets)
+    engine, tasks = Engine(), Tasks()
+    module = CronModule(engine, tasks, clock)
+    scheduled: list[float] = []
+
+    async def tick(payload: Any) -> None:
+        scheduled.append(datetime.fromisoformat(payload["scheduled_time"]).timestamp())
+
+    engine.add_builtin("tick", tick)
+    engine.register_trigger(TriggerEntry("every-second", "cron", "tick", {"expression": "* * * * * *"}, None, None))
+    module.start()
+    await clock.advance(seconds)
+    module.stop()
+    await tasks.close()
+    return scheduled
+
+
 # --- FIFO groups ----------------------------------------------------------------------------------------
 
 
@@ -322,6 +366,8 @@ def _strategy(annotation: Any) -> st.SearchStrategy[Any]:
         return st.integers(100, 599)
     if annotation is bytes:
         return st.binary(max_size=8)
+    if typing.get_origin(annotation) is list:
+        return st.lists(_strategy(typing.get_args(annotation)[0]), max_size=3)
     if typing.get_origin(annotation) is dict:
         return st.dictionaries(st.text(max_size=8), _strategy(typing.get_args(annotation)[1]), max_size=3)
     if typing.get_origin(annotation) is typing.Annotated:  # InvocationId: a UUID

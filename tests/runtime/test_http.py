@@ -10,6 +10,7 @@ import time
 import msgspec
 
 from motia import ApiRequest, ApiResponse, FlowContext, HandlerConfig, api, get, post, step
+from tests.conftest import eventually
 
 
 class NewUser(msgspec.Struct):
@@ -199,6 +200,18 @@ def test_static_segment_beats_parameter(serve):
     assert client.get("/greetings/summary").json() == {"summary": True}
     assert client.get("/greetings/ada").json() == {"name": "ada"}
     assert client.get("/greetings/summary/").json() == {"summary": True}
+
+
+def test_an_encoded_slash_stays_inside_its_path_parameter(serve):
+    @get("/files/:folder/:name")
+    async def show(req: ApiRequest[None]):
+        return req.path_params
+
+    client = serve(show)
+    assert client.get("/files/docs%2F2026/read%20me%2Fv1.md").json() == {"folder": "docs/2026",
+                                                                         "name": "read me/v1.md"}
+    assert client.head("/files/a%2fb/c").status_code == 200
+    assert client.get("/files/docs/2026/x").status_code == 404  # a real slash is still a separator
 
 
 def test_unknown_path_is_a_json_404(serve):
@@ -467,9 +480,7 @@ def test_sync_handler_runs_in_a_thread_and_does_not_block_the_server(serve):
 
     thread = threading.Thread(target=call_blocking)
     thread.start()
-    deadline = time.monotonic() + 5
-    while not seen_threads and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: seen_threads, timeout=5)
     # The blocking handler is still running, yet the server answers.
     assert client.get("/quick").json() == {"quick": True}
     release.set()

@@ -374,3 +374,32 @@ async def test_stopping_with_a_backlog_waits_for_deliveries_in_flight_only(tmp_p
     async with running(slow, data_dir=tmp_path) as app:  # the rest were kept
         await app.embedded.queues.wait_idle()
     assert sorted(handled) == list(range(20))
+
+
+async def test_the_subscription_of_a_step_that_is_gone_is_forgotten_at_the_next_start(tmp_path, caplog):
+    """`motia run` has no other worker: a remembered subscription its steps do not make again is dropped at
+    start-up, and the messages that waited for it become dead letters."""
+    handled: list[dict] = []
+
+    @on("work", queue=QueueConfig(delay_seconds=900))
+    async def renamed(job: dict):
+        handled.append(job)
+
+    @on("work")
+    async def kept(job: dict):
+        handled.append(job)
+
+    async with running(renamed, kept, data_dir=tmp_path) as app:
+        await app.worker.emit("work", {"n": 1}, trace_id="0" * 31 + "1")
+        await app.embedded.wait_idle()  # `kept` handles it; `renamed` would in 15 minutes
+    caplog.set_level(logging.WARNING, logger="motia.engine")
+    async with running(kept, data_dir=tmp_path) as app:
+        await app.worker.emit("work", {"n": 2}, trace_id="0" * 31 + "1")
+        await app.embedded.wait_idle()
+        [topic] = (await app.embedded.queues.list_topics({}))["topics"]
+        [letter] = await app.embedded.queues.dlq_list({})
+    assert handled == [{"n": 1}, {"n": 2}]
+    assert [s["function_id"] for s in topic["subscribers"]] == [next(iter(app.worker.functions))]
+    assert "renamed" in letter["function_id"] and letter["error"] == "subscriber_gone: its step is gone"
+    assert msgspec.json.decode(letter["data"]) == {"n": 1}
+    assert any("forgot the subscription" in r.getMessage() for r in caplog.records)

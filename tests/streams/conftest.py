@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,15 +32,6 @@ async def serving(*parts: Any, **options: Any) -> AsyncIterator[App]:
 
 def ws_url(app: App) -> str:
     return f"ws://127.0.0.1:{app.stream_port}"
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Wait until `predicate()` holds (for work the engine does in the background, such as triggers)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        await asyncio.sleep(0.005)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from motia import ApiRequest, FlowContext, MotiaError, Stream, get, post
+from motia.state import SetResult
 from tests.conftest import http
 from tests.streams.conftest import serving
 
@@ -43,7 +44,7 @@ async def test_set_stores_a_struct_and_reads_decode_into_the_stream_type():
     async with serving(create, todos) as app, http(app) as client:
         response = await client.post("/todos/inbox/1", json={"title": "milk"})
     assert response.json() == {"id": "1", "title": "milk", "done": False}
-    assert seen == {"stored": Todo("1", "milk"), "read": Todo("1", "milk")}
+    assert seen == {"stored": SetResult(Todo("1", "milk"), None), "read": Todo("1", "milk")}
     assert type(seen["read"]) is Todo
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from motia import ApiRequest, FlowContext, Stream, StreamClient, post, stream_auth
 from motia.stream_client import StreamClosed, StreamError, StreamMessage, StreamUnauthorized
-from tests.conftest import http
-from tests.streams.conftest import eventually, serving, ws_url
+from tests.conftest import eventually_async, http
+from tests.streams.conftest import serving, ws_url
 
 pytestmark = pytest.mark.anyio
 
@@ -116,11 +116,11 @@ async def test_on_event_calls_the_handler_for_custom_events_of_that_name():
         await chat.send("room", {"type": "typing", "data": {"user": "ada"}})
         await chat.send({"groupId": "room", "id": "m1"}, {"type": "reaction", "data": "+1"})
         await chat.send("room", {"type": "other", "data": 1})
-        await eventually(lambda: len(typing) == 1 and len(reactions) == 1)
+        await eventually_async(lambda: len(typing) == 1 and len(reactions) == 1)
         room.off_event("typing", typing.append)
         await chat.send("room", {"type": "typing", "data": {"user": "bob"}})
         await chat.send("room", {"type": "reaction", "data": "-1"})
-        await eventually(lambda: len(reactions) == 2)
+        await eventually_async(lambda: len(reactions) == 2)
     assert typing == [{"user": "ada"}]
     assert reactions == ["+1", "-1"]
     assert room.state == []  # custom events are not items
@@ -196,15 +196,15 @@ async def test_closing_the_client_stops_its_reader_and_ends_its_subscriptions():
         await client.close()
         assert client.closed
         assert [m.type async for m in inbox] == ["sync"]  # the sync, then the end, no error
-        await eventually(lambda: left == ["inbox"])
+        await eventually_async(lambda: left == ["inbox"])
         with pytest.raises(StreamClosed):
             await client.subscribe_group("todos", "inbox")
 
 
-async def test_a_server_shutdown_ends_subscriptions_with_stream_closed():
+async def test_without_reconnect_a_server_shutdown_ends_subscriptions_with_stream_closed():
     todos = Stream[Todo]("todos")
     async with serving(todos) as app:
-        client = await StreamClient(ws_url(app)).connect()
+        client = await StreamClient(ws_url(app), reconnect=False).connect()
         inbox = await client.subscribe_group("todos", "inbox")
     await client.wait_closed()
     with pytest.raises(StreamClosed) as closed:
@@ -212,6 +212,18 @@ async def test_a_server_shutdown_ends_subscriptions_with_stream_closed():
             pass
     assert closed.value.code == 1001
     await client.close()
+
+
+async def test_a_client_reconnecting_to_a_server_that_stays_down_ends_cleanly_when_closed():
+    todos = Stream[Todo]("todos")
+    async with serving(todos) as app:
+        client = await StreamClient(ws_url(app), reconnect_delay=0.05, max_reconnect_delay=0.1).connect()
+        inbox = await client.subscribe_group("todos", "inbox")
+    await asyncio.sleep(0.3)  # several attempts, each refused
+    assert not client.closed and not inbox.closed and client.reconnects == 0
+    await asyncio.wait_for(client.close(), 5)
+    assert client.closed and inbox.closed
+    assert [m.type async for m in inbox] == ["sync"]  # the end, not an error
 
 
 async def test_subscribing_before_connecting_is_an_error():
@@ -282,3 +294,47 @@ async def test_a_subscriber_sees_what_an_http_step_writes_through_ctx_streams():
         inbox = await client.subscribe_group("todos", "inbox", type=Todo)
         assert (await web.post("/todos", json={"id": "1", "title": "milk"})).status_code == 200
         assert await inbox.wait_for(lambda items: items) == [Todo("1", "milk")]
+
+
+# --- reconnecting -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_a_subscribed_client_survives_a_restart_of_motia_run_and_reconciles_from_the_sync(tmp_path):
+    from motia.engine.store import SqliteStore
+    from tests.conftest import ROOT, MotiaProcess
+
+    def todo(todo_id: str, description: str) -> dict:
+        return {"id": todo_id, "description": description, "createdAt": "2026-12-01T00:00:00Z", "dueDate": None,
+                "completedAt": None}
+
+    def start(stream_port: int) -> MotiaProcess:
+        return MotiaProcess(ROOT / "examples" / "todo", "--data-dir", str(tmp_path), "--stream-port", str(stream_port))
+
+    first = await asyncio.to_thread(start, 0)
+    stream_url = first.stream_url
+    async with StreamClient(stream_url, reconnect_delay=0.1, max_reconnect_delay=0.5) as client:
+        inbox = await client.subscribe_group("todo", "inbox")
+        kept = first.client.post("/todo", json={"description": "kept"}).json()
+        gone = first.client.post("/todo", json={"description": "deleted while the client was away"}).json()
+        await inbox.wait_for(lambda items: len(items) == 2)
+        await asyncio.to_thread(first.stop)
+        # While the app is down, another process changes the stream (what a replica, or the app's own
+        # handlers before the client is back, would do): the client hears of it only from the sync.
+        store = SqliteStore(tmp_path / "motia.db")
+        store.stream_delete("todo", "inbox", gone["id"])
+        store.stream_set("todo", "inbox", "offline", msgspec.json.encode(todo("offline", "written while down")))
+        await store.flush()
+        store.close()
+        second = await asyncio.to_thread(start, int(stream_url.rsplit(":", 1)[1]))
+        try:
+            state = await inbox.wait_for(lambda items: {t["id"] for t in items} == {kept["id"], "offline"}, timeout=20)
+            assert [t["description"] for t in state] == ["kept", "written while down"]
+            assert client.reconnects >= 1 and not inbox.closed
+            # The subscription is live on the new connection: a change made now arrives as a change.
+            later = second.client.post("/todo", json={"description": "after the restart"}).json()
+            await inbox.wait_for(lambda items: later["id"] in {t["id"] for t in items})
+            types = [m.type for m in [await inbox.next_message(timeout=1) for _ in range(5)]]
+            assert types == ["sync", "create", "create", "sync", "create"]  # no delete: the sync reconciled it
+        finally:
+            await asyncio.to_thread(second.stop)

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from motia import FlowContext, Stream, StreamEvent, StreamTriggerInput, on_stream
-from tests.streams.conftest import eventually, serving
+from tests.conftest import eventually_async
+from tests.streams.conftest import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,7 @@ async def test_create_update_delete_reach_the_trigger_as_typed_input():
         await todos.set("inbox", "1", Todo("1", "milk"))
         await todos.update("inbox", "1", [{"type": "set", "path": "done", "value": True}])
         await todos.delete("inbox", "1")
-        await eventually(lambda: len(seen) == 3)
+        await eventually_async(lambda: len(seen) == 3)
 
     assert [c.event.type for c in seen] == ["create", "update", "delete"]
     created, updated, deleted = seen
@@ -55,7 +56,7 @@ async def test_the_input_allows_dict_access_with_the_wire_names():
     notes = Stream("notes")
     async with serving(on_change):
         await notes.set("g", "1", {"text": "hi"})
-        await eventually(lambda: len(seen) == 1)
+        await eventually_async(lambda: len(seen) == 1)
     change = seen[0]
     assert (change["streamName"], change["groupId"], change["id"], change["itemId"]) == ("notes", "g", "1", "1")
     assert change["stream_name"] == "notes" and change.get("group_id") == "g"
@@ -78,7 +79,7 @@ async def test_custom_events_reach_the_trigger_with_their_name_and_data():
     async with serving(on_event, chat):
         await chat.send({"groupId": "room", "id": "m1"}, {"type": "typing", "data": {"user": "ada"}})
         await chat.send("room", {"type": "ping"})
-        await eventually(lambda: len(seen) == 2)
+        await eventually_async(lambda: len(seen) == 2)
     typing, ping = seen
     assert (typing.event.type, typing.event.name, typing.event.data) == ("event", "typing", {"user": "ada"})
     assert (typing.group_id, typing.id) == ("room", "m1")
@@ -97,7 +98,7 @@ async def test_a_group_filter_ignores_other_groups_and_other_streams():
         await todos.set("work", "1", Todo("1", "report"))
         await notes.set("inbox", "2", {"id": "2"})
         await todos.set("inbox", "3", Todo("3", "milk"))
-        await eventually(lambda: len(seen) == 1)
+        await eventually_async(lambda: len(seen) == 1)
         # Deliveries are in order: once the last change arrived, the earlier ones were skipped.
     assert seen == [("todos", "inbox", "3")]
 
@@ -118,7 +119,7 @@ async def test_an_item_filter_fires_for_that_item_only():
         await todos.set("inbox", "2", Todo("2", "other"))
         await todos.set("work", "1", Todo("1", "other group"))
         await todos.set("inbox", "1", Todo("1", "watched"))
-        await eventually(lambda: ("1", "create") in seen and ("all", "1") in seen and len(seen) == 4)
+        await eventually_async(lambda: ("1", "create") in seen and ("all", "1") in seen and len(seen) == 4)
     assert [s for s in seen if s[0] != "all"] == [("1", "create")]
 
 
@@ -136,7 +137,7 @@ async def test_a_condition_decides_whether_the_handler_runs():
     async with serving(finished, todos):
         await todos.set("inbox", "1", Todo("1", "open"))
         await todos.set("inbox", "2", Todo("2", "done", done=True))
-        await eventually(lambda: seen == ["2"])
+        await eventually_async(lambda: seen == ["2"])
 
 
 async def test_a_failing_trigger_handler_does_not_stop_later_deliveries():
@@ -153,7 +154,7 @@ async def test_a_failing_trigger_handler_does_not_stop_later_deliveries():
     async with serving(fragile, todos):
         await todos.set("inbox", "bad", Todo("bad", "x"))
         await todos.set("inbox", "good", Todo("good", "y"))
-        await eventually(lambda: seen == ["good"])
+        await eventually_async(lambda: seen == ["good"])
 
 
 async def test_an_item_that_does_not_match_the_stream_type_reaches_the_trigger_as_json():
@@ -166,4 +167,4 @@ async def test_an_item_that_does_not_match_the_stream_type_reaches_the_trigger_a
     todos = Stream[Todo]("todos")
     async with serving(on_change, todos):
         await Stream("todos").set("inbox", "1", {"id": "1"})  # no title
-        await eventually(lambda: seen == [{"id": "1"}])
+        await eventually_async(lambda: seen == [{"id": "1"}])

@@ -1,4 +1,4 @@
-"""The stream WebSocket endpoint, frame by frame (iii-protocol §4.4): join and its sync, pushed changes,
+"""The stream WebSocket endpoint, frame by frame (docs/protocol.md §4.4): join and its sync, pushed changes,
 custom events, leave, errors, authentication and join/leave hooks."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from motia import Stream, stream_auth
-from tests.streams.conftest import eventually, frame, join, leave, raw_socket, serving
+from motia.engine.streams import StreamLimits
+from tests.conftest import eventually_async
+from tests.streams.conftest import frame, join, leave, raw_socket, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -258,9 +260,9 @@ async def test_on_join_gets_the_subscription_and_on_leave_runs_on_leave_and_on_s
             stream_frame(await frame(ws), "sync")
             stream_frame(await frame(ws), "sync")
             await leave(ws, "a", "todos", "inbox")
-            await eventually(lambda: ("leave", "a", "inbox", None) in calls)
+            await eventually_async(lambda: ("leave", "a", "inbox", None) in calls)
         # Closing the socket leaves every subscription still open.
-        await eventually(lambda: ("leave", "b", "inbox", "1") in calls)
+        await eventually_async(lambda: ("leave", "b", "inbox", "1") in calls)
     assert calls == [
         ("join", "a", "inbox", None),
         ("join", "b", "inbox", "1"),
@@ -367,7 +369,7 @@ async def test_stream_auth_sees_path_query_and_address_and_its_context_reaches_t
             stream_frame(await frame(ws), "sync")
             await join(ws, "other", "todos", "bob")
             assert (await frame(ws))["event"] == {"type": "unauthorized"}
-        await eventually(lambda: len(left) == 1)
+        await eventually_async(lambda: len(left) == 1)
     assert joined == [{"user": "ada"}, {"user": "ada"}]
     assert left == [("ada", {"user": "ada"}, {"user": "ada"})]
 
@@ -380,3 +382,49 @@ async def test_a_failing_stream_auth_refuses_the_connection():
     async with serving(authenticate) as app, raw_socket(app) as ws:
         with pytest.raises(ConnectionClosed):
             await frame(ws)
+
+
+# --- limits ---------------------------------------------------------------------------------------------
+
+
+async def test_a_join_over_the_subscription_cap_closes_the_socket_with_1008():
+    todos = Stream[Todo]("todos")
+    async with serving(todos, stream_limits=StreamLimits(max_subscriptions=3)) as app, raw_socket(app) as ws:
+        for n in range(3):
+            await join(ws, f"s{n}", "todos", "inbox")
+            stream_frame(await frame(ws), "sync")
+        await join(ws, "s0", "todos", "work")  # joining again with an id it holds replaces, it does not add
+        stream_frame(await frame(ws), "sync")
+        await join(ws, "s3", "todos", "inbox")
+        with pytest.raises(ConnectionClosed) as closed:
+            await frame(ws)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "too many subscriptions (the limit is 3)")
+
+
+async def test_a_connection_over_the_cap_is_closed_with_1013_and_one_is_taken_again_once_a_socket_goes():
+    todos = Stream[Todo]("todos")
+
+    async def served(ws) -> bool:
+        await join(ws, "s", "todos", "inbox")
+        try:
+            stream_frame(await frame(ws), "sync")
+        except ConnectionClosed:
+            return False
+        return True
+
+    async with serving(todos, stream_limits=StreamLimits(max_connections=2)) as app:
+        async with raw_socket(app) as first, raw_socket(app) as second:
+            assert await served(first) and await served(second)
+            async with raw_socket(app) as third:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await frame(third)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            assert await served(first)  # the sockets inside the cap keep working
+        # Once the two sockets are gone (their handlers finish a moment after the close handshake), a new one
+        # is served.
+        async def fourth_served() -> bool:
+            async with raw_socket(app) as fourth:
+                return await served(fourth)
+
+        await eventually_async(fourth_served)

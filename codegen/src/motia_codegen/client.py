@@ -174,7 +174,8 @@ class _Module:
         lines += sorted(std_lines, key=_import_key)
         lines.append("")
         third_lines = [_from(m, n) for m, n in third.items()]
-        third_lines += ["from motia import emit as _emit", "from motia._current import services as _services"]
+        # Only motia's public names (its `__all__`): a generated module outlives the motia release it was made with.
+        third_lines += ["from motia import emit as _emit", "from motia import get_stream as _get_stream"]
         lines += sorted(third_lines, key=_import_key)
         # Types for checkers only, in isort's sections: stdlib, third-party (installed), the project's own.
         sections: list[list[str]] = [[], [], []]
@@ -285,10 +286,10 @@ class _Module:
             "        def __getattr__(self, name: str) -> Stream[Any]:",
             '            if name.startswith("_"):',
             "                raise AttributeError(name)",
-            "            return _services().stream(name)",
+            "            return _get_stream(name)",
             "",
             "        def __getitem__(self, name: str) -> Stream[Any]:",
-            "            return _services().stream(name)",
+            "            return _get_stream(name)",
             "",
             "",
             "streams = Streams()",

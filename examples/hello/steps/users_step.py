@@ -34,7 +34,7 @@ async def create_user(req: ApiRequest[NewUser]) -> User:
 
 @api("GET", "/users/:user_id", responses={404: NotFound}, flows=["users"])
 async def get_user(req: ApiRequest[None]) -> ApiResponse[User] | ApiResponse[NotFound]:
-    user = users.get(int(req.path_params["user_id"])) if req.path_params["user_id"].isdigit() else None
+    user = users.get(int(req.path_params["user_id"])) if req.path_params["user_id"].isdecimal() else None
     if user is None:
         return ApiResponse(404, NotFound(error="no such user"))
     return ApiResponse(200, user)

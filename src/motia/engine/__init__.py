@@ -1,4 +1,6 @@
-"""The embedded iii engine: protocol core, HTTP trigger type and router (no dependency on the DSL)."""
+"""The embedded iii engine: the protocol core (`engine`), its trigger types (http, queues, cron, state, streams,
+pub/sub), the stores and the worker port; `embedded.EmbeddedEngine` assembles them. It depends on the protocol
+types, errors and small utilities only, never on the DSL, the legacy forms or the runtime (docs/architecture.md)."""
 
 from .engine import BuiltinError, Connection, Engine, LocalConnection, TriggerEntry
 from .http import HttpModule

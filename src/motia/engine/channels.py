@@ -1,4 +1,4 @@
-"""Data channels (`iii-protocol.md` §4.7): one-shot bounded pipes between a writer and a reader, reached on
+"""Data channels (`docs/protocol.md` §4.7): one-shot bounded pipes between a writer and a reader, reached on
 the worker port at `/ws/channels/<id>?key=<access_key>&dir=read|write`.
 
 Workers make them with `engine::channels::create`; the engine makes two per HTTP request it sends to a

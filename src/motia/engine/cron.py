@@ -1,6 +1,7 @@
-"""The `cron` trigger type (iii-protocol §3.2): fire bound functions on a schedule.
+"""The `cron` trigger type (docs/protocol.md §3.2): fire bound functions on a schedule.
 
-One job per (function, expression): several workers registering the same step fire it once per tick.
+One job per (function, expression): several workers registering the same step fire it once per tick, and
+a tick runs once even when its timer fires early or late.
 A tick that finds the previous run still going is skipped and logged.
 """
 
@@ -19,8 +20,9 @@ log = logging.getLogger("motia.engine.cron")
 
 
 class CronJob:
-    def __init__(self, function_id: str, schedule: CronSchedule, metadata: Any) -> None:
+    def __init__(self, function_id: str, schedule: CronSchedule, metadata: Any, namespace: str = "default") -> None:
         self.function_id = function_id
+        self.namespace = namespace  # where the function is resolved (§2.9)
         self.schedule = schedule
         self.metadata = metadata
         self.trigger_ids: set[str] = set()
@@ -36,8 +38,9 @@ class CronModule:
         self.engine = engine
         self.tasks = tasks
         self.clock = clock
-        self.jobs: dict[tuple[str, str, str], CronJob] = {}
-        self._by_trigger: dict[str, tuple[str, str, str]] = {}
+        # (namespace, function, expression, time zone) -> its job.
+        self.jobs: dict[tuple[str, str, str, str], CronJob] = {}
+        self._by_trigger: dict[str, tuple[str, str, str, str]] = {}
         self.started = False
         engine.add_trigger_type("cron", self)
 
@@ -51,10 +54,10 @@ class CronModule:
             schedule = CronSchedule(expression, str(zone))
         except CronError as exc:
             return str(exc)
-        key = (trigger.function_id, expression, str(zone))
+        key = (trigger.namespace, trigger.function_id, expression, str(zone))
         job = self.jobs.get(key)
         if job is None:
-            job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata)
+            job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata, trigger.namespace)
             if self.started:
                 self._arm(job)
         job.trigger_ids.add(trigger.id)
@@ -84,13 +87,17 @@ class CronModule:
             if job.timer is not None:
                 job.timer.cancel()
 
-    def _arm(self, job: CronJob) -> None:
-        job.next_fire = job.schedule.next_after(self.clock.now())
+    def _arm(self, job: CronJob, after: float | None = None) -> None:
+        # Re-armed from the tick just scheduled, not from "now": the loop's timers run on a monotonic clock
+        # and can fire a hair before the wall-clock second, when "the next time after now" is that same tick
+        # again. A timer that fires late (past later ticks) skips them: one run per tick, never a burst.
+        now = self.clock.now()
+        job.next_fire = job.schedule.next_after(now if after is None else max(after, now))
         scheduled = job.next_fire
         job.timer = self.clock.call_at(scheduled, lambda: self._tick(job, scheduled))
 
     def _tick(self, job: CronJob, scheduled: float) -> None:
-        if self.jobs.get((job.function_id, job.schedule.expression, job.schedule.timezone)) is not job:
+        if self.jobs.get((job.namespace, job.function_id, job.schedule.expression, job.schedule.timezone)) is not job:
             return
         if job.running:
             job.skipped += 1
@@ -100,14 +107,14 @@ class CronModule:
             job.running = True
             self.tasks.spawn(self._run(job, scheduled), name=f"cron:{job.function_id}")
         if self.started:
-            self._arm(job)
+            self._arm(job, after=scheduled)
 
     async def _run(self, job: CronJob, scheduled: float) -> None:
         payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
                    "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
         try:
             job.fired += 1
-            result = await self.engine.invoke(job.function_id, payload, metadata=job.metadata)
+            result = await self.engine.invoke(job.function_id, payload, namespace=job.namespace, metadata=job.metadata)
             if result.error is not None:
                 log.error("cron %s failed: %s", job.function_id, result.error.message)
         finally:

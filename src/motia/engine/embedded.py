@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -14,11 +15,13 @@ from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine, TriggerEntry
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from .operator_guard import OperatorGuard
+from .options import EngineOptions
 from .pubsub import PubSubModule
-from .queues import QueueModule
+from .queues import QueueModule, QueueSettings
 from .state import StateModule
 from .store import Store
-from .streams import StreamModule
+from .streams import StreamLimits, StreamModule
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine")
@@ -33,17 +36,30 @@ class EmbeddedEngine:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         admin: bool = True,
         cors: CorsPolicy | None = None,
+        stream_auth_function: str | None = None,
+        queue_settings: dict[str, QueueSettings] | None = None,
+        options: EngineOptions | None = None,
+        stream_limits: StreamLimits | None = None,
+        operator_hosts: Iterable[str] = (),
     ) -> None:
-        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to."""
+        """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
+        are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces).
+        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
         self.tasks = Tasks()
-        self.core = Engine()
-        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors)
+        options = options or EngineOptions()
+        self.core = Engine(options)
+        self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
+                               middleware_timeout=options.http_middleware_timeout_ms / 1000,
+                               operator_guard=OperatorGuard(operator_hosts))
         self.queues = QueueModule(self.core, store, self.tasks, self.clock)
+        self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)
-        self.streams = StreamModule(self.core, store, self.tasks, self.clock)
+        self.streams = StreamModule(self.core, store, self.tasks, self.clock, stream_limits)
+        if stream_auth_function is not None:
+            self.streams.auth_function = stream_auth_function
         self.cron = CronModule(self.core, self.tasks, self.clock)
         self.pubsub = PubSubModule(self.core, self.tasks)
         self._admin_routes()
@@ -82,6 +98,7 @@ class EmbeddedEngine:
             log.warning("handlers still running after %ss of draining are cancelled", drain_timeout)
         await self.streams.close()
         await self.tasks.close()
+        await self.core.close()
         try:
             await self.store.flush()
         finally:
@@ -129,7 +146,11 @@ class EmbeddedEngine:
         if not isinstance(body, dict) or not isinstance(body.get("topic"), str) or not body["topic"]:
             return _invalid('expected {"topic": "...", "data": ...}')
         await self.queues.publish(body)
-        return _json({"emitted": body["topic"]}, 202)
+        reply = {"emitted": body["topic"]}
+        warning = self.queues.unheard(body["topic"])
+        if warning is not None:  # `motia emit` tells the operator, who may have mistyped the topic
+            reply["warning"] = warning
+        return _json(reply, 202)
 
     async def _state_groups(self, request: HttpRequestData) -> HttpResponseData:
         return _json(await self.state.list_groups({}))

@@ -2,8 +2,11 @@
 
 Workers talk to it only through protocol messages (`motia.protocol`). A worker in the same process is a
 `LocalConnection`, which hands message objects over without serialising them; the WebSocket worker port
-adds a second `Connection` kind. Trigger types (http, and later cron, queues, state, streams) are
-providers that the engine hands `registertrigger` bindings to.
+(`ws.WebSocketConnection`) is the other `Connection` kind. Trigger types are providers that the engine hands
+`registertrigger` bindings to: the built-in modules' (http, durable:subscriber/queue, cron, state, stream,
+subscribe) and those a worker registers (`WorkerTriggerType`). Functions are kept per namespace (§2.9); a
+network worker's registrations wait until its namespace is known (§1.3). A function registered with an
+`invocation` URL is called over HTTP (`http_functions`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import contextvars
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from ..protocol import (
@@ -34,8 +38,15 @@ from ..protocol import (
     UnregisterTriggerType,
     new_id,
 )
+from .http_functions import HttpFunctions, HttpInvocation, InvalidInvocation, parse_invocation
+from .options import EngineOptions
 
 log = logging.getLogger("motia.engine")
+
+DEFAULT_NAMESPACE = "default"
+# What a connection's registrations wait in while its namespace is unknown (§1.3); invocations never wait.
+BUFFERED = (RegisterFunction, UnregisterFunction, RegisterTrigger, UnregisterTrigger, RegisterTriggerType,
+            UnregisterTriggerType)
 
 # The `traceparent` of the call a built-in function is serving (publish stores it with the message).
 CALL_TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_traceparent", default=None)
@@ -54,6 +65,11 @@ class Connection(ABC):
         self.metadata: dict[str, Any] = {}
         self.connected_at_ms = int(time.time() * 1000)
         self._posted: set[asyncio.Task[None]] = set()
+        # Where its functions and trigger types go (§1.3, §2.9). None until `engine::workers::register` names it
+        # (or the grace time passes); meanwhile its registrations wait, in order, in `buffered`.
+        self.namespace: str | None = None
+        self.buffered: deque[Message] | None = deque()
+        self.grace_timer: asyncio.TimerHandle | None = None
 
     @property
     def name(self) -> str:
@@ -77,7 +93,10 @@ class Connection(ABC):
 
     def post(self, message: Message) -> None:
         """`send` from synchronous code: scheduled now, delivered in the order posted."""
-        task = asyncio.get_running_loop().create_task(self.send(message))
+        self.track(asyncio.get_running_loop().create_task(self.send(message)))
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keep a task about this connection alive until it is done."""
         self._posted.add(task)
         task.add_done_callback(self._posted.discard)
 
@@ -96,6 +115,7 @@ class LocalConnection(Connection):
     def __init__(self, endpoint: WorkerEndpoint) -> None:
         super().__init__()
         self.endpoint = endpoint
+        self.namespace, self.buffered = DEFAULT_NAMESPACE, None  # in-process steps: nothing to wait for
         # Bound once: `invoke` is on the HTTP hot path.
         self.invoke = endpoint.handle_invoke  # type: ignore[method-assign]
 
@@ -110,7 +130,8 @@ class FunctionEntry:
     """A function hosted by a worker. Replicas (several connections that registered the very same function)
     all own it: `connection` is the first, `replicas` every one, and each call goes to the least busy."""
 
-    __slots__ = ("_turn", "connection", "description", "id", "metadata", "registration", "replicas")
+    __slots__ = ("_turn", "connection", "description", "id", "invocation", "metadata", "namespace", "registration",
+                 "replicas")
 
     def __init__(
         self,
@@ -119,12 +140,18 @@ class FunctionEntry:
         description: str | None,
         metadata: Any,
         registration: RegisterFunction | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        invocation: HttpInvocation | None = None,
     ) -> None:
         self.id = id
         self.connection = connection
         self.description = description
         self.metadata = metadata
         self.registration = registration
+        self.namespace = namespace
+        # Set for an HTTP-invoked function (§4.8): the engine calls this URL; `connection` only owns the entry.
+        self.invocation = invocation
         self.replicas: list[Connection] = [] if connection is None else [connection]
         self._turn = 0
 
@@ -152,10 +179,17 @@ class FunctionEntry:
 
 
 class TriggerEntry:
-    __slots__ = ("config", "function_id", "id", "metadata", "owner", "type")
+    __slots__ = ("config", "function_id", "id", "metadata", "namespace", "owner", "type")
 
     def __init__(
-        self, id: str, type: str, function_id: str, config: Any, metadata: Any, owner: Connection | None
+        self,
+        id: str,
+        type: str,
+        function_id: str,
+        config: Any,
+        metadata: Any,
+        owner: Connection | None,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self.id = id
         self.type = type
@@ -163,6 +197,7 @@ class TriggerEntry:
         self.config = config if config is not None else {}
         self.metadata = metadata
         self.owner = owner
+        self.namespace = namespace  # where `function_id` is resolved when the trigger fires (§2.6)
 
 
 class TriggerProvider(Protocol):
@@ -189,9 +224,10 @@ class WorkerTriggerType:
 
     def register(self, trigger: TriggerEntry) -> str | None:
         self.results.pop(trigger.id, None)
-        self.connection.post(
-            RegisterTrigger(trigger.id, trigger.type, trigger.function_id, trigger.config, trigger.metadata)
-        )
+        namespace = trigger.namespace if trigger.namespace != DEFAULT_NAMESPACE else None
+        self.connection.post(RegisterTrigger(
+            trigger.id, trigger.type, trigger.function_id, trigger.config, trigger.metadata, namespace=namespace
+        ))
         return None
 
     def unregister(self, trigger: TriggerEntry) -> None:
@@ -201,8 +237,12 @@ class WorkerTriggerType:
 
 
 class Engine:
-    def __init__(self) -> None:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+        # Functions by namespace, then id (§2.9); `functions` is the `default` namespace, where almost all live.
         self.functions: dict[str, FunctionEntry] = {}
+        self.namespaces: dict[str, dict[str, FunctionEntry]] = {DEFAULT_NAMESPACE: self.functions}
+        self.http_functions = HttpFunctions(self.options.http_functions)
         self.triggers: dict[str, TriggerEntry] = {}
         self.trigger_types: dict[str, TriggerProvider] = {}
         self.builtins: dict[str, Builtin] = {}
@@ -211,6 +251,8 @@ class Engine:
         # Bindings whose trigger type is not (yet) provided; activated when it appears (§2.6).
         self.parked: dict[str, TriggerEntry] = {}
         self.connections: dict[str, Connection] = {}
+        # Called (synchronously) whenever a function appears or goes; `engine::functions-available` listens.
+        self.function_listeners: list[Callable[[], None]] = []
         from .introspection import install  # the engine's own functions (§2.11, §4.6); imports this module
 
         install(self)
@@ -237,6 +279,10 @@ class Engine:
     def add_builtin(self, function_id: str, fn: Builtin) -> None:
         self.builtins[function_id] = fn
 
+    def functions_changed(self) -> None:
+        for listener in self.function_listeners:
+            listener()
+
     def connect(self, endpoint: WorkerEndpoint) -> LocalConnection:
         connection = LocalConnection(endpoint)
         self.connections[connection.worker_id] = connection
@@ -250,38 +296,12 @@ class Engine:
             result = await self.handle_invoke(connection, message)
             if message.invocation_id is not None and (message.action is None or message.action.type != "void"):
                 await connection.send(result)
-        elif isinstance(message, RegisterFunction):
-            await self._register_function(connection, message)
-        elif isinstance(message, RegisterTrigger):
-            error = self.register_trigger(
-                TriggerEntry(
-                    message.id, message.trigger_type, message.function_id, message.config, message.metadata,
-                    connection,
-                )
-            )
-            if error is not None:
-                await connection.send(
-                    TriggerRegistrationResult(
-                        message.id, message.trigger_type, message.function_id,
-                        ErrorBody("trigger_registration_failed", error),
-                    )
-                )
-        elif isinstance(message, UnregisterTrigger):
-            self.unregister_trigger(message.id)
-        elif isinstance(message, UnregisterFunction):
-            entry = self.functions.get(message.id)
-            if entry is not None and connection in entry.replicas and entry.drop(connection):
-                del self.functions[message.id]
-        elif isinstance(message, RegisterTriggerType):
-            current = self.trigger_types.get(message.id)
-            if current is not None and not isinstance(current, WorkerTriggerType):
-                log.warning("worker %s may not replace the engine's trigger type %r", connection.name, message.id)
+        elif isinstance(message, BUFFERED):
+            if connection.buffered is not None:  # namespace not known yet (§1.3)
+                connection.buffered.append(message)
+                self._arm_grace(connection)
             else:
-                self.add_trigger_type(message.id, WorkerTriggerType(connection, message))
-        elif isinstance(message, UnregisterTriggerType):
-            current = self.trigger_types.get(message.id)
-            if isinstance(current, WorkerTriggerType) and current.connection is connection:
-                self.remove_trigger_type(message.id)
+                await self._register(connection, message)
         elif isinstance(message, TriggerRegistrationResult):
             self._trigger_result(connection, message)
         elif isinstance(message, Ping):
@@ -291,11 +311,96 @@ class Engine:
         else:
             log.debug("ignoring %s from worker %s", type(message).__name__, connection.worker_id)
 
-    async def _register_function(self, connection: Connection, message: RegisterFunction) -> None:
-        if message.id in self.builtins:
-            await connection.send(RegistrationRejected("FUNCTION_NAMESPACE_CONFLICT", function_id=message.id))
+    async def _register(self, connection: Connection, message: Message) -> None:
+        """A registration, applied in the connection's (now known) namespace."""
+        namespace = connection.namespace or DEFAULT_NAMESPACE
+        if isinstance(message, RegisterFunction):
+            await self._register_function(connection, message)
+        elif isinstance(message, RegisterTrigger):
+            await self._register_trigger(connection, message)
+        elif isinstance(message, UnregisterTrigger):
+            self.unregister_trigger(message.id)
+        elif isinstance(message, UnregisterFunction):
+            registry = self.namespaces.get(namespace, {})
+            entry = registry.get(message.id)
+            if entry is not None and connection in entry.replicas and entry.drop(connection):
+                del registry[message.id]
+                self.functions_changed()
+        elif isinstance(message, RegisterTriggerType):
+            if message.namespace is not None and not message.namespace.strip():
+                log.warning("worker %s: trigger type %r has a blank namespace (INVALID_NAMESPACE); ignored",
+                            connection.name, message.id)
+                return
+            current = self.trigger_types.get(message.id)
+            if current is not None and not isinstance(current, WorkerTriggerType):
+                log.warning("worker %s may not replace the engine's trigger type %r", connection.name, message.id)
+            else:
+                self.add_trigger_type(message.id, WorkerTriggerType(connection, message))
+        elif isinstance(message, UnregisterTriggerType):
+            current = self.trigger_types.get(message.id)
+            if isinstance(current, WorkerTriggerType) and current.connection is connection:
+                self.remove_trigger_type(message.id)
+
+    def _arm_grace(self, connection: Connection) -> None:
+        """Registrations of a worker that never names its namespace go to `default` after the grace time."""
+        if connection.grace_timer is not None:
             return
-        existing = self.functions.get(message.id)
+        elapsed = time.time() * 1000 - connection.connected_at_ms
+        delay = max(0.0, self.options.namespace_grace_ms - elapsed) / 1000
+        loop = asyncio.get_running_loop()
+        connection.grace_timer = loop.call_later(
+            delay, lambda: connection.track(loop.create_task(self.settle_namespace(connection, DEFAULT_NAMESPACE)))
+        )
+
+    async def settle_namespace(self, connection: Connection, namespace: str) -> None:
+        """The connection's namespace is known: apply its buffered registrations there, in order. Messages
+        that arrive while they are applied join the same queue (§1.3)."""
+        if connection.namespace is not None:
+            return
+        connection.namespace = namespace
+        if connection.grace_timer is not None:
+            connection.grace_timer.cancel()
+        queue = connection.buffered
+        while queue and not connection.closed:
+            await self._register(connection, queue.popleft())
+        connection.buffered = None
+
+    def registry(self, namespace: str) -> dict[str, FunctionEntry]:
+        return self.namespaces.setdefault(namespace, {})
+
+    async def _register_trigger(self, connection: Connection, message: RegisterTrigger) -> None:
+        namespace = message.namespace
+        if namespace is not None and not namespace.strip():
+            error: str | None = "namespace must not be blank"
+            code = "INVALID_NAMESPACE"
+        else:
+            code = "trigger_registration_failed"
+            error = self.register_trigger(TriggerEntry(
+                message.id, message.trigger_type, message.function_id, message.config, message.metadata,
+                connection, namespace or DEFAULT_NAMESPACE,
+            ))
+        if error is not None:
+            await connection.send(TriggerRegistrationResult(
+                message.id, message.trigger_type, message.function_id, ErrorBody(code, error)
+            ))
+
+    async def _register_function(self, connection: Connection, message: RegisterFunction) -> None:
+        namespace = connection.namespace or DEFAULT_NAMESPACE
+        if message.id in self.builtins or (namespace != DEFAULT_NAMESPACE and message.id.startswith("engine::")):
+            await connection.send(RegistrationRejected(
+                "FUNCTION_NAMESPACE_CONFLICT", namespace=namespace, function_id=message.id
+            ))
+            return
+        invocation = None
+        if message.invocation is not None:
+            try:
+                invocation = parse_invocation(message.invocation)
+            except InvalidInvocation as exc:
+                log.warning("worker %s: HTTP function %r not registered: invalid invocation: %s",
+                            connection.name, message.id, exc)
+                return
+        registry = self.registry(namespace)
+        existing = registry.get(message.id)
         others = [] if existing is None else [c for c in existing.replicas if c is not connection and not c.closed]
         if existing is not None and others:
             # The same registration from another connection is a replica of the same code; a different one
@@ -303,15 +408,18 @@ class Engine:
             if existing.registration != message:
                 await connection.send(
                     RegistrationRejected(
-                        "FUNCTION_NAMESPACE_CONFLICT", function_id=message.id, owner_worker_id=others[0].worker_id
+                        "FUNCTION_NAMESPACE_CONFLICT", namespace=namespace, function_id=message.id,
+                        owner_worker_id=others[0].worker_id,
                     )
                 )
             elif connection not in existing.replicas:
                 existing.replicas.append(connection)
             return
-        self.functions[message.id] = FunctionEntry(
-            message.id, connection, message.description, message.metadata, message
+        registry[message.id] = FunctionEntry(
+            message.id, connection, message.description, message.metadata, message,
+            namespace=namespace, invocation=invocation,
         )
+        self.functions_changed()
 
     def _trigger_result(self, connection: Connection, message: TriggerRegistrationResult) -> None:
         """A provider's verdict on a forwarded binding; a refused binding is parked and its owner told."""
@@ -361,22 +469,31 @@ class Engine:
     async def disconnect(self, connection: Connection) -> None:
         """Forget everything a closed connection owned (§1.6)."""
         connection.closed = True
+        connection.buffered = None  # a pending namespace drain stops here
+        if connection.grace_timer is not None:
+            connection.grace_timer.cancel()
         self.connections.pop(connection.worker_id, None)
-        for function_id, entry in list(self.functions.items()):
-            if connection in entry.replicas and entry.drop(connection):
-                del self.functions[function_id]
+        for registry in self.namespaces.values():
+            for function_id, entry in list(registry.items()):
+                if connection in entry.replicas and entry.drop(connection):
+                    del registry[function_id]
+                    self.functions_changed()
         for trigger_id in [t for t, e in {**self.triggers, **self.parked}.items() if e.owner is connection]:
             self.unregister_trigger(trigger_id)
         for type_id, provider in list(self.trigger_types.items()):
             if isinstance(provider, WorkerTriggerType) and provider.connection is connection:
                 self.remove_trigger_type(type_id)
 
+    async def close(self) -> None:
+        """Release what the engine holds outside its registries (the HTTP functions' connection pool)."""
+        await self.http_functions.close()
+
     # --- invocation ---------------------------------------------------------------------------------
 
     async def handle_invoke(self, caller: Connection | None, message: InvokeFunction) -> InvocationResult:
         """An `invokefunction` from a worker: route it and return the result to send back."""
         if message.namespace is not None and not message.namespace.strip():
-            # One namespace (`default`) here; an explicit blank one is an error everywhere (§2.9).
+            # An explicit blank namespace is an error everywhere (§2.9).
             return InvocationResult(message.invocation_id, message.function_id,
                                     error=ErrorBody("INVALID_NAMESPACE", "namespace must not be blank"))
         data = message.data
@@ -395,22 +512,33 @@ class Engine:
                 return InvocationResult(message.invocation_id, message.function_id, error=error)
             return InvocationResult(message.invocation_id, message.function_id, {"messageReceiptId": receipt})
         result = await self.invoke(
-            message.function_id, data, metadata=message.metadata, traceparent=message.traceparent,
-            baggage=message.baggage,
+            message.function_id, data, namespace=message.namespace, metadata=message.metadata,
+            traceparent=message.traceparent, baggage=message.baggage,
         )
         result.invocation_id = message.invocation_id
         return result
+
+    def fire(
+        self, trigger: TriggerEntry, data: Any, *, metadata: bool = True
+    ) -> Coroutine[Any, Any, InvocationResult]:
+        """A trigger fires: its function, in the trigger's namespace, with the trigger's metadata (unless the
+        trigger type delivers data only, as pub/sub does, §3.8)."""
+        return self.invoke(trigger.function_id, data, namespace=trigger.namespace,
+                           metadata=trigger.metadata if metadata else None, trigger=trigger)
 
     async def invoke(
         self,
         function_id: str,
         data: Any,
         *,
+        namespace: str | None = None,
         metadata: Any = None,
         traceparent: str | None = None,
         baggage: str | None = None,
+        trigger: TriggerEntry | None = None,
     ) -> InvocationResult:
-        """Call a function wherever it lives (built-in or a worker) and wait for its result."""
+        """Call a function wherever it lives (built-in, a worker, an HTTP endpoint) and wait for its result.
+        Built-ins answer in every namespace; a worker's function only in its own (§2.9)."""
         builtin = self.builtins.get(function_id)
         if builtin is not None:
             token = CALL_TRACEPARENT.set(traceparent)
@@ -423,16 +551,28 @@ class Engine:
                 return InvocationResult(function_id=function_id, error=ErrorBody("invocation_error", str(exc)))
             finally:
                 CALL_TRACEPARENT.reset(token)
-        entry = self.functions.get(function_id)
+        if namespace is None or namespace == DEFAULT_NAMESPACE:
+            entry = self.functions.get(function_id)
+        else:
+            entry = self.namespaces.get(namespace, {}).get(function_id)
+        if entry is not None and entry.invocation is not None:
+            return await self.http_functions.call(
+                function_id, entry.invocation, data, traceparent=traceparent, trigger=trigger
+            )
         connection = entry.pick() if entry is not None else None
         if connection is None:
-            return InvocationResult(
-                function_id=function_id,
-                error=ErrorBody("function_not_found", f"Function {function_id} not found in namespace default."),
-            )
+            return InvocationResult(function_id=function_id, error=self._not_found(function_id, namespace))
         return await connection.invoke(
             InvokeFunction(function_id, data, metadata=metadata, traceparent=traceparent, baggage=baggage)
         )
+
+    def _not_found(self, function_id: str, namespace: str | None) -> ErrorBody:
+        namespace = namespace or DEFAULT_NAMESPACE
+        message = f"Function {function_id} not found in namespace {namespace}."
+        elsewhere = sorted(ns for ns, registry in self.namespaces.items() if function_id in registry)
+        if elsewhere:
+            message += f" It is registered in namespace(s): {', '.join(elsewhere)}."
+        return ErrorBody("function_not_found", message)
 
 
 class BuiltinError(Exception):

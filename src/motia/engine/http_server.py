@@ -1,5 +1,7 @@
 """The HTTP server's connection limits, which uvicorn lacks: a request head and body must arrive in time
-(slow-loris clients are cut off), and a connection over a cap is answered 503 rather than queued.
+(slow-loris clients are cut off), a head has a size and header-count limit (431), a response must be read
+(a client that stops reading is cut off and its buffer freed), and a connection over a cap is answered 503
+rather than queued. Every answer the server gives itself (408, 400, 431, 503) is in the error envelope.
 
 `protocol_class(limits)` is uvicorn's httptools protocol with these limits (`HttpLimits`); `App` serves with it.
 """
@@ -27,12 +29,18 @@ def protocol_class(limits: HttpLimits) -> type[DeadlineProtocol]:
     return type("DeadlineProtocol", (DeadlineProtocol,), {"limits": limits})
 
 
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a head over a limit (httptools wraps it in a parser error)."""
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """One connection, watched by a timer of its own rather than by anything on the request path.
 
     What the connection is reading is read off uvicorn's own state: a scope newer than the current cycle's is a
     request head coming in (uvicorn makes the scope on the head's first byte and the cycle at its end); a cycle
     with `more_body` is a body coming in. The same part seen in progress for longer than its deadline is late.
+    What it writes is read off the transport: a write buffer that neither shrinks nor drains is a client that
+    does not read.
     """
 
     limits: ClassVar[HttpLimits] = HttpLimits()
@@ -42,9 +50,21 @@ class DeadlineProtocol(HttpToolsProtocol):
         cap = self.limits.max_connections
         if cap is not None and len(self.connections) > cap:
             self.app = _overloaded  # every request of this connection: 503, then the connection is closed
-        self._period = min(self.limits.header_timeout, self.limits.body_timeout) / TICKS
+        limits = self.limits
+        self._period = min(limits.header_timeout, limits.body_timeout, limits.write_timeout) / TICKS
         self._watched: object = None  # the head (its scope) or body (its cycle) in progress at the last tick
         self._since = 0.0  # when that was first seen
+        # Head limits. httptools hands over a header only once it is complete, so a single endless header is
+        # bounded by the bytes fed while a head is in progress (`_head_fed`), the rest by the callbacks' counts.
+        self._in_head = False
+        self._heads = 0  # heads begun on this connection: tells a head that began within a read from an old one
+        self._head_size = 0
+        self._head_fed = 0
+        self._refusal: tuple[int, str, str] | None = None  # what a parser error is answered with (else 400)
+        # The write side: buffered bytes at the last tick, whether the transport drained since, since when stuck.
+        self._buffered = 0
+        self._drained = False
+        self._write_since = self.loop.time()
         self._timer: asyncio.TimerHandle | None = self.loop.call_later(self._period, self._tick)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -52,6 +72,73 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
         super().connection_lost(exc)
+
+    # --- the request head's limits ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._heads += 1
+        self._head_size = self._head_fed = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._head_size += len(url)
+        if self._head_size > self.limits.max_head_size:
+            self._refusal = self._head_too_large()
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if len(self.headers) >= self.limits.max_headers:
+            self._refusal = (431, errors.HEADERS_TOO_LARGE,
+                             f"The request has more than {self.limits.max_headers} headers")
+            raise _Refused
+        if self._head_size > self.limits.max_head_size:
+            self._refusal = self._head_too_large()
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def _head_too_large(self) -> tuple[int, str, str]:
+        return 431, errors.HEADERS_TOO_LARGE, f"The request head is larger than {self.limits.max_head_size} bytes"
+
+    def data_received(self, data: bytes) -> None:
+        in_head, heads = self._in_head, self._heads
+        super().data_received(data)  # a callback's _Refused, like any parser error, ends in send_400_response
+        if in_head and self._in_head and heads == self._heads and not self.transport.is_closing():
+            # All of `data` belongs to a head still incomplete (one header may be all of it).
+            self._head_fed += len(data)
+            if self._head_fed > self.limits.max_head_size:
+                self._refusal = self._head_too_large()
+                self.send_400_response("")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request the parser refuses: in the envelope (431 for a head over a limit)."""
+        status, code, message = self._refusal or (400, errors.BAD_REQUEST, "The request is not valid HTTP/1.1")
+        self._refusal = None
+        log.debug("answering %s to %s: %s", status, _peer(self.client), message)
+        self._send_error(status, code, message)
+        self.transport.close()
+
+    # --- the response's reader ---------------------------------------------------------------------
+
+    def resume_writing(self) -> None:
+        self._drained = True  # the client read the buffer down to the low-water mark since the last tick
+        super().resume_writing()
+
+    def _write_stalled(self, now: float) -> bool:
+        """Whether the client has taken nothing of its pending response for `write_timeout` seconds."""
+        size = self.transport.get_write_buffer_size()
+        if size == 0 or size < self._buffered or self._drained:
+            self._write_since = now
+        self._buffered, self._drained = size, False
+        return now - self._write_since >= self.limits.write_timeout
+
+    # --- the timer ---------------------------------------------------------------------------------
 
     def _reading(self) -> tuple[object, float]:
         """What the client is expected to be sending (an object standing for it) and its time limit, or None."""
@@ -68,9 +155,16 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _tick(self) -> None:
         self._timer = None
-        if self.transport.is_closing():
-            return
         now = self.loop.time()
+        if self._write_stalled(now):
+            log.debug("closing a connection from %s: it read none of its response for %ss",
+                      _peer(self.client), self.limits.write_timeout)
+            self.transport.abort()  # close() would wait for the unread buffer to flush: abort frees it
+            return
+        if self.transport.is_closing():
+            if self._buffered:  # closing once flushed: watched until it is flushed or its reader stalls
+                self._timer = self.loop.call_later(self._period, self._tick)
+            return
         part, limit = self._reading()
         if part is None or part is not self._watched:
             self._watched, self._since = part, now
@@ -85,18 +179,19 @@ class DeadlineProtocol(HttpToolsProtocol):
             log.debug("closing a connection from %s: the request body did not arrive within %ss",
                       _peer(self.client), self.limits.body_timeout)
             if not cycle.response_started:
-                self._send_408("The request body did not arrive in time")
+                self._send_error(408, errors.REQUEST_TIMEOUT, "The request body did not arrive in time")
             cycle.disconnected = True  # the app waiting on the body gets http.disconnect
             cycle.message_event.set()
         elif part is not self:  # part of a head came
             log.debug("closing a connection from %s: no complete request head within %ss",
                       _peer(self.client), self.limits.header_timeout)
-            self._send_408("The request head did not arrive in time")
+            self._send_error(408, errors.REQUEST_TIMEOUT, "The request head did not arrive in time")
         self.transport.close()
 
-    def _send_408(self, message: str) -> None:
-        body = errors.error_body(errors.REQUEST_TIMEOUT, message)
-        content = [STATUS_LINE[408]]
+    def _send_error(self, status: int, code: str, message: str) -> None:
+        """An answer of the server's own, written straight to the transport (no request reached the app)."""
+        body = errors.error_body(code, message)
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend([

@@ -1,8 +1,9 @@
 """The engine's own functions about workers, functions and triggers (iii's `iii-engine-functions`).
 
 `engine::workers::register` (§2.11), the listings of §4.6, `engine::register_trigger` /
-`engine::unregister_trigger` (§3.9) and the `engine::workers-available` trigger type (§3.7). All of them
-read the engine's registries; none keeps state of its own except the worker-available bindings.
+`engine::unregister_trigger` (§3.9), `engine::queue::enqueue` (§4.5) and the `engine::workers-available`
+trigger type (§3.7). All of them read the engine's registries; none keeps state of its own except the
+worker-available bindings.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import RegistrationRejected, new_id
-from .engine import BuiltinError, Connection, FunctionEntry, TriggerEntry, WorkerTriggerType
+from .engine import DEFAULT_NAMESPACE, BuiltinError, Connection, FunctionEntry, TriggerEntry, WorkerTriggerType
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -21,6 +22,21 @@ log = logging.getLogger("motia.engine")
 
 ENGINE_WORKER = "engine"  # worker_name shown for what the engine itself provides
 PROVIDER_RESULT_TIMEOUT = 10.0  # §3.9: engine::register_trigger waits this long for a worker provider
+
+# What `engine::triggers::list` says about the engine's own trigger types (iii's rows carry a description).
+BUILTIN_TRIGGER_TYPES = {
+    "http": "HTTP API trigger: a route on the REST port calls the function with the request",
+    "cron": "Cron trigger: calls the function on a schedule",
+    "state": "State trigger: calls the function after each change of a state key",
+    "stream": "Stream trigger: calls the function after each change of a stream item",
+    "stream:join": "Stream join trigger: calls the function when a client subscribes to a stream",
+    "stream:leave": "Stream leave trigger: calls the function when a client unsubscribes from a stream",
+    "subscribe": "Pub/sub trigger: calls the function with each message published to a topic",
+    "durable:subscriber": "Durable queue subscriber: delivers each message of a topic, with retries",
+    "queue": "Durable queue subscriber (the 0.9-era name of durable:subscriber)",
+    "engine::workers-available": "Fires when a worker connects, disconnects or updates its metadata",
+    "engine::functions-available": "Fires with the list of functions whenever functions are added or removed",
+}
 
 
 def install(engine: Engine) -> None:
@@ -38,17 +54,20 @@ def install(engine: Engine) -> None:
         ("engine::registered-triggers::info", functions.registered_trigger_info),
         ("engine::register_trigger", functions.register_trigger),
         ("engine::unregister_trigger", functions.unregister_trigger),
+        ("engine::queue::enqueue", functions.enqueue),
     ):
         engine.add_builtin(function_id, fn)
     engine.add_trigger_type(WORKERS_AVAILABLE, WorkersAvailable(engine))
+    engine.add_trigger_type(FUNCTIONS_AVAILABLE, FunctionsAvailable(engine, functions))
 
 
 WORKERS_AVAILABLE = "engine::workers-available"
+FUNCTIONS_AVAILABLE = "engine::functions-available"
 
 
-class WorkersAvailable:
-    """Trigger type `engine::workers-available`: `{event: worker_connected|worker_disconnected|
-    worker_metadata_updated, worker_id}` for every binding, fire-and-forget."""
+class _EngineTriggerType:
+    """A trigger type the engine fires itself: keeps the bindings, fires each without waiting (the tasks are
+    kept until done)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -62,14 +81,48 @@ class WorkersAvailable:
     def unregister(self, trigger: TriggerEntry) -> None:
         self.bindings.pop(trigger.id, None)
 
-    def fire(self, event: str, worker_id: str) -> None:
+    def fire_all(self, payload: dict[str, Any]) -> None:
         for trigger in list(self.bindings.values()):
-            task = asyncio.get_running_loop().create_task(
-                self.engine.invoke(trigger.function_id, {"event": event, "worker_id": worker_id},
-                                   metadata=trigger.metadata)
-            )
+            task = asyncio.get_running_loop().create_task(self.engine.fire(trigger, payload))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+class WorkersAvailable(_EngineTriggerType):
+    """Trigger type `engine::workers-available`: `{event: worker_connected|worker_disconnected|
+    worker_metadata_updated, worker_id}` for every binding, fire-and-forget."""
+
+    def fire(self, event: str, worker_id: str) -> None:
+        self.fire_all({"event": event, "worker_id": worker_id})
+
+
+class FunctionsAvailable(_EngineTriggerType):
+    """Trigger type `engine::functions-available` (§3.7): `{event: "functions_changed", functions: [...]}` (the
+    rows of `engine::functions::list`) once per burst of changes. iii polls every 5 s; here a change is seen
+    when it happens, and the changes of one event-loop turn (a worker's whole replay) make one event."""
+
+    def __init__(self, engine: Engine, functions: EngineFunctions) -> None:
+        super().__init__(engine)
+        self.functions = functions
+        self._scheduled = False
+        engine.function_listeners.append(self._changed)
+
+    def _changed(self) -> None:
+        if self.bindings and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._fire)
+
+    def _fire(self) -> None:
+        self._scheduled = False
+        rows = [row for row in self.functions._function_rows() if not _internal(row)]
+        self.fire_all({"event": "functions_changed", "functions": rows})
+
+
+def _internal(row: dict[str, Any]) -> bool:
+    """Hidden from listings unless asked for (§4.6): the engine's own functions and `metadata.internal`."""
+    metadata = row.get("metadata")
+    internal = isinstance(metadata, dict) and metadata.get("internal") is True
+    return internal or row["function_id"].startswith("engine::")
 
 
 def workers_changed(engine: Engine, event: str, connection: Connection) -> None:
@@ -80,8 +133,7 @@ def workers_changed(engine: Engine, event: str, connection: Connection) -> None:
 
 
 def _namespace(connection: Connection) -> str:
-    namespace = connection.metadata.get("namespace")
-    return namespace if isinstance(namespace, str) and namespace.strip() else "default"
+    return connection.namespace or DEFAULT_NAMESPACE
 
 
 def _arguments(data: Any) -> dict[str, Any]:
@@ -102,19 +154,28 @@ class EngineFunctions:
             return {"success": False}
         metadata = {k: v for k, v in args.items() if k != "_caller_worker_id"}
         name = metadata.get("name")
-        namespace = metadata.get("namespace") if isinstance(metadata.get("namespace"), str) else None
+        namespace = metadata.get("namespace")
+        if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
+            raise BuiltinError("INVALID_NAMESPACE", "namespace must be a non-blank string")
+        namespace = namespace or DEFAULT_NAMESPACE
+        if connection.namespace is not None and connection.namespace != namespace:
+            # Its registrations already went to another namespace (the grace time passed, or a first hello).
+            log.warning("worker %s asked for namespace %r after its registrations went to %r; it stays there",
+                        connection.name, namespace, connection.namespace)
+            namespace = connection.namespace
         if isinstance(name, str) and name:
             for other in self.engine.connections.values():
                 if other is not connection and not other.closed and other.metadata.get("name") == name \
-                        and _namespace(other) == (namespace or "default"):
+                        and _namespace(other) == namespace:
                     # The worker-name lease (§1.3): fatal for the newcomer, which the SDK does not retry.
                     await connection.send(RegistrationRejected(
-                        "WORKER_NAMESPACE_CONFLICT", namespace=namespace or "default", worker_name=name,
+                        "WORKER_NAMESPACE_CONFLICT", namespace=namespace, worker_name=name,
                         owner_worker_id=other.worker_id,
                     ))
                     await connection.close()
                     return {"success": False}
         connection.metadata = metadata
+        await self.engine.settle_namespace(connection, namespace)
         workers_changed(self.engine, "worker_metadata_updated", connection)
         return {"success": True}
 
@@ -129,7 +190,7 @@ class EngineFunctions:
             "runtime": meta.get("runtime"),
             "os": meta.get("os"),
             "status": "connected",
-            "function_count": sum(1 for e in self.engine.functions.values() if connection in e.replicas),
+            "function_count": sum(1 for e in self._entries() if connection in e.replicas),
             "connected_at_ms": connection.connected_at_ms,
             "active_invocations": connection.load(),
             "isolation": meta.get("isolation"),
@@ -161,7 +222,7 @@ class EngineFunctions:
                 worker = {**self._worker_summary(connection), "pid": connection.metadata.get("pid"), "internal": False}
                 return {
                     "worker": worker,
-                    "functions": [f for f, e in self.engine.functions.items() if connection in e.replicas],
+                    "functions": [e.id for e in self._entries() if connection in e.replicas],
                     "trigger_types": [
                         t for t, p in self.engine.trigger_types.items()
                         if isinstance(p, WorkerTriggerType) and p.connection is connection
@@ -174,12 +235,16 @@ class EngineFunctions:
 
     # --- functions ----------------------------------------------------------------------------------
 
+    def _entries(self) -> list[FunctionEntry]:
+        """Every worker-hosted function, of every namespace."""
+        return [e for registry in list(self.engine.namespaces.values()) for e in list(registry.values())]
+
     def _function_rows(self) -> list[dict[str, Any]]:
         rows = [
-            {"function_id": function_id, "namespace": "default", "worker_name": ENGINE_WORKER}
+            {"function_id": function_id, "namespace": DEFAULT_NAMESPACE, "worker_name": ENGINE_WORKER}
             for function_id in self.engine.builtins
         ]
-        for entry in list(self.engine.functions.values()):
+        for entry in self._entries():
             rows.append(self._function_row(entry))
         return rows
 
@@ -187,7 +252,7 @@ class EngineFunctions:
     def _function_row(entry: FunctionEntry) -> dict[str, Any]:
         row: dict[str, Any] = {
             "function_id": entry.id,
-            "namespace": "default",
+            "namespace": entry.namespace,
             "worker_name": entry.connection.name if entry.connection is not None else ENGINE_WORKER,
         }
         if entry.description is not None:
@@ -208,11 +273,7 @@ class EngineFunctions:
         functions = []
         for row in self._function_rows():
             function_id: str = row["function_id"]
-            metadata = row.get("metadata")
-            internal = function_id.startswith("engine::") or (
-                isinstance(metadata, dict) and metadata.get("internal") is True
-            )
-            if internal and not args.get("include_internal"):
+            if _internal(row) and not args.get("include_internal"):
                 continue
             if isinstance(prefix, str) and not function_id.startswith(prefix):
                 continue
@@ -223,12 +284,14 @@ class EngineFunctions:
             functions.append(row)
         return {"functions": functions}
 
-    def _function_detail(self, function_id: str) -> dict[str, Any] | None:
-        entry = self.engine.functions.get(function_id)
+    def _function_detail(self, function_id: str, namespace: str) -> dict[str, Any] | None:
+        entry = self.engine.namespaces.get(namespace, {}).get(function_id)
         if entry is None:
             if function_id not in self.engine.builtins:
                 return None
-            detail: dict[str, Any] = {"function_id": function_id, "namespace": "default", "worker_name": ENGINE_WORKER}
+            detail: dict[str, Any] = {
+                "function_id": function_id, "namespace": DEFAULT_NAMESPACE, "worker_name": ENGINE_WORKER,
+            }
         else:
             detail = self._function_row(entry)
             registration = entry.registration
@@ -238,33 +301,39 @@ class EngineFunctions:
                 detail["response_schema"] = registration.response_format
         detail["registered_triggers"] = [
             {"id": t.id, "trigger_type": t.type, "config": t.config}
-            for t in self.engine.triggers.values() if t.function_id == function_id
+            for t in self.engine.triggers.values() if t.function_id == function_id and t.namespace == namespace
         ]
         return detail
 
     async def function_info(self, data: Any) -> dict[str, Any]:
         args = _arguments(data)
+        namespace = args.get("namespace", DEFAULT_NAMESPACE)
+        if not isinstance(namespace, str) or not namespace.strip():
+            raise BuiltinError("INVALID_NAMESPACE", "namespace must be a non-blank string")
         ids = args.get("function_ids")
         if isinstance(ids, list):
-            details = [self._function_detail(str(i)) for i in ids[:32]]
+            details = [self._function_detail(str(i), namespace) for i in ids[:32]]
             return {"functions": [d for d in details if d is not None]}
         function_id = args.get("function_id")
         if not isinstance(function_id, str):
             raise BuiltinError("invalid_argument", "function_id or function_ids is required")
-        detail = self._function_detail(function_id)
+        detail = self._function_detail(function_id, namespace)
         if detail is None:
-            raise BuiltinError("function_not_found", f"Function {function_id} not found in namespace default.")
+            raise BuiltinError("function_not_found", f"Function {function_id} not found in namespace {namespace}.")
         return detail
 
     # --- trigger types and bindings -----------------------------------------------------------------
 
     def _trigger_type_row(self, type_id: str) -> dict[str, Any]:
         provider = self.engine.trigger_types[type_id]
-        row: dict[str, Any] = {"id": type_id, "namespace": "default", "worker_name": ENGINE_WORKER}
+        row: dict[str, Any] = {"id": type_id, "namespace": DEFAULT_NAMESPACE, "worker_name": ENGINE_WORKER}
         if isinstance(provider, WorkerTriggerType):
             row["worker_name"] = provider.connection.name
+            row["namespace"] = _namespace(provider.connection)
             if provider.description is not None:
                 row["description"] = provider.description
+        elif type_id in BUILTIN_TRIGGER_TYPES:
+            row["description"] = BUILTIN_TRIGGER_TYPES[type_id]
         return row
 
     async def list_trigger_types(self, data: Any) -> dict[str, Any]:
@@ -354,5 +423,20 @@ class EngineFunctions:
         trigger_id = _arguments(data).get("id")
         return {"removed": isinstance(trigger_id, str) and self.engine.unregister_trigger(trigger_id)}
 
+    async def enqueue(self, data: Any) -> dict[str, Any]:
+        """The queue provider's function (§4.5): `{queue, function_id, data, ...}` -> `{messageReceiptId}`.
+        Newer SDKs send `TriggerAction.Enqueue` here; the message is delivered later with `data` only."""
+        args = _arguments(data)
+        queue, function_id = args.get("queue") or "default", args.get("function_id")
+        if not isinstance(queue, str) or not isinstance(function_id, str) or not function_id:
+            raise BuiltinError("enqueue_error", "queue (a name) and function_id are required")
+        if self.engine.enqueue is None:
+            raise BuiltinError("enqueue_error", "No queue provider is installed in this engine")
+        traceparent = args.get("traceparent")
+        receipt = await self.engine.enqueue(
+            queue, function_id, args.get("data"), traceparent if isinstance(traceparent, str) else None
+        )
+        return {"messageReceiptId": receipt}
 
-__all__ = ["EngineFunctions", "WorkersAvailable", "install", "workers_changed"]
+
+__all__ = ["EngineFunctions", "FunctionsAvailable", "WorkersAvailable", "install", "workers_changed"]

@@ -1,4 +1,4 @@
-"""Atomic update operations of `state::update` and `stream::update` (iii-protocol §4.3).
+"""Atomic update operations of `state::update` and `stream::update` (docs/protocol.md §4.3).
 
 Ops apply in order to the current value (missing -> `{}`); an op that cannot apply is skipped and
 reported as `{op_index, code, message}`.

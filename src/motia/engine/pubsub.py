@@ -1,4 +1,4 @@
-"""Fire-and-forget pub/sub (iii-protocol §3.5): `subscribe` triggers and the `publish` function.
+"""Fire-and-forget pub/sub (docs/protocol.md §3.5): `subscribe` triggers and the `publish` function.
 
 No persistence and no retries: every current subscriber is invoked once with the published data.
 """
@@ -41,6 +41,6 @@ class PubSubModule:
         return None
 
     async def _deliver(self, trigger: TriggerEntry, data: Any) -> None:
-        result = await self.engine.invoke(trigger.function_id, data)
+        result = await self.engine.fire(trigger, data, metadata=False)  # data only (§3.5)
         if result.error is not None:
             log.error("subscriber %s failed: %s", trigger.function_id, result.error.message)

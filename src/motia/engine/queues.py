@@ -1,15 +1,22 @@
-"""Durable topic queues (iii-protocol §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
+"""Durable topic queues (docs/protocol.md §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
 
 Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
 of one function compete for it). A message is stored before `publish` returns and deleted when its
 delivery succeeds; a failed delivery is retried with fixed or exponential back-off and, after
 `maxRetries` retries, moved to the dead letters, which can be listed and re-driven. FIFO subscribers
 deliver one message at a time per message group, in publish order, a failing message blocking its group.
+
+A subscription is identified by its (topic, function id) and is remembered in the store, so it outlives the
+connection of the worker that made it: while no worker of that function is connected ("away"), its messages
+are stored and wait; a worker that registers the function with that topic again gets them. A subscription
+away longer than `away_retention` seconds (counted while the engine runs) is forgotten and its waiting
+messages become dead letters.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections import deque
 from typing import Any, Literal
@@ -54,6 +61,23 @@ def parse_settings(config: Any) -> QueueSettings:
     return settings
 
 
+# How long a subscription whose worker is away is remembered (seconds the engine runs while it is away).
+AWAY_RETENTION = 7 * 24 * 3600
+
+
+class Subscription:
+    """A (topic, function) pair the engine remembers, connected or not: publish stores a copy for each."""
+
+    __slots__ = ("away_since", "function_id", "settings", "topic")
+
+    def __init__(self, topic: str, function_id: str, settings: QueueSettings, away_since: float | None) -> None:
+        self.topic = topic
+        self.function_id = function_id
+        self.settings = settings
+        # When its last binding went (or the engine started without it); None while a worker is subscribed.
+        self.away_since = away_since
+
+
 class Subscriber:
     """The deliveries of one function: a ready queue worked by up to `concurrency` workers."""
 
@@ -82,7 +106,14 @@ class QueueModule:
         self.tasks = tasks
         self.clock = clock
         self.subscribers: dict[str, Subscriber] = {}
+        # Delivery settings of named queues for the `enqueue` action (config.yaml's `queue_configs`).
+        self.queue_settings: dict[str, QueueSettings] = {}
         self.topics: dict[str, dict[str, Subscriber]] = {}
+        # topic -> function id -> every remembered subscription, those of connected workers included.
+        self.subscriptions: dict[str, dict[str, Subscription]] = {}
+        self.away_retention: float = AWAY_RETENTION
+        self._unheard: set[str] = set()  # topics already warned about (once each)
+        self._load_subscriptions()
         self._idle: asyncio.Event | None = None
         self.accepting = True
         self.delivered = 0
@@ -123,6 +154,7 @@ class QueueModule:
         subscriber.topics.add(topic)
         subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
         self.topics.setdefault(topic, {})[trigger.function_id] = subscriber
+        self._remember(topic, trigger.function_id, settings)
         return None
 
     def unregister(self, trigger: TriggerEntry) -> None:
@@ -142,11 +174,67 @@ class QueueModule:
                     self.topics[topic].pop(trigger.function_id, None)
                     if not self.topics[topic]:
                         del self.topics[topic]
+                # Whether its worker died, stopped or unsubscribed, the subscription is kept (away).
+                remembered = self.subscriptions.get(topic, {}).get(trigger.function_id)
+                if remembered is not None:
+                    remembered.away_since = self.clock.now()
         if not subscriber.trigger_ids:
             # Messages stay in the store and are picked up when the function registers again.
             del self.subscribers[subscriber.function_id]
             for worker in subscriber.workers:
                 worker.cancel()
+
+    # --- remembered subscriptions ------------------------------------------------------------------
+
+    def _load_subscriptions(self) -> None:
+        now = self.clock.now()
+        for topic, function_id, raw in self.store.subscriptions():
+            try:
+                settings = _settings_decoder.decode(raw)
+            except msgspec.DecodeError:
+                settings = QueueSettings()  # written by another version: the defaults until it registers again
+            self.subscriptions.setdefault(topic, {})[function_id] = Subscription(topic, function_id, settings, now)
+
+    def _remember(self, topic: str, function_id: str, settings: QueueSettings) -> None:
+        known = self.subscriptions.setdefault(topic, {})
+        remembered = known.get(function_id)
+        if remembered is not None and remembered.settings == settings:
+            remembered.away_since = None
+            return
+        known[function_id] = Subscription(topic, function_id, settings, None)
+        self.store.subscription_save(topic, function_id, msgspec.json.encode(settings))
+        self.store.request_flush()
+
+    def forget_away(self) -> None:
+        """Forget every subscription no worker holds now. For an engine whose only worker is in-process, once
+        it has registered its steps: a subscription it did not make is that of a step that no longer exists."""
+        now = self.clock.now()
+        for subscriptions in list(self.subscriptions.values()):
+            for subscription in list(subscriptions.values()):
+                if subscription.away_since is not None:
+                    self._forget(subscription, now, "its step is gone")
+
+    def _forget(self, subscription: Subscription, now: float, why: str) -> None:
+        """Drop a remembered subscription; the messages that waited for it become dead letters."""
+        topic, function_id = subscription.topic, subscription.function_id
+        del self.subscriptions[topic][function_id]
+        if not self.subscriptions[topic]:
+            del self.subscriptions[topic]
+        self.store.subscription_delete(topic, function_id)
+        buried = self.store.queue_bury(function_id, topic, f"subscriber_gone: {why}", now)
+        self.store.request_flush()
+        log.warning("forgot the subscription of %s to %s (%s); %d waiting messages are now dead letters",
+                    function_id, topic, why, buried)
+
+    def unheard(self, topic: str) -> str | None:
+        """Why a message published to `topic` reaches no one, or None when some subscription gets it."""
+        if topic in self.subscriptions:
+            return None
+        why = f"no function subscribes to topic {topic!r}: the message is dropped"
+        close = [repr(known) for known in difflib.get_close_matches(topic, list(self.subscriptions), n=3)]
+        if not close:
+            return why
+        return f"{why}; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
 
     def _start(self, subscriber: Subscriber) -> None:
         for message in self.store.queue_pending(subscriber.function_id):
@@ -164,9 +252,11 @@ class QueueModule:
         topic = data.get("topic")
         if not isinstance(topic, str) or not topic:
             raise BuiltinError("topic_not_set", "topic is required")
-        subscribers = self.topics.get(topic)
-        if not subscribers:
-            log.debug("no subscriber for topic %s; message dropped", topic)
+        subscriptions = self.subscriptions.get(topic)
+        if not subscriptions:
+            if topic not in self._unheard:
+                self._unheard.add(topic)
+                log.warning("%s (logged once per topic)", self.unheard(topic))
             return None
         try:
             payload = msgspec.json.encode(data.get("data"))
@@ -175,14 +265,24 @@ class QueueModule:
         group = data.get("messageGroupId", data.get("message_group_id"))
         traceparent = CALL_TRACEPARENT.get() or data.get("traceparent")
         now = self.clock.now()
-        for subscriber in subscribers.values():  # nothing is awaited in this loop
+        connected = self.topics.get(topic) or _NOBODY
+        expired: list[Subscription] | None = None  # rare: no list is allocated on the hot path
+        for subscription in subscriptions.values():  # nothing is awaited in this loop
+            if subscription.away_since is not None and now - subscription.away_since > self.away_retention:
+                expired = [*(expired or ()), subscription]
+                continue
+            subscriber = connected.get(subscription.function_id)
+            settings = subscription.settings if subscriber is None else subscriber.settings
             message = QueuedMessage(
-                self.store.next_message_id(), subscriber.function_id, topic, payload,
+                self.store.next_message_id(), subscription.function_id, topic, payload,
                 group_id=None if group is None else str(group),
-                available_at=now + subscriber.settings.delay_seconds, traceparent=traceparent, enqueued_at=now,
+                available_at=now + settings.delay_seconds, traceparent=traceparent, enqueued_at=now,
             )
             self.store.queue_add(message)
-            self._offer(subscriber, message)
+            if subscriber is not None:  # else it waits in the store for the function to register again
+                self._offer(subscriber, message)
+        for subscription in expired or ():
+            self._forget(subscription, now, f"away for more than {self.away_retention:g}s")
         await self.store.flush()
         return None
 
@@ -198,7 +298,8 @@ class QueueModule:
             raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
         subscriber = self.subscribers.get(function_id)
         if subscriber is None:
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, QueueSettings())
+            settings = self.queue_settings.get(queue) or QueueSettings()
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
             self._start(subscriber)
         now = self.clock.now()
@@ -427,14 +528,20 @@ class QueueModule:
         return {"messages": await self.dlq_list({"topic": queue} if isinstance(queue, str) else {})}
 
     async def list_topics(self, data: Any) -> Any:
+        """Every remembered subscription, `connected` false while its worker is away."""
         counts = self.store.queue_counts()
         return {"topics": [
             {"topic": topic, "subscribers": [
-                {"function_id": fid, "pending": counts.get(fid, (0, 0))[0], "dead": counts.get(fid, (0, 0))[1]}
-                for fid in sorted(subscribers)
+                {"function_id": fid, "pending": counts.get(fid, (0, 0))[0], "dead": counts.get(fid, (0, 0))[1],
+                 "connected": subscription.away_since is None}
+                for fid, subscription in sorted(subscriptions.items())
             ]}
-            for topic, subscribers in sorted(self.topics.items())
+            for topic, subscriptions in sorted(self.subscriptions.items())
         ]}
+
+
+_settings_decoder = msgspec.json.Decoder(QueueSettings)
+_NOBODY: dict[str, Subscriber] = {}  # no connected subscriber (shared, never written)
 
 
 def _int(value: Any) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Generic, TypeVar
+from urllib.parse import unquote
 
 R = TypeVar("R")
 
@@ -29,6 +30,15 @@ class _Node(Generic[R]):
 
 def split(path: str) -> list[str]:
     return [segment for segment in path.split("/") if segment]
+
+
+def encoded_slash_segments(raw_path: bytes | None) -> list[str] | None:
+    """The segments of a raw (still percent-encoded) path that has an encoded `/` (`%2F`), each decoded on
+    its own, so that `/state/s/a%2Fb` is three segments with the key `a/b`; None for every other path (the
+    server's decoded path is split as it is, the fast way)."""
+    if raw_path is None or b"%2" not in raw_path or (b"%2F" not in raw_path and b"%2f" not in raw_path):
+        return None
+    return [unquote(segment) for segment in raw_path.decode("latin-1").split("/") if segment]
 
 
 class Router(Generic[R]):
@@ -83,42 +93,42 @@ class Router(Generic[R]):
             if not static:
                 del self._static[key]
 
-    def match(self, method: str, path: str) -> tuple[R | None, dict[str, str], list[str]]:
-        """(route, params, allowed): route None with `allowed` empty is 404, with `allowed` set is 405."""
-        static = self._static.get(path if len(path) < 2 or path[-1] != "/" else path.rstrip("/") or "/")
-        if static is not None:
-            route = static.get(method)
-            if route is not None:
-                return route, {}, []
-        segments = split(path)
+    def match(
+        self, method: str, path: str, segments: list[str] | None = None
+    ) -> tuple[R | None, dict[str, str], list[str]]:
+        """(route, params, allowed): route None with `allowed` empty is 404, with `allowed` set is 405.
+
+        `segments`, when given, are the path's segments already split (see `encoded_slash_segments`)."""
+        if segments is None:
+            static = self._static.get(path if len(path) < 2 or path[-1] != "/" else path.rstrip("/") or "/")
+            if static is not None:
+                route = static.get(method)
+                if route is not None:
+                    return route, {}, []
+            segments = split(path)
         hit = _find(self._root, segments, 0, method, [])
         if hit is not None:
             (route, names), bound = hit
             return route, dict(zip(names, bound, strict=True)), []
+        # No route for this method (`_find` walked every node the path reaches): the methods those nodes have.
         allowed: list[str] = []
-        for node, values in self._candidates(self._root, segments, 0, ()):
-            found = node.routes.get(method)
-            if found is not None:
-                route, names = found
-                return route, dict(zip(names, values, strict=False)), []
+        for node in self._candidates(self._root, segments, 0):
             for m in node.routes:
                 if m not in allowed:
                     allowed.append(m)
         return None, {}, allowed
 
-    def _candidates(
-        self, node: _Node[R], segments: list[str], index: int, values: tuple[str, ...]
-    ) -> Iterator[tuple[_Node[R], tuple[str, ...]]]:
+    def _candidates(self, node: _Node[R], segments: list[str], index: int) -> Iterator[_Node[R]]:
+        """The nodes with routes that the whole path reaches, static children first."""
         if index == len(segments):
             if node.routes:
-                yield node, values
+                yield node
             return
-        segment = segments[index]
-        child = node.static.get(segment)
+        child = node.static.get(segments[index])
         if child is not None:
-            yield from self._candidates(child, segments, index + 1, values)
+            yield from self._candidates(child, segments, index + 1)
         if node.param_child is not None:
-            yield from self._candidates(node.param_child, segments, index + 1, (*values, segment))
+            yield from self._candidates(node.param_child, segments, index + 1)
 
 
 def _find(

@@ -1,4 +1,4 @@
-"""State (iii-protocol §3.3, §4.1): `state::*` functions over the store, and the `state` trigger type."""
+"""State (docs/protocol.md §3.3, §4.1): `state::*` functions over the store, and the `state` trigger type."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streams (iii-protocol §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
+"""Streams (docs/protocol.md §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
 `stream:leave` trigger types, and the WebSocket endpoint browsers subscribe on (port 3112).
 
 A stream is name -> group -> item -> JSON value. Every change is pushed to the subscriptions of its group
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +17,7 @@ import msgspec
 
 from ..protocol import new_id
 from .clock import Clock
+from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
 from .ops import apply_ops
 from .state import encode_value, raw, require_str
@@ -26,7 +28,8 @@ log = logging.getLogger("motia.engine.streams")
 
 AUTH_FUNCTION = "motia::stream::authenticate"
 MAX_CLIENT_MESSAGE = 64 * 1024
-MAX_QUEUED_FRAMES = 10_000
+# A socket that is being closed (over a limit) gets this long to take its close frame; then TCP is cut.
+CLOSE_TIMEOUT = 2.0
 # A client that does not answer a ping within PING_TIMEOUT is gone (closed 1011): its subscriptions end.
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
@@ -46,30 +49,81 @@ class Subscription:
         self.item_id = item
 
 
-class StreamClientConnection:
-    """One browser (or Python client) socket: an outgoing frame queue drained by its own writer."""
+class StreamLimits(msgspec.Struct, frozen=True):
+    """What one stream socket, and the stream port, may hold (`motia run --stream-max-...`)."""
 
-    def __init__(self, websocket: Any, context: Any) -> None:
+    # Outbound bytes waiting for a client that does not read (a frame on its way counts until it is sent):
+    # over it, the socket is closed with 1008. One frame larger than this is still sent when nothing else waits.
+    max_queued_bytes: int = 8 * 1024 * 1024
+    # Subscriptions on one socket: the join over it closes the socket with 1008.
+    max_subscriptions: int = 1000
+    # Open stream sockets: one over it is closed with 1013 (try again later) before authentication.
+    max_connections: int = 1000
+
+
+class StreamClientConnection:
+    """One browser (or Python client) socket: an outgoing frame queue, bounded in bytes, drained by its own
+    writer task."""
+
+    def __init__(self, websocket: Any, context: Any, limits: StreamLimits) -> None:
         self.websocket = websocket
         self.context = context
+        self.limits = limits
         self.subscriptions: dict[str, Subscription] = {}
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.closing = False
+        self._ready = asyncio.Event()
         self.id = new_id()
+        self.writer = asyncio.get_running_loop().create_task(self._write())
+        self.closer: asyncio.Task[None] | None = None
 
     def push(self, frame: bytes) -> None:
-        if self.outbox.qsize() >= MAX_QUEUED_FRAMES:
-            log.warning("stream client %s is too slow; closing it", self.id)
-            self.outbox.put_nowait(None)
+        if self.closing:
             return
-        self.outbox.put_nowait(frame)
+        if self.queued_bytes and self.queued_bytes + len(frame) > self.limits.max_queued_bytes:
+            self.close(1008, "too slow: over the queued-bytes limit")
+            log.warning("stream client %s does not read: %d bytes queued, over the %d-byte limit; closing it "
+                        "(1008)", self.id, self.queued_bytes + len(frame), self.limits.max_queued_bytes)
+            return
+        self.queued_bytes += len(frame)
+        self.outbox.append(frame)
+        self._ready.set()
 
-    async def write(self) -> None:
+    def close(self, code: int, reason: str) -> None:
+        """Close now: what is queued is dropped (so is its memory), and the close frame is not queued behind it."""
+        if self.closing:
+            return
+        self.closing = True
+        self.outbox.clear()
+        self.queued_bytes = 0
+        self.closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        # The writer may be blocked on a peer that does not read: stop it, and cut TCP if the peer will not
+        # take the close frame either.
+        self.writer.cancel()
+        try:
+            await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
+        except asyncio.TimeoutError:
+            self.websocket.transport.abort()
+
+    async def _write(self) -> None:
         while True:
-            frame = await self.outbox.get()
-            if frame is None:
-                await self.websocket.close(1008, "too slow")
-                return
-            await self.websocket.send(frame.decode())
+            await self._ready.wait()
+            while self.outbox:
+                frame = self.outbox[0]
+                await self.websocket.send(frame.decode())
+                if not self.closing:  # (closing emptied the queue)
+                    self.outbox.popleft()
+                    self.queued_bytes -= len(frame)
+            self._ready.clear()
+
+    async def stop(self) -> None:
+        """The socket is gone: stop the writer and let a close in progress finish."""
+        self.writer.cancel()
+        if self.closer is not None:
+            await self.closer
 
 
 def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
@@ -79,8 +133,12 @@ def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
 
 
 class StreamModule:
-    def __init__(self, engine: Engine, store: Store, tasks: Tasks, clock: Clock) -> None:
+    def __init__(
+        self, engine: Engine, store: Store, tasks: Tasks, clock: Clock, limits: StreamLimits | None = None
+    ) -> None:
         self.engine = engine
+        self.limits = limits or StreamLimits()
+        self.connections = 0
         self.store = store
         self.tasks = tasks
         self.clock = clock
@@ -93,6 +151,8 @@ class StreamModule:
         self.port: int | None = None
         self.ping_interval = PING_INTERVAL
         self.ping_timeout = PING_TIMEOUT
+        # Called with each client's handshake when registered (config.yaml's `iii-stream.auth_function`).
+        self.auth_function = AUTH_FUNCTION
         engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
         engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
         engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
@@ -220,7 +280,8 @@ class StreamModule:
         from websockets.asyncio.server import serve
 
         self._server = await serve(self._client, host, port, max_size=MAX_CLIENT_MESSAGE,
-                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
+                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                                   process_request=refuse_repeated_on_handshake)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def close(self) -> None:
@@ -231,24 +292,36 @@ class StreamModule:
         self.changes.close()
 
     async def _client(self, websocket: Any) -> None:
+        if self.connections >= self.limits.max_connections:
+            log.warning("stream connection refused: %d open, the limit (1013)", self.connections)
+            await websocket.close(1013, "too many stream connections; try again later")
+            return
+        self.connections += 1
+        try:
+            await self._serve_client(websocket)
+        finally:
+            self.connections -= 1
+
+    async def _serve_client(self, websocket: Any) -> None:
         context = await self._authenticate(websocket)
         if context is _REFUSED:
             await websocket.close(4401, "unauthorized")
             return
-        client = StreamClientConnection(websocket, context)
-        writer = asyncio.get_running_loop().create_task(client.write())
+        client = StreamClientConnection(websocket, context, self.limits)
         try:
             async for frame in websocket:
                 await self._on_frame(client, frame)
+                if client.closing:  # over a limit: what it sends next is not read
+                    break
         except Exception as exc:  # a broken socket ends this client only
             log.debug("stream client %s closed: %s", client.id, exc)
         finally:
-            writer.cancel()
             for subscription in list(client.subscriptions.values()):
                 await self._leave(client, subscription)
+            await client.stop()
 
     async def _authenticate(self, websocket: Any) -> Any:
-        if AUTH_FUNCTION not in self.engine.functions:
+        if self.auth_function not in self.engine.functions:
             return None
         request = websocket.request
         url = urlsplit(request.path)
@@ -259,7 +332,7 @@ class StreamModule:
             "query_params": parse_qs(url.query),
             "addr": f"{address[0]}:{address[1]}" if address else "",
         }
-        result = await self.engine.invoke(AUTH_FUNCTION, payload)
+        result = await self.engine.invoke(self.auth_function, payload)
         if result.error is not None:
             log.error("stream authentication failed: %s", result.error.message)
             return _REFUSED
@@ -295,9 +368,14 @@ class StreamModule:
                 "group_id": subscription.group_id, "id": subscription.item_id, "context": client.context}
 
     async def _join(self, client: StreamClientConnection, subscription: Subscription) -> None:
+        limit = self.limits.max_subscriptions
+        if subscription.subscription_id not in client.subscriptions and len(client.subscriptions) >= limit:
+            log.warning("stream client %s: over %d subscriptions; closing it (1008)", client.id, limit)
+            client.close(1008, f"too many subscriptions (the limit is {limit})")
+            return
         payload = self._hook_payload(client, subscription)
         for trigger in list(self.join_triggers.values()):
-            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            result = await self.engine.fire(trigger, payload)
             refused = result.error is not None or (
                 isinstance(result.result, dict) and result.result.get("unauthorized") is True
             )
@@ -321,7 +399,7 @@ class StreamModule:
         self._unindex(subscription)
         payload = self._hook_payload(client, subscription)
         for trigger in list(self.leave_triggers.values()):
-            result = await self.engine.invoke(trigger.function_id, payload, metadata=trigger.metadata)
+            result = await self.engine.fire(trigger, payload)
             if result.error is not None:
                 log.error("stream leave hook %s failed: %s", trigger.function_id, result.error.message)
 

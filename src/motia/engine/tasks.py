@@ -87,7 +87,7 @@ class ChangeDelivery:
                 for trigger in list(self.triggers.values()):
                     if not self.matches(trigger.config if isinstance(trigger.config, dict) else {}, event):
                         continue
-                    result = await self.engine.invoke(trigger.function_id, event, metadata=trigger.metadata)
+                    result = await self.engine.fire(trigger, event)
                     if result.error is not None:
                         log.error("%s trigger %s failed: %s", self.kind, trigger.function_id, result.error.message)
             finally:

@@ -1,4 +1,4 @@
-"""The engine's worker port (`iii-protocol.md` §1-§2): external workers connect over WebSocket and speak the
+"""The engine's worker port (`docs/protocol.md` §1-§2): external workers connect over WebSocket and speak the
 same protocol messages an in-process worker hands over as objects.
 
 A `WebSocketConnection` is the engine's side of one such worker; everything it receives goes through the same
@@ -21,7 +21,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..json_depth import decode_shallow
 from ..protocol import (
+    ENGINE_FEATURES,
     UUID_PATTERN,
     ErrorBody,
     HttpRequestData,
@@ -29,6 +31,7 @@ from ..protocol import (
     InvocationResult,
     InvokeFunction,
     Message,
+    ProtocolError,
     Reattach,
     WorkerRegistered,
     decode_message,
@@ -36,9 +39,10 @@ from ..protocol import (
     http_response_wire,
     new_id,
 )
-from .channels import Channel, Channels
+from .channels import CHUNK, Channel, Channels
 from .engine import Connection, Engine
 from .introspection import workers_changed
+from .rbac import AuthRefused, SessionRules, WorkerPortConfig, authenticate
 
 log = logging.getLogger("motia.engine.ws")
 
@@ -46,7 +50,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 49134
 # The Rust engine's limit (tungstenite's default); the SDK sends up to this much, fragmented above 16 MiB.
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
-HANDSHAKE_TIMEOUT = 10.0
 # WebSocket-level keepalive (control frames every client library answers by itself): a worker whose machine
 # vanished without closing TCP is dropped after PING_TIMEOUT instead of when TCP gives up, minutes later, and
 # its in-flight calls fail over at once. iii's engine does not ping (§1.5); SDKs are unaffected either way.
@@ -81,6 +84,10 @@ class WebSocketConnection(Connection):
         self.cleaned_up = asyncio.Event()
         self._cleaning = False
         self.refused = False  # it sent what is not JSON: closing, whatever else it sends is ignored
+        # On a guarded port (RBAC, session middleware): the checks its frames go through (§4.9).
+        self.rules: SessionRules | None = None
+        # Engine-side function id -> the id this worker registered (an RBAC prefix or hook renamed it).
+        self.aliases: dict[str, str] = {}
 
     def load(self) -> int:
         return len(self.pending)
@@ -90,6 +97,8 @@ class WebSocketConnection(Connection):
             return _stopped(message.function_id)
         # A fresh id per delivery, whatever the caller's: the target always gets one, even for void calls.
         invocation_id = message.invocation_id = new_id()
+        if self.aliases:
+            message.function_id = self.aliases.get(message.function_id, message.function_id)
         if type(message.data) is HttpRequestData:
             return await self._invoke_http(message, message.data)
         future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
@@ -108,7 +117,10 @@ class WebSocketConnection(Connection):
         answer is the function's result or what it streams to its `response` channel, whichever comes first."""
         invocation_id = message.invocation_id or ""
         body = self.channels.create()
-        body.fill(request.raw_body or b"")
+        if isinstance(request.request_body, AsyncIterator):  # a route that streams its body: sent as it arrives
+            self.spawn(_pump(request.request_body, body))
+        else:
+            body.fill(request.raw_body or b"")
         response = self.channels.create()
         response.on_writer = lambda channel: self.spawn(self._stream_response(invocation_id, channel))
         message.data = wire_http_request(request, body.ref("read"), response.ref("write"))
@@ -236,6 +248,22 @@ def wire_http_request(
     return wire
 
 
+async def _pump(chunks: AsyncIterator[bytes], channel: Channel) -> None:
+    """A request body into its channel, chunk by chunk, as the client sends it (ends at EOF or when the channel
+    is removed with the HTTP exchange)."""
+    try:
+        async for chunk in chunks:
+            for start in range(0, len(chunk), CHUNK):
+                if channel.closed:
+                    return
+                await channel.frames.put(chunk[start:start + CHUNK])
+    except ConnectionError:
+        pass  # the client went away: the reader gets EOF (a short body)
+    finally:
+        if not channel.closed:
+            await channel.frames.put(None)
+
+
 def _stopped(function_id: str | None) -> InvocationResult:
     return InvocationResult(function_id=function_id, error=ErrorBody("invocation_stopped", "Invocation stopped"))
 
@@ -245,7 +273,10 @@ def _host(address: Any) -> str | None:
 
 
 class WorkerServer:
-    """The worker port of an engine: `await start()`, then `url`; `await close()` disconnects everyone."""
+    """A worker port of an engine: `await start()`, then `url`; `await close()` disconnects everyone.
+
+    `settings` (an `iii-worker-manager` entry) adds what is asked of the workers on this port: a token, the
+    browser origins allowed, RBAC and a session middleware. Several ports of one engine share `channels`."""
 
     def __init__(
         self,
@@ -254,13 +285,17 @@ class WorkerServer:
         port: int = DEFAULT_PORT,
         *,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        settings: WorkerPortConfig | None = None,
+        channels: Channels | None = None,
     ) -> None:
         self.engine = engine
-        self.host = host
-        self.port = port
+        self.settings = settings or WorkerPortConfig(host=host, port=port)
+        self.host = self.settings.host
+        self.port = self.settings.port
         self.max_message_size = max_message_size
-        self.channels = Channels()
+        self.channels = channels or Channels()
         engine.add_builtin("engine::channels::create", self.channels.builtin_create)
+        self._guarded = self.settings.rbac is not None or self.settings.middleware_function_id is not None
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -274,7 +309,7 @@ class WorkerServer:
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_TIMEOUT,
             compression=None,  # tungstenite (the iii engine) has none
-            open_timeout=HANDSHAKE_TIMEOUT,
+            open_timeout=self.settings.handshake_timeout_ms / 1000,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -297,6 +332,11 @@ class WorkerServer:
     # --- connections --------------------------------------------------------------------------------
 
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        origin = request.headers.get("Origin")
+        if not self.settings.origin_allowed(origin):
+            # A page in a browser: any site could otherwise drive the engine through its visitors.
+            log.warning("refused a worker port handshake from the browser origin %s", origin)
+            return connection.respond(HTTPStatus.FORBIDDEN, "Browser origins may not connect to the worker port\n")
         path = request.path.partition("?")[0]
         if path in ("/", "", "/otel") or self._channel(request.path) is not None:
             return None
@@ -314,7 +354,10 @@ class WorkerServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         target = ws.request.path if ws.request is not None else "/"
-        if target.partition("?")[0] == "/otel":
+        path = target.partition("?")[0]
+        if path in ("/", "", "/otel") and not await self._admitted(ws):
+            return
+        if path == "/otel":
             await _discard(ws)  # telemetry only: spans, metrics and logs are not kept by the embedded engine
             return
         channel = self._channel(target)
@@ -322,9 +365,17 @@ class WorkerServer:
             await self.channels.serve(ws, *channel)
             return
         connection = WebSocketConnection(self.engine, ws, self.channels, self._spawn)
+        if self._guarded:
+            try:
+                session = await authenticate(self.engine, self.settings, _handshake(ws))
+            except AuthRefused as exc:
+                await _refuse_handshake(ws, str(exc))
+                return
+            connection.rules = SessionRules(self.engine, self.settings, session)
         self.engine.connections[connection.worker_id] = connection
         try:
-            await ws.send(encode_message(WorkerRegistered(connection.worker_id, connection.reattach_token)), text=True)
+            registered = WorkerRegistered(connection.worker_id, connection.reattach_token, ENGINE_FEATURES)
+            await ws.send(encode_message(registered), text=True)
             workers_changed(self.engine, "worker_connected", connection)
             async for frame in ws:
                 await self._dispatch(connection, frame)
@@ -344,6 +395,10 @@ class WorkerServer:
         kind = type(message)
         if kind is InvokeFunction:
             self._spawn(self._receive(connection, message))
+        elif connection.rules is not None and kind is not InvocationResult and kind is not Reattach:
+            admitted = await connection.rules.admit(connection, message)
+            if admitted is not None:
+                await self._receive(connection, admitted)
         elif kind is InvocationResult:
             connection.resolve(message)  # type: ignore[arg-type]
         elif kind is Reattach:
@@ -357,7 +412,7 @@ class WorkerServer:
         `invalid_message` error, so that its caller does not wait for its own timeout. Anything else (an
         unknown type from a newer SDK, a wrong field): dropped and logged, as the iii engine does."""
         try:
-            envelope = _json.decode(frame)
+            envelope = decode_shallow(frame)  # a frame nested too deep still names its invocation
         except msgspec.DecodeError:
             log.warning("closing worker %s: it sent a frame that is not JSON", connection.name)
             connection.refused = True
@@ -376,6 +431,11 @@ class WorkerServer:
 
     async def _receive(self, connection: WebSocketConnection, message: Message) -> None:
         try:
+            if connection.rules is not None and type(message) is InvokeFunction:
+                admitted = await connection.rules.admit(connection, message)
+                if admitted is None:
+                    return
+                message = admitted
             await self.engine.receive(connection, message)
         except Exception:
             log.exception("handling %s from worker %s failed", type(message).__name__, connection.name)
@@ -413,6 +473,34 @@ class WorkerServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _admitted(self, ws: ServerConnection) -> bool:
+        """The port's token, when it has one: a worker without it is refused with AUTH_ERROR."""
+        authorization = ws.request.headers.get("Authorization") if ws.request is not None else None
+        if self.settings.token_accepted(authorization):
+            return True
+        log.warning("refused a worker from %s: %s", _host(ws.remote_address),
+                    "wrong worker token" if authorization else "no worker token")
+        await _refuse_handshake(ws, "this worker port needs a worker token: send Authorization: Bearer <token> "
+                                    "(iii SDKs and motia send $III_TOKEN)")
+        return False
+
+
+def _handshake(ws: ServerConnection) -> dict[str, Any]:
+    """What an RBAC auth function is told about a handshake (§4.9)."""
+    request = ws.request
+    headers = {k.lower(): v for k, v in request.headers.raw_items()} if request is not None else {}
+    query = parse_qs(request.path.partition("?")[2]) if request is not None else {}
+    return {"headers": headers, "query_params": query, "ip_address": _host(ws.remote_address)}
+
+
+async def _refuse_handshake(ws: ServerConnection, message: str) -> None:
+    """One `error` frame with AUTH_ERROR, then close (§1.3)."""
+    try:
+        await ws.send(encode_message(ProtocolError(ErrorBody("AUTH_ERROR", message))), text=True)
+        await ws.close(1008, "AUTH_ERROR")
+    except ConnectionClosed:
+        pass
+
 
 async def _discard(ws: ServerConnection) -> None:
     try:
@@ -422,4 +510,6 @@ async def _discard(ws: ServerConnection) -> None:
         pass
 
 
-__all__ = ["DEFAULT_PORT", "MAX_MESSAGE_SIZE", "WebSocketConnection", "WorkerServer", "wire_http_request"]
+__all__ = [
+    "DEFAULT_PORT", "MAX_MESSAGE_SIZE", "WebSocketConnection", "WorkerPortConfig", "WorkerServer", "wire_http_request",
+]

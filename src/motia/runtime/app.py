@@ -17,11 +17,16 @@ from typing import Any
 
 import uvicorn
 
+from ..engine.channels import Channels
 from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
 from ..engine.embedded import EmbeddedEngine
 from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
+from ..engine.options import EngineOptions
+from ..engine.queues import QueueSettings
+from ..engine.rbac import WorkerPortConfig
 from ..engine.store import MemoryStore, SqliteStore, Store
+from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
 from ..registry import Registry
 from .docs_pages import docs_paths, serve_docs
@@ -60,17 +65,28 @@ class App:
         drain_timeout: float = 10.0,
         engine_host: str = "127.0.0.1",
         engine_port: int | None = None,
+        worker_ports: Sequence[WorkerPortConfig] = (),
         admin: bool | None = None,
         cors_origins: Sequence[str] = (),
+        cors_methods: Sequence[str] = (),
         limits: HttpLimits | None = None,
+        stream_auth_function: str | None = None,
+        queue_settings: dict[str, QueueSettings] | None = None,
+        engine_options: EngineOptions | None = None,
+        stream_limits: StreamLimits | None = None,
+        operator_hosts: Sequence[str] = (),
         docs: bool | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
-        # The worker port (external workers, `motia run --engine`); None: in-process worker only.
-        self.engine_host = engine_host
-        self.engine_port = engine_port
-        self.worker_server: WorkerServer | None = None
+        # The worker ports (external workers, `motia run --engine`): `worker_ports` (config.yaml's
+        # `iii-worker-manager` entries), else one on engine_host:engine_port; none: in-process worker only.
+        if not worker_ports and engine_port is not None:
+            worker_ports = [WorkerPortConfig(host=engine_host, port=engine_port)]
+        self.worker_ports = list(worker_ports)
+        self.engine_host = self.worker_ports[0].host if self.worker_ports else engine_host
+        self.engine_port = self.worker_ports[0].port if self.worker_ports else None
+        self.worker_servers: list[WorkerServer] = []
         self.host = host
         self.port = port
         self.stream_host = stream_host or host
@@ -81,8 +97,13 @@ class App:
         self.store = store
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
         admin = host in ("127.0.0.1", "localhost", "::1") if admin is None else admin
-        cors = CorsPolicy(cors_origins) if cors_origins else None
-        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors)
+        cors = None
+        if cors_origins:
+            cors = CorsPolicy(cors_origins, methods=cors_methods) if cors_methods else CorsPolicy(cors_origins)
+        self.embedded = EmbeddedEngine(store, clock=clock, max_body_size=max_body_size, admin=admin, cors=cors,
+                                       stream_auth_function=stream_auth_function, queue_settings=queue_settings,
+                                       options=engine_options, stream_limits=stream_limits,
+                                       operator_hosts=operator_hosts)
         self.engine = self.embedded.core
         self.http = self.embedded.http
         # What the banner lists: the pages this app serves, by name.
@@ -109,13 +130,25 @@ class App:
             # document, a replica of the one its workers serve.
             self.transport = InProcessTransport(self.engine, self.worker)
             await self.worker.attach(self.transport)
+        if self.engine_port is None:
+            # No other worker can ever connect: a remembered subscription the steps did not make again is that
+            # of a removed or renamed step, and would otherwise collect a copy of every message until retention.
+            self.embedded.queues.forget_away()
         await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
         self.stream_port = self.embedded.streams.port
-        if self.engine_port is not None:
-            self.worker_server = WorkerServer(self.engine, self.engine_host, self.engine_port)
-            await self.worker_server.start()
-            self.engine_port = self.worker_server.port
-            log.info("worker port on %s", self.worker_server.url)
+        channels = Channels()  # one set for every port: a channel made on one may be read on another
+        for settings in self.worker_ports:
+            server = WorkerServer(self.engine, settings=settings, channels=channels)
+            self.worker_servers.append(server)
+            await server.start()
+            log.info("worker port on %s%s", server.url, _guards(settings))
+        if self.worker_servers:
+            self.engine_port = self.worker_servers[0].port
+
+    @property
+    def worker_server(self) -> WorkerServer | None:
+        """The first worker port (the only one unless config.yaml lists several)."""
+        return self.worker_servers[0] if self.worker_servers else None
 
     async def start(self) -> None:
         """Start the engine and serve HTTP; returns once the port is bound."""
@@ -156,9 +189,9 @@ class App:
         if self._server_task is not None:
             await self._server_task
             self._server_task = None
-        if self.worker_server is not None:
-            await self.worker_server.close()
-            self.worker_server = None
+        for server in self.worker_servers:
+            await server.close()
+        self.worker_servers = []
         await self.embedded.stop(self.drain_timeout)
         if self.transport is not None:
             await self.transport.close()
@@ -186,6 +219,11 @@ class App:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
 
+    @property
+    def store_path(self) -> Path | None:
+        """The SQLite file of the store; None when it is kept in memory."""
+        return self.store.path if isinstance(self.store, SqliteStore) else None
+
 
 class RemoteApp:
     """An app whose steps run as a worker of an engine in another process: `motia run --engine URL`.
@@ -203,11 +241,12 @@ class RemoteApp:
         drain_timeout: float = 10.0,
         reconnect: ReconnectPolicy | None = None,
         name: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.registry = registry
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport = WebSocketTransport(
-            engine_url, self.worker, drain_timeout=drain_timeout, reconnect=reconnect, name=name
+            engine_url, self.worker, drain_timeout=drain_timeout, reconnect=reconnect, name=name, token=token
         )
 
     async def start(self, timeout: float | None = None) -> None:
@@ -257,6 +296,12 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _guards(settings: WorkerPortConfig) -> str:
+    guards = [name for name, on in (("token", settings.auth_token), ("rbac", settings.rbac),
+                                    ("middleware", settings.middleware_function_id)) if on]
+    return f" ({', '.join(guards)})" if guards else ""
 
 
 def _describe(store: Store) -> str:

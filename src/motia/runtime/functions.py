@@ -13,12 +13,19 @@ import msgspec
 
 from .. import _current
 from ..context import FlowContext, TriggerInfo
-from ..inputs import StateTriggerInput, StreamAuthInput, StreamEvent, StreamSubscription, StreamTriggerInput
+from ..inputs import (
+    StateTriggerInput,
+    StreamAuthInput,
+    StreamAuthResult,
+    StreamEvent,
+    StreamSubscription,
+    StreamTriggerInput,
+)
 from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger
 from ..protocol import InvokeFunction
 from ..state import decode
 from ..streams import Stream
-from .invoke import make_caller, maybe_await, with_timeout
+from .invoke import AttemptGate, abandoned_attempt, make_caller, maybe_await, with_timeout
 
 log = logging.getLogger("motia.runtime")
 
@@ -43,23 +50,34 @@ class TriggerFunction:
         self.condition = trigger.condition
         self.call = make_caller(step.handler, input_is_context=input_is_context)
         self.timeout = step.handler_config.timeout if step.handler_config else default_timeout
+        self.gate = AttemptGate()
 
     async def run(self, value: Any, message: InvokeFunction) -> None:
         ctx = FlowContext(self.step.name, self.info, self.services, traceparent=message.traceparent,
                           input_value=value)
-        token = _current.current_context.set(ctx)
-        try:
-            if self.condition is not None and not await maybe_await(self.condition(value, ctx)):
-                return
-            await with_timeout(self.call(value, ctx), self.timeout)
-        except TimeoutError:
-            ctx.logger.error(f"handler timed out after {self.timeout}s")
-            raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
-        except Exception as exc:
-            ctx.logger.error("handler failed", exc_info=True)
-            raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
-        finally:
-            _current.current_context.reset(token)
+        with _current.running(ctx, self.services) as invocation:
+            try:
+                if self.condition is not None and not await maybe_await(self.condition(value, ctx)):
+                    return
+                # Acked only once the writes the handler started (awaited or not) are applied.
+                await with_timeout(_current.settled(self._call_after_abandoned(value, ctx), invocation), self.timeout)
+            except TimeoutError:
+                attempt = abandoned_attempt(ctx)
+                if attempt is None:
+                    ctx.logger.error(f"handler timed out after {self.timeout}s")
+                else:
+                    self.gate.hold(attempt)
+                    ctx.logger.error(f"handler timed out after {self.timeout}s; its thread is still running: the "
+                                     "invocation is closed (its state, stream and emit calls are refused) and the "
+                                     "next attempt waits for the thread to return")
+                raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
+            except Exception as exc:
+                ctx.logger.error("handler failed", exc_info=True)
+                raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
+
+    async def _call_after_abandoned(self, value: Any, ctx: FlowContext) -> None:
+        await self.gate.wait()  # within the time limit: a retry that waits too long fails without running
+        await self.call(value, ctx)
 
 
 class QueueFunction(TriggerFunction):
@@ -175,7 +193,9 @@ class StreamHookFunction:
                                           str(data.get("group_id", "")), data.get("id"), data.get("context"))
         ctx = FlowContext(f"stream:{self.stream.name}", TriggerInfo("stream", 0, stream_name=self.stream.name),
                           self.services, traceparent=message.traceparent, input_value=subscription)
-        result = await maybe_await(_call_hook(self.call, subscription, ctx, subscription.auth_context))
+        with _current.running(ctx, self.services) as invocation:
+            result = await _current.settled(
+                maybe_await(_call_hook(self.call, subscription, ctx, subscription.auth_context)), invocation)
         if not self.joining:
             return None
         if isinstance(result, dict):
@@ -193,7 +213,10 @@ class StreamAuthFunction:
         request = StreamAuthInput(dict(data.get("headers") or {}), str(data.get("path", "/")),
                                   dict(data.get("query_params") or {}), str(data.get("addr", "")))
         ctx = FlowContext("stream:authenticate", TriggerInfo("stream", 0), self.services, input_value=request)
-        result = await maybe_await(_call_hook(self.fn, request, ctx))
+        with _current.running(ctx, self.services) as invocation:
+            result = await _current.settled(maybe_await(_call_hook(self.fn, request, ctx)), invocation)
+        if isinstance(result, StreamAuthResult):
+            result = result.to_dict()
         if isinstance(result, dict) and ("authorized" in result or "context" in result):
             return {"authorized": bool(result.get("authorized", True)), "context": result.get("context")}
         return {"authorized": bool(result), "context": None}

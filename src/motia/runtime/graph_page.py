@@ -1,7 +1,8 @@
 """`GET /__motia/graph`: the app's flow graph page, served by the embedded engine as one builtin function.
 
 Built here (the runtime knows the Registry; the engine must not) on first request and kept: the steps of a
-running app do not change (`motia dev` restarts the process on edits).
+running app do not change (`motia dev` restarts the process on edits). `motia.graph` is imported on that first
+request, not when the app starts.
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..engine.engine import Engine, TriggerEntry
-from ..graph import build_graph, to_dot, to_html, to_json, to_mermaid
 from ..protocol import HttpRequestData, HttpResponseData, new_id
 from ..registry import Registry
 
 GRAPH_PATH = "/__motia/graph"
 FUNCTION_ID = f"motia::admin::get({GRAPH_PATH})"
 
-_FORMATS = {
-    "html": ("text/html; charset=utf-8", to_html),
-    "mermaid": ("text/plain; charset=utf-8", to_mermaid),
-    "dot": ("text/vnd.graphviz; charset=utf-8", to_dot),
-    "json": ("application/json", to_json),
+_CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "mermaid": "text/plain; charset=utf-8",
+    "dot": "text/vnd.graphviz; charset=utf-8",
+    "json": "application/json",
 }
 
 
@@ -31,16 +31,16 @@ def serve_graph(engine: Engine, registry: Registry, title: str | None = None) ->
 
     async def graph_page(request: HttpRequestData) -> HttpResponseData:
         requested = request.query_params.get("format", "html")
-        fmt = requested if isinstance(requested, str) and requested in _FORMATS else None
+        fmt = requested if isinstance(requested, str) and requested in _CONTENT_TYPES else None
         if fmt is None:
-            message = f"unknown format {requested!r}; use one of {', '.join(_FORMATS)}"
+            message = f"unknown format {requested!r}; use one of {', '.join(_CONTENT_TYPES)}"
             return HttpResponseData(400, {"content-type": "text/plain; charset=utf-8"}, message.encode())
-        content_type, render = _FORMATS[fmt]
         body = rendered.get(fmt)
         if body is None:
-            graph = build_graph(registry, root=Path.cwd())
-            body = rendered[fmt] = (to_html(graph, name) if fmt == "html" else render(graph)).encode()
-        return HttpResponseData(200, {"content-type": content_type, "cache-control": "no-store"}, body)
+            from ..graph import build_graph, render  # loaded by the first request for a graph, not at start
+
+            body = rendered[fmt] = render(build_graph(registry, root=Path.cwd()), fmt, name).encode()
+        return HttpResponseData(200, {"content-type": _CONTENT_TYPES[fmt], "cache-control": "no-store"}, body)
 
     engine.add_builtin(FUNCTION_ID, graph_page)
     engine.register_trigger(

@@ -7,20 +7,31 @@ same responses come back whichever engine (embedded or external iii) routes the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
 
-from .. import errors
-from .._current import Services, current_context
+from .. import _current, errors
+from .._current import Services
+from .._pending import Invocation
 from ..context import FlowContext, TriggerInfo
+from ..http_stream import (
+    ChannelReader,
+    ChannelWriter,
+    MotiaHttpArgs,
+    MotiaHttpRequest,
+    MotiaHttpResponse,
+    StreamingResponse,
+)
+from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..model import HttpTrigger, Step
 from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
 from ..requests import ApiRequest, ApiResponse, Headers
-from ..signature import accepts_none
+from ..signature import accepts_none, handler_shape, wants_http_args
 from .invoke import make_caller, maybe_await, with_timeout
 
 log = logging.getLogger("motia.runtime")
@@ -47,7 +58,7 @@ class BadRequest(Exception):
 
 class HttpFunction:
     __slots__ = (
-        "body_decoder", "body_type", "call", "chain", "condition", "info", "json_schema", "none_allowed",
+        "body_decoder", "body_type", "call", "chain", "condition", "http_args", "info", "json_schema", "none_allowed",
         "query_type", "services", "status", "step", "timeout",
     )
 
@@ -75,6 +86,7 @@ class HttpFunction:
         )
         self.query_type = trigger.query if isinstance(trigger.query, type) else None
         self.chain = _compose(list(trigger.middleware), self.call)
+        self.http_args = wants_http_args(handler_shape(step.handler).input_annotation)
 
     async def __call__(self, message: InvokeFunction) -> HttpResponseData:
         data = message.data
@@ -83,11 +95,16 @@ class HttpFunction:
                 data = msgspec.convert(data, HttpRequestData)
             except msgspec.ValidationError as exc:
                 return _error(400, errors.VALIDATION_ERROR, f"Malformed HTTP trigger payload: {exc}")
+        if not self.http_args and isinstance(data.request_body, AsyncIterator):
+            # The raw body comes as a stream (from a remote engine's channel); this handler wants it whole.
+            data.raw_body = b"".join([chunk async for chunk in data.request_body])
         try:
             body = self._body(data) if self.body_type is not None else None
             query = self._query(data.query_params) if self.query_type is not None else None
         except BadRequest as exc:
             return HttpResponseData(400, None, msgspec.Raw(exc.body))
+        if self.http_args:
+            return await self._call_streaming(data, body, message)
         request: ApiRequest[Any] = ApiRequest.__new__(ApiRequest)
         request.path_params = data.path_params
         request.query_params = data.query_params
@@ -101,11 +118,18 @@ class HttpFunction:
             self.step.name, self.info, self.services,
             traceparent=data.headers.get("traceparent") or message.traceparent, input_value=request,
         )
-        token = current_context.set(ctx)
+        with _current.running(ctx, self.services) as invocation:
+            return await self._respond(request, ctx, invocation, self.timeout)
+
+    async def _respond(self, request: Any, ctx: FlowContext, invocation: Invocation,
+                       limit: float | None) -> HttpResponseData:
         try:
             if self.condition is not None and not await maybe_await(self.condition(request, ctx)):
                 return HttpResponseData(422, None, msgspec.Raw(_CONDITION_NOT_MET))
-            result = await with_timeout(self.chain(request, ctx), self.timeout)
+            # Answered only once the writes the handler started (awaited or not) are applied.
+            result = await with_timeout(_current.settled(self.chain(request, ctx), invocation), limit)
+            if isinstance(result, (StreamingResponse, AsyncIterable)):
+                return _streamed(result, ctx)
             return to_response(result, self.status)
         except TimeoutError:
             error_id = os.urandom(8).hex()
@@ -115,8 +139,38 @@ class HttpFunction:
             error_id = os.urandom(8).hex()
             ctx.logger.error("handler failed", exc_info=True, error_id=error_id)
             return _error(500, errors.INTERNAL_ERROR, "Internal server error", error_id)
-        finally:
-            current_context.reset(token)
+
+    async def _call_streaming(self, data: HttpRequestData, body: Any, message: InvokeFunction) -> HttpResponseData:
+        """An official-style handler (`MotiaHttpArgs`): it may answer by writing to `args.response` while it
+        runs, so the response starts at its first write, and the handler goes on writing."""
+        loop = asyncio.get_running_loop()
+        chunks = data.request_body if isinstance(data.request_body, AsyncIterator) else data.raw_body
+        request = MotiaHttpRequest(data.path_params, data.query_params, body, Headers._from_lower(data.headers),
+                                   data.method, ChannelReader(chunks, loop), data.path)
+        writer = ChannelWriter(loop)
+        args = MotiaHttpArgs(request, MotiaHttpResponse(writer))
+        ctx = FlowContext(self.step.name, self.info, self.services,
+                          traceparent=data.headers.get("traceparent") or message.traceparent, input_value=args)
+        started: asyncio.Future[None] = loop.create_future()
+        writer.on_start = lambda: None if started.done() else started.set_result(None)
+        with _current.running(ctx, self.services) as invocation:
+            # The time limit applies until the response starts (awaited below), not to a long stream.
+            run = loop.create_task(self._respond(args, ctx, invocation, None))
+        try:
+            await asyncio.wait((run, started), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+        if not started.done():
+            if run.done():
+                return run.result()  # returned its answer: an ordinary response
+            run.cancel()
+            error_id = os.urandom(8).hex()
+            ctx.logger.error(f"handler did not answer within {self.timeout}s", error_id=error_id)
+            return _error(504, errors.TIMEOUT, "The handler did not finish in time", error_id)
+        run.add_done_callback(lambda _: writer.close())  # a handler that forgets close() still ends the body
+        response = args.response
+        return HttpResponseData(response.status_code, response.header_values or None, _body_of(writer, run))
 
     def _body(self, data: HttpRequestData) -> Any:
         raw = data.body
@@ -154,6 +208,8 @@ _CONDITION_NOT_MET = errors.error_body(errors.CONDITION_NOT_MET, "Request condit
 
 
 def _decode(decoder: Any, raw: Any) -> Any:
+    if isinstance(raw, bytes) and too_deep(raw):  # a body the engine took as not JSON (its content type)
+        raise BadRequest(errors.INVALID_JSON, f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -185,6 +241,40 @@ def _split_error(text: str) -> tuple[str | None, str]:
 
 def _error(status: int, code: str, message: str, error_id: str | None = None) -> HttpResponseData:
     return HttpResponseData(status, None, msgspec.Raw(errors.error_body(code, message, error_id=error_id)))
+
+
+async def _body_of(writer: ChannelWriter, run: asyncio.Task[Any]) -> AsyncIterator[bytes]:
+    """What the handler writes, as it writes it; if the client goes away first, the handler is stopped."""
+    finished = False
+    try:
+        async for chunk in writer.chunks():
+            yield chunk
+        finished = True
+    finally:
+        if not finished:
+            writer.abort("the client went away")  # a sync handler (a thread, not cancellable) hears it here
+            if not run.done():
+                run.cancel()
+
+
+def _streamed(result: StreamingResponse | AsyncIterable[Any], ctx: FlowContext) -> HttpResponseData:
+    """A native streamed answer (`StreamingResponse`, `event_stream(...)` or an async iterator): a task of this
+    handler run (same context, so module-level helpers find the app) produces it while it is sent."""
+    response = result if isinstance(result, StreamingResponse) else StreamingResponse(result)
+    writer = ChannelWriter()
+
+    async def produce() -> None:
+        try:
+            async for chunk in response.body():
+                writer.write(chunk)
+                await writer.drain()
+        except Exception:
+            ctx.logger.error("streamed response failed", exc_info=True)
+        finally:
+            writer.close()
+
+    run = asyncio.get_running_loop().create_task(produce())
+    return HttpResponseData(response.status, response.headers, _body_of(writer, run))
 
 
 def to_response(result: Any, default_status: int) -> HttpResponseData:

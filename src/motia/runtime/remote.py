@@ -1,5 +1,5 @@
 """The runtime as a worker of an engine in another process: `motia engine` or a real iii engine, over the
-WebSocket protocol of `iii-protocol.md` §1-§2.
+WebSocket protocol of `docs/protocol.md` §1-§2.
 
 `WebSocketTransport` implements the same `Transport` interface as `InProcessTransport`; the `Worker` that
 registers the steps and runs the engine's invocations is the same object either way. What this module adds
@@ -13,8 +13,7 @@ import asyncio
 import logging
 import os
 import platform
-import random
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +22,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from .._backoff import ReconnectPolicy
+from ..crontab import to_iii
 from ..protocol import (
     Action,
     ErrorBody,
@@ -32,6 +33,7 @@ from ..protocol import (
     Message,
     Ping,
     Pong,
+    ProtocolError,
     Reattach,
     RegisterFunction,
     RegisterTrigger,
@@ -54,19 +56,6 @@ CHANNEL_FRAME = 64 * 1024  # binary frames on a data channel, as the SDKs cut th
 OPEN_TIMEOUT = 10.0
 
 
-class ReconnectPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Exponential back-off with jitter, the SDKs' defaults (§1.6): 1 s, x2, at most 30 s, ±30 %."""
-
-    initial_delay: float = 1.0
-    multiplier: float = 2.0
-    max_delay: float = 30.0
-    jitter: float = 0.3
-
-    def delay(self, attempt: int) -> float:
-        capped = min(self.initial_delay * self.multiplier**attempt, self.max_delay)
-        return max(0.0, capped * (1 + self.jitter * (2 * random.random() - 1)))
-
-
 class EngineRejected(Exception):
     """The engine refused this worker for good (`registrationrejected` WORKER_NAMESPACE_CONFLICT)."""
 
@@ -84,6 +73,7 @@ class WebSocketTransport(Transport):
         reconnect: ReconnectPolicy | None = None,
         name: str | None = None,
         headers: dict[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url
         self.worker = worker
@@ -92,7 +82,8 @@ class WebSocketTransport(Transport):
         self.reconnect = reconnect or ReconnectPolicy()
         self.name = name or os.environ.get("III_WORKER_NAME") or f"{platform.node()}:{os.getpid()}"
         self.headers = dict(headers or {})
-        token = os.environ.get("III_TOKEN")
+        # The worker token, sent as iii SDKs send theirs: `Authorization: Bearer $III_TOKEN` on every handshake.
+        token = (token or os.environ.get("III_TOKEN") or "").strip()
         if token and not any(k.lower() == "authorization" for k in self.headers):
             self.headers["Authorization"] = f"Bearer {token}"
         # The engine's name for this worker on the current (or last) connection; sent back in `reattach`.
@@ -152,6 +143,7 @@ class WebSocketTransport(Transport):
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         self._fail_pending("the worker is shutting down")
+        self.worker.detach()  # module-level helpers stop finding this app
 
     async def _drain(self, ws: ClientConnection) -> None:
         # Unregister first so the engine routes new calls to a replica; the pong of a ping sent after the
@@ -204,6 +196,13 @@ class WebSocketTransport(Transport):
         reader: asyncio.Task[None] | None = None
         try:
             first = decode_message(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT))
+            if isinstance(first, ProtocolError):
+                # AUTH_ERROR: a wrong or missing token, or an RBAC auth function said no. Retried with back-off:
+                # the auth function's worker may not be connected yet.
+                hint = " (set --worker-token or III_TOKEN)" if "token" in first.error.message else ""
+                log.error("the engine at %s refused this worker: %s: %s%s", self.url, first.error.code,
+                          first.error.message, hint)
+                return False
             if not isinstance(first, WorkerRegistered):
                 raise ValueError(f"expected workerregistered, got {type(first).__name__}")
             previous = self.worker_id, self.reattach_token
@@ -271,8 +270,9 @@ class WebSocketTransport(Transport):
         if isinstance(data, dict) and data.get("body") is None and _has_body(data.get("headers")):
             ref = data.get("request_body")
             if isinstance(ref, dict) and isinstance(ref.get("channel_id"), str):
-                # Not JSON (or not valid JSON): the handler decodes the raw bytes itself, as in-process.
-                data["raw_body"] = await self._read_channel(ref)
+                # Not JSON (or not valid JSON): the handler reads the raw bytes itself, as in-process, from
+                # the channel, as they arrive (a handler that wants them whole joins them).
+                data["request_body"] = self._read_channel(ref)
         result = await self.worker.handle_invoke(message)
         if message.invocation_id is None:
             return
@@ -282,13 +282,15 @@ class WebSocketTransport(Transport):
         if type(result.result) is HttpResponseData:
             response = result.result
             ref = data.get("response") if isinstance(data, dict) else None
-            if isinstance(ref, dict) and _binary(response.body):
+            if isinstance(ref, dict) and (_binary(response.body) or isinstance(response.body, AsyncIterator)):
                 # JSON cannot carry it: the bytes go through the response channel, and null says "streamed".
                 try:
                     await self._write_channel(ref, response)
                     result.result = None
                 except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
                     log.error("could not write the response channel of %s: %s", message.function_id, exc)
+                    if isinstance(response.body, AsyncGenerator):  # stops the handler still writing it
+                        await response.body.aclose()
                     result.result = None
                     result.error = ErrorBody("channel_send_failed", str(exc))
             else:
@@ -298,31 +300,36 @@ class WebSocketTransport(Transport):
         except ConnectionClosed:
             log.debug("result of %s not delivered: the connection closed", message.function_id)
 
-    async def _read_channel(self, ref: dict[str, Any]) -> bytes:
-        """The whole content of a data channel (§4.7), read from the engine's channel endpoint."""
-        chunks: list[bytes] = []
+    async def _read_channel(self, ref: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The binary frames of a data channel (§4.7) as they arrive, read from the engine's channel endpoint
+        (connected at the first read)."""
         try:
             async with websockets.connect(self._channel_url(ref, "read"), max_size=MAX_MESSAGE_SIZE, compression=None,
                                           open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
                 async for frame in ws:
                     if isinstance(frame, bytes):
-                        chunks.append(frame)
+                        yield frame
         except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError) as exc:
-            log.warning("could not read the request body channel: %s", exc)
-        return b"".join(chunks)
+            raise ConnectionError(f"could not read the request body channel: {exc}") from exc
 
     async def _write_channel(self, ref: dict[str, Any], response: HttpResponseData) -> None:
         """A response written to the engine through its `response` channel (§3.1): status, headers, bytes."""
         headers = dict(response.headers or {})
         if not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/octet-stream"
-        body = bytes(response.body)
+        body = response.body
         async with websockets.connect(self._channel_url(ref, "write"), max_size=MAX_MESSAGE_SIZE, compression=None,
                                       open_timeout=OPEN_TIMEOUT, additional_headers=self.headers or None) as ws:
             await ws.send(msgspec.json.encode({"type": "set_status", "status_code": response.status_code}), text=True)
             await ws.send(msgspec.json.encode({"type": "set_headers", "headers": headers}), text=True)
-            for start in range(0, len(body), CHANNEL_FRAME):
-                await ws.send(body[start:start + CHANNEL_FRAME])
+            if isinstance(body, AsyncIterator):  # streamed: each chunk goes out when the handler writes it
+                async for chunk in body:
+                    for start in range(0, len(chunk), CHANNEL_FRAME):
+                        await ws.send(chunk[start:start + CHANNEL_FRAME])
+                return
+            content = bytes(body)
+            for start in range(0, len(content), CHANNEL_FRAME):
+                await ws.send(content[start:start + CHANNEL_FRAME])
 
     def _channel_url(self, ref: dict[str, Any], direction: str) -> str:
         base, _, query = self.url.partition("?")
@@ -390,11 +397,11 @@ class WebSocketTransport(Transport):
 
 def for_external_engine(message: Message) -> Message:
     """Adapt a message to what the iii engine accepts: it parses cron with seconds first (6 or 7 fields,
-    §3.2), so a 5-field crontab expression gets `0 ` in front."""
+    §3.2) and knows no `@daily`-style alias, so a cron expression is sent in `crontab.to_iii`'s form."""
     if isinstance(message, RegisterTrigger) and message.trigger_type == "cron" and isinstance(message.config, dict):
         expression = message.config.get("expression")
-        if isinstance(expression, str) and len(expression.split()) == 5:
-            return msgspec.structs.replace(message, config={**message.config, "expression": f"0 {expression}"})
+        if isinstance(expression, str) and to_iii(expression) != expression:
+            return msgspec.structs.replace(message, config={**message.config, "expression": to_iii(expression)})
     return message
 
 

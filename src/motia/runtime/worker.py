@@ -1,16 +1,17 @@
 """The worker: registers every step trigger with the engine as a function plus a trigger, and runs the
-invocations the engine sends back (iii protocol, `shared/reference/iii-protocol.md` §2). It is also the
+invocations the engine sends back (iii protocol, `docs/protocol.md` §2). It is also the
 `Services` handlers reach through `ctx` and the module-level helpers: emit, state, streams."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from .. import _current
+from .. import _current, tracing
 from ..errors import MotiaError
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
@@ -47,6 +48,7 @@ Function = Callable[[InvokeFunction], Awaitable[Any]]
 STREAM_AUTH_FUNCTION = "motia::stream::authenticate"
 OPENAPI_PATH = "/openapi.json"
 OPENAPI_FUNCTION = f"motia::openapi::get({OPENAPI_PATH})"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class Worker:
@@ -58,7 +60,10 @@ class Worker:
         self.functions: dict[str, Function] = {}
         self.registrations: list[Message] = []
         self.transport: Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where threads send their calls
         self._streams: dict[str, Stream[Any]] = {}
+        # function id -> (step name, trigger type): what the `step:<name>` span of an invocation says.
+        self._step_of_function: dict[str, tuple[str, str]] = {}
         for stream in registry.streams.values():
             self._add_stream(stream)
         if registry.stream_auth is not None:
@@ -67,6 +72,8 @@ class Worker:
         for step in registry:
             self._add_step(step)
         self._add_openapi()
+        if registry.step_files is not None:
+            self._add_step_endpoint(registry.step_files)
 
     def _register(self, function_id: str, function: Function, description: str | None, trigger_type: str | None,
                   config: dict[str, Any] | None, metadata: Any = None) -> None:
@@ -93,6 +100,22 @@ class Worker:
         self._register(OPENAPI_FUNCTION, serve_openapi, "the app's OpenAPI 3.1 document", "http",
                        {"api_path": OPENAPI_PATH, "http_method": "GET"})
 
+    def _add_step_endpoint(self, files: dict[str, str]) -> None:
+        """`GET /__motia/step/:stepId` (official motia's tooling route): a step file's source, loopback only."""
+        from ..programmatic import STEP_ENDPOINT_PATH, step_document
+
+        async def serve_step(message: InvokeFunction) -> HttpResponseData:
+            data = message.data
+            read = data.get if isinstance(data, dict) else lambda key: getattr(data, key, None)
+            if read("client") not in _LOOPBACK:
+                return HttpResponseData(403, {"content-type": "application/json"},
+                                        {"error": "the step endpoint answers loopback clients only"})
+            status, body = step_document(files, (read("path_params") or {}).get("stepId"))
+            return HttpResponseData(status, {"content-type": "application/json"}, body)
+
+        self._register(f"motia::step::get({STEP_ENDPOINT_PATH})", serve_step, "a step file's source (tooling)",
+                       "http", {"api_path": STEP_ENDPOINT_PATH, "http_method": "GET"})
+
     def _add_stream(self, stream: Stream[Any]) -> None:
         self._streams[stream.name] = stream.bind(self)
         if stream.on_join is not None:
@@ -108,9 +131,11 @@ class Worker:
         for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=True)):
             function: Function
             if isinstance(trigger, HttpTrigger):
-                function = HttpFunction(step, trigger, index, self, timeout)
-                trigger_type = "http"
+                http = HttpFunction(step, trigger, index, self, timeout)
+                function, trigger_type = http, "http"
                 config: dict[str, Any] = {"api_path": trigger.path, "http_method": trigger.method}
+                if http.http_args:  # reads `request_body` as it arrives (an iii engine ignores the key)
+                    config["stream_request_body"] = True
             elif isinstance(trigger, QueueTrigger):
                 function = QueueFunction(step, trigger, index, self, timeout)
                 trigger_type = "durable:subscriber"
@@ -136,17 +161,18 @@ class Worker:
             else:  # pragma: no cover - the model has five trigger kinds
                 raise TypeError(f"unknown trigger {trigger!r}")
             self._register(function_id, function, step.description, trigger_type, config, metadata)
+            self._step_of_function[function_id] = (step.name, trigger_type)
 
     async def attach(self, transport: Transport) -> None:
         """Register every function and trigger through `transport` (again after a reconnect)."""
         self.transport = transport
-        _current.bind(self)
+        self.loop = asyncio.get_running_loop()
+        _current.attach(self)
         for message in self.registrations:
             await transport.send(message)
 
     def detach(self) -> None:
-        if _current._services is self:
-            _current.bind(None)
+        _current.detach(self)
         self.transport = None
 
     # --- engine -> worker ---------------------------------------------------------------------------
@@ -159,7 +185,10 @@ class Worker:
                 error=ErrorBody("function_not_found", f"Function {message.function_id} not found"),
             )
         try:
-            result = await function(message)
+            if tracing.HAS_OTEL and tracing.enabled():
+                result = await self._traced(function, message)
+            else:
+                result = await function(message)
         except HandledError as exc:
             return InvocationResult(message.invocation_id, message.function_id, error=ErrorBody(exc.code, exc.message))
         except Exception as exc:
@@ -168,6 +197,21 @@ class Worker:
                 message.invocation_id, message.function_id, error=ErrorBody("invocation_failed", str(exc))
             )
         return InvocationResult(message.invocation_id, message.function_id, result)
+
+    async def _traced(self, function: Function, message: InvokeFunction) -> Any:
+        """`function(message)` inside its step's `step:<name>` span, continuing the caller's trace."""
+        step = self._step_of_function.get(message.function_id)
+        if step is None:  # a built-in route (OpenAPI, the step endpoint), not a step
+            return await function(message)
+        token = tracing.incoming_traceparent.set(message.traceparent or _header_traceparent(message.data))
+        try:
+            with tracing.step_span(*step) as span:
+                result = await function(message)
+                if isinstance(result, HttpResponseData) and result.status_code >= 500:
+                    tracing.set_span_error(span, f"HTTP {result.status_code}")
+                return result
+        finally:
+            tracing.incoming_traceparent.reset(token)
 
     async def handle_message(self, message: Message) -> None:
         if isinstance(message, TriggerRegistrationResult) and message.error is not None:
@@ -182,8 +226,13 @@ class Worker:
         if self.transport is None:
             raise MotiaError("the worker is not connected to an engine")
         context = _current.current_context.get()
-        traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
-        result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        if tracing.HAS_OTEL and tracing.enabled():
+            with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
+                traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
+                result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        else:
+            traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
+            result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
         if result.error is not None:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
         return result.result
@@ -194,9 +243,14 @@ class Worker:
         payload: dict[str, Any] = {"topic": topic, "data": data}
         if message_group_id is not None:
             payload["messageGroupId"] = message_group_id
-        result = await self.transport.invoke(
-            InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
-        )
+        if tracing.HAS_OTEL and tracing.enabled():
+            with tracing.operation_span("enqueue", **{"motia.enqueue.topic": topic}):
+                result = await self.transport.invoke(InvokeFunction(
+                    "iii::durable::publish", payload, traceparent=tracing.traceparent_for(trace_id, span_id())))
+        else:
+            result = await self.transport.invoke(
+                InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
+            )
         if result.error is not None:
             raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
 
@@ -205,6 +259,24 @@ class Worker:
         if stream is None:
             stream = self._streams[name] = Stream[Any](name).bind(self)
         return stream
+
+
+def _header_traceparent(data: Any) -> str | None:
+    """An HTTP request's own `traceparent` header: a traced client's trace continues into the step."""
+    headers = data.get("headers") if isinstance(data, dict) else getattr(data, "headers", None)
+    return headers.get("traceparent") if isinstance(headers, dict) else None
+
+
+def _span_attributes(function_id: str, data: Any) -> dict[str, Any]:
+    """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...)."""
+    if not isinstance(data, dict):
+        return {}
+    if function_id.startswith("state::"):
+        return {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
+    if function_id.startswith("stream::"):
+        return {"motia.stream.name": data.get("stream_name"), "motia.stream.group_id": data.get("group_id"),
+                "motia.stream.item_id": data.get("item_id")}
+    return {}
 
 
 def step_metadata(step: Step) -> dict[str, Any]:

@@ -1,0 +1,166 @@
+"""The import rules of docs/architecture.md, read from the source with `ast` (imports inside functions and
+`TYPE_CHECKING` blocks count too): the engine never imports the authoring layer or the runtime, the authoring
+layer never imports the engine or the runtime, the runtime is the only bridge, the spine imports only the spine."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SRC = ROOT / "src"
+
+# The spine: wire types and small utilities every layer may use; they import nothing outside the spine.
+SPINE = {"motia.protocol", "motia.errors", "motia._deadlines", "motia.crontab", "motia.json_depth", "motia._backoff"}
+# What the embedded engine may import besides itself.
+ENGINE_MAY_IMPORT = SPINE
+# Entry points: the only modules outside the runtime that may import the engine or the runtime.
+ENTRY_POINTS = {"motia.cli", "motia.testing"}
+# Loaded on demand: imported only inside functions, never at a module's top level outside their own package.
+ON_DEMAND = {"motia.graph", "motia_codegen"}
+
+
+class Import:
+    def __init__(self, importer: str, target: str, line: int, top_level: bool) -> None:
+        self.importer, self.target, self.line, self.top_level = importer, target, line, top_level
+
+    def __repr__(self) -> str:
+        return f"{self.importer}:{self.line} imports {self.target}"
+
+
+def module_name(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(src: Path) -> list[Import]:
+    """Every import of a `motia` or `motia_codegen` module by a module of `src/motia`, resolved to a module
+    (`from . import _current` is motia._current; `from .model import Step` is motia.model)."""
+    modules = {module_name(path, src) for path in (src / "motia").rglob("*.py")}
+    found: list[Import] = []
+    for path in sorted((src / "motia").rglob("*.py")):
+        importer = module_name(path, src)
+        package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        in_functions = {id(inner) for function in functions for inner in ast.walk(function)
+                        if isinstance(inner, (ast.Import, ast.ImportFrom))}
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    module = node.module or ""
+                for alias in node.names:  # `from package import submodule` names the submodule
+                    targets.append(f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module)
+            for target in dict.fromkeys(targets):
+                if target.split(".")[0] in ("motia", "motia_codegen"):
+                    found.append(Import(importer, target, node.lineno, id(node) not in in_functions))  # type: ignore[attr-defined]
+    return found
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+@functools.cache
+def violations(src: Path) -> dict[str, list[Import]]:
+    """Each rule of docs/architecture.md, with the imports that break it."""
+    found = imports(src)
+    engine_or_runtime = ("motia.engine", "motia.runtime")
+    return {
+        "the spine imports nothing outside the spine":
+            [i for i in found if i.importer in SPINE and i.target not in SPINE],
+        "the engine imports only itself and the spine (never the runtime, the DSL, the legacy forms or the model)":
+            [i for i in found if within(i.importer, "motia.engine") and not within(i.target, "motia.engine")
+             and i.target not in ENGINE_MAY_IMPORT],
+        "only the runtime and the entry points import the engine":
+            [i for i in found if within(i.target, "motia.engine") and not within(i.importer, "motia.engine")
+             and not within(i.importer, "motia.runtime") and i.importer not in ENTRY_POINTS],
+        "only the entry points import the runtime":
+            [i for i in found if within(i.target, "motia.runtime") and not within(i.importer, "motia.runtime")
+             and i.importer not in ENTRY_POINTS],
+        "the graph package reads the step model, never the engine or the runtime":
+            [i for i in found if within(i.importer, "motia.graph")
+             and any(within(i.target, p) for p in engine_or_runtime)],
+        "on-demand packages are imported inside functions only":
+            [i for i in found if i.top_level and any(within(i.target, p) for p in ON_DEMAND)
+             and not any(within(i.importer, p) for p in ON_DEMAND)],
+    }
+
+
+@pytest.mark.parametrize("rule", list(violations(SRC)))
+def test_the_source_keeps_the_rule(rule):
+    broken = violations(SRC)[rule]
+    assert broken == [], f"{rule} (docs/architecture.md): {broken}"
+
+
+def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
+    """The checker itself: a tree that breaks each rule once is reported once per rule."""
+    files = {
+        "motia/__init__.py": "",
+        "motia/errors.py": "from .model import Step\n",
+        "motia/protocol.py": "from . import errors\n",  # spine to spine: allowed
+        "motia/model.py": "class Step: ...\n",
+        "motia/dsl.py": "def f():\n    from .engine import engine\n",
+        "motia/engine/__init__.py": "",
+        "motia/engine/engine.py": "if TYPE_CHECKING:\n    from ..runtime import app\n",
+        "motia/runtime/__init__.py": "",
+        "motia/runtime/app.py": "from ..graph import render\n",
+        "motia/graph/__init__.py": "def render(): ...\n",
+        "motia/graph/model.py": "from motia.engine.engine import x\n",
+        "motia/registry.py": "from . import runtime\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = {rule: [repr(i) for i in broken] for rule, broken in violations(tmp_path).items()}
+    assert list(found.values()) == [
+        ["motia.errors:1 imports motia.model"],
+        ["motia.engine.engine:2 imports motia.runtime.app"],
+        ["motia.dsl:2 imports motia.engine.engine", "motia.graph.model:1 imports motia.engine.engine"],
+        ["motia.engine.engine:2 imports motia.runtime.app", "motia.registry:1 imports motia.runtime"],
+        ["motia.graph.model:1 imports motia.engine.engine"],
+        ["motia.runtime.app:1 imports motia.graph"],
+    ]
+
+
+def test_the_architecture_note_places_every_module_and_package():
+    note = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    names = {path.stem for path in (SRC / "motia").rglob("*.py") if path.stem != "__init__"}
+    names |= {path.parent.name for path in (SRC / "motia").rglob("*/__init__.py")}
+    missing = sorted(name for name in names if f"`{name}" not in note)
+    assert missing == [], f"docs/architecture.md does not place {missing}"
+
+
+# --- protocol references -----------------------------------------------------------------------------------
+
+SECTION = re.compile(r"§(\d+(?:\.\d+)?)(?:-§?(\d+(?:\.\d+)?))?")
+
+
+def test_protocol_references_cite_sections_of_docs_protocol():
+    """A `§N.N` in the code, tests, benchmarks or docs is a section of docs/protocol.md, the only protocol document
+    they may name."""
+    protocol = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", protocol, flags=re.MULTILINE))
+    elsewhere = "-".join(["iii", "protocol.md"]), "/".join(["shared", "reference"])  # not this file's own text
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
+             *(ROOT / "codegen").rglob("*.py"), *(ROOT / "docs").glob("*.md"), ROOT / "README.md"]
+    unknown, outside = [], []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{path.relative_to(ROOT)}:{number}"
+            cited = [n for pair in SECTION.findall(line) for n in pair if n]
+            unknown += [f"{where} §{n}" for n in cited if n not in sections]
+            outside += [where for name in elsewhere if name in line]
+    assert unknown == [], f"sections docs/protocol.md does not have: {unknown}"
+    assert outside == [], f"protocol references to a document outside the repository: {outside}"
