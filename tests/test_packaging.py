@@ -41,7 +41,7 @@ def test_the_build_writes_both_wheels_with_the_docs_assets(tmp_path):
         names = set(archive.namelist())
     for asset in ("motia/docs_assets/swagger-ui/swagger-ui-bundle.js", "motia/docs_assets/swagger-ui/LICENSE",
                   "motia/docs_assets/redoc/redoc.standalone.js", "motia/docs_assets/redoc/LICENSE",
-                  "motia/docs_assets/asyncapi.js", "motia/graph_assets/page.js", "motia/py.typed"):
+                  "motia/docs_assets/asyncapi.js", "motia/py.typed"):
         assert asset in names, asset
     assert metadata(runtime)["Name"] == "motia-py"
     generators = metadata(next(tmp_path.glob("motia_codegen-*.whl")))
