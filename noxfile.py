@@ -1,4 +1,5 @@
-"""Project tasks. `nox -s tests` is what CI runs (.ci/run); `nox -s serve` serves an example."""
+"""Project tasks. `nox -s tests` is what CI runs (.ci/run); `nox -s serve` serves an example; `nox -s build` writes
+the wheels."""
 
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ def _install_node_client(session: nox.Session) -> None:
                     external=True)
     except Exception:
         session.warn("npm ci failed in tests/protocol/node; the Node iii-sdk tests will be skipped")
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """The wheels of both packages in dist/: motia-py (the runtime, with the docs pages' assets) and motia-codegen.
+    Install them anywhere with `pip install dist/motia_py-*.whl dist/motia_codegen-*.whl`."""
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "--wheel-dir", "dist", ".", "./codegen")
 
 
 @nox.session(python=PYTHON)

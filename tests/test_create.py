@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,6 +44,7 @@ def test_create_writes_a_project_and_says_what_to_do_next(demo):
     assert result.returncode == 0
     assert "created other/pyproject.toml" in result.stdout
     assert 'cd other\n  pip install -e ".[test]"\n  pytest\n  motia run' in result.stdout
+    assert "in the virtualenv motia is installed in" in result.stdout
 
 
 def test_the_project_has_one_step_of_each_kind(demo):
@@ -87,23 +90,109 @@ def test_the_generated_code_is_lint_clean(demo):
 
 
 @pytest.mark.skipif(tomllib is None, reason="tomllib needs Python 3.11")
-def test_the_pyproject_depends_on_motia_py(tmp_path, demo):
+def test_the_pyproject_depends_on_motia_py_and_names_no_path_of_this_machine(tmp_path, demo):
     local = tomllib.loads((demo / "pyproject.toml").read_text())
     assert local["project"]["name"] == "demo"
-    assert local["project"]["dependencies"] == [f"motia-py @ {ROOT.resolve().as_uri()}"]
-    assert local["tool"]["hatch"]["metadata"]["allow-direct-references"] is True
+    assert local["project"]["dependencies"] == ["motia-py>=0.1"]
     assert set(local["project"]["optional-dependencies"]["test"]) == {"pytest>=8", "httpx>=0.27"}
+    written = "".join(path.read_text() for path in demo.rglob("*") if path.is_file())
+    assert ROOT.as_uri() not in written and f" {ROOT}" not in written and f"{ROOT}" not in written.replace("../", "")
     assert motia("create", "released", cwd=tmp_path).returncode == 0
     released = tomllib.loads((tmp_path / "released" / "pyproject.toml").read_text())
     assert released["project"]["dependencies"] == ["motia-py>=0.1"]
-    assert "metadata" not in released["tool"]["hatch"]
 
 
-def test_the_readme_gives_the_commands_to_install_test_and_run(demo):
-    readme = (demo / "README.md").read_text()
-    assert readme.startswith("# demo\n")
-    assert 'cd demo\npip install -e ".[test]"' in readme
-    assert "\npytest " in readme and "\nmotia run " in readme
+def install_line(project: Path) -> str:
+    return next(line for line in (project / "README.md").read_text().splitlines() if line.startswith("pip install"))
+
+
+def test_the_readme_installs_the_motia_checkout_by_a_relative_path(demo):
+    relative = Path(os.path.relpath(ROOT, demo)).as_posix()
+    assert install_line(demo) == f'pip install -e {relative} -e ".[test]"'
+
+
+def test_the_motia_path_variable_stands_for_the_option(tmp_path):
+    checkout = tmp_path / "libs" / "motia"
+    checkout.mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", checkout / "pyproject.toml")
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "create", "app"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "MOTIA_PATH": str(checkout)})
+    assert result.returncode == 0, result.stderr
+    assert install_line(tmp_path / "app") == 'pip install -e ../libs/motia -e ".[test]"'
+    assert 'cd app\n  pip install -e ../libs/motia -e ".[test]"\n  pytest' in result.stdout
+
+
+def test_a_motia_path_that_is_not_a_checkout_is_refused(tmp_path):
+    result = motia("create", "app", "--motia-path", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no pyproject.toml there; give the root of a motia checkout" in result.stderr
+    assert not (tmp_path / "app").exists()
+
+
+FORGOTTEN_AWAIT = '''"""A step that forgets to await a coroutine: the type checkers must refuse it."""
+
+from motia import FlowContext, on
+
+from .models import Todo
+
+
+async def archive(todo: Todo) -> None:
+    """Pretend to archive it somewhere."""
+
+
+@on("todo.created")
+async def archive_todo(todo: Todo, ctx: FlowContext) -> None:
+    archive(todo)
+'''
+
+
+@pytest.mark.slow
+def test_the_project_type_checks_with_mypy_and_pyright_but_a_forgotten_await_does_not(tmp_path):
+    assert motia("create", "typed", "--motia-path", str(ROOT), cwd=tmp_path).returncode == 0
+    project = tmp_path / "typed"
+    (project / "steps" / "archive_todo_step.py").write_text(FORGOTTEN_AWAIT)
+    # One run of each, side by side: the added step's line is the only error, so the generated files are clean.
+    checkers = {
+        "mypy": [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache"), "."],
+        "pyright": [sys.executable, "-m", "pyright", "--pythonpath", sys.executable],
+    }
+    running = {name: subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True) for name, command in checkers.items()}
+    output = {name: process.communicate(timeout=180)[0] for name, process in running.items()}
+    assert running["mypy"].returncode == 1, output["mypy"]
+    assert re.findall(r"^(\S+): error: (.*)$", output["mypy"], re.M) == [(
+        "steps/archive_todo_step.py:14", 'Value of type "Coroutine[Any, Any, None]" must be used  [unused-coroutine]'
+    )], output["mypy"]
+    assert running["pyright"].returncode == 1, output["pyright"]
+    assert [line.split(str(project) + "/", 1)[1] for line in output["pyright"].splitlines() if " - error: " in line] \
+        == ["steps/archive_todo_step.py:14:5 - error: Result of async function call is not used; use \"await\" or "
+            "assign result to variable (reportUnusedCoroutine)"], output["pyright"]
+
+
+@pytest.mark.slow
+def test_a_fresh_virtualenv_installs_and_tests_the_project_as_the_readme_says(tmp_path):
+    """`motia create --motia-path` then the README's `pip install -e ".[test]"` and `pytest`, in a new virtualenv
+    that has never seen motia (it builds motia-py from the checkout the project points at)."""
+    assert motia("create", "fresh", "--motia-path", str(ROOT), cwd=tmp_path).returncode == 0
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=120)
+    python = tmp_path / "venv" / "bin" / "python"
+    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    pip, *arguments = shlex.split(install_line(tmp_path / "fresh"))
+    assert pip == "pip"
+    install = subprocess.run([str(python), "-m", "pip", *arguments, "-q"], cwd=tmp_path / "fresh",
+                             capture_output=True, text=True, timeout=400, env=env)
+    assert install.returncode == 0, install.stdout + install.stderr
+    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path / "fresh",
+                           capture_output=True, text=True, timeout=180, env=env)
+    assert tests.returncode == 0 and "5 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def test_the_readme_gives_the_commands_to_install_test_and_run(tmp_path):
+    assert motia("create", "plain", cwd=tmp_path).returncode == 0
+    readme = (tmp_path / "plain" / "README.md").read_text()
+    assert readme.startswith("# plain\n")
+    assert install_line(tmp_path / "plain") == 'pip install -e ".[test]"'
+    assert "\npytest " in readme and "\nmotia run " in readme and "\nmypy . " in readme
 
 
 def test_create_refuses_a_directory_that_is_not_empty(tmp_path):

@@ -1,5 +1,5 @@
-"""The start-up banner: routes, topics (who emits -> who consumes), crons with their next fire time,
-ports and where the data lives."""
+"""The start-up banner: ports and where the data lives, the pages the app serves (API docs, OpenAPI, flow
+graph), routes, topics (who emits -> who consumes) and crons with their next fire time."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from .crontab import CronSchedule
 from .model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, StreamTrigger
 from .registry import Registry
 
+# How the banner names each page an App serves (App.pages), in the order listed.
+PAGE_NAMES = {"swagger": "API docs", "redoc": "API reference", "asyncapi": "topics (AsyncAPI)",
+              "openapi": "OpenAPI", "graph": "flow graph"}
 
-def banner_data(registry: Registry, *, http: str, streams: str | None, data: str) -> dict[str, Any]:
+
+def banner_data(
+    registry: Registry, *, http: str, streams: str | None, data: str, pages: dict[str, str] | None = None
+) -> dict[str, Any]:
     routes = []
     consumers: dict[str, list[str]] = {}
     producers: dict[str, list[str]] = {}
@@ -40,8 +46,10 @@ def banner_data(registry: Registry, *, http: str, streams: str | None, data: str
          "consumed_by": sorted(consumers.get(topic, []))}
         for topic in sorted(set(producers) | set(consumers))
     ]
-    return {"http": http, "streams": streams, "data": data, "routes": routes, "topics": topics, "crons": crons,
-            "watchers": watchers, "streams_declared": sorted(registry.streams)}
+    served = pages or {}
+    listed = [{"page": label, "url": http + served[name]} for name, label in PAGE_NAMES.items() if name in served]
+    return {"http": http, "streams": streams, "data": data, "pages": listed, "routes": routes, "topics": topics,
+            "crons": crons, "watchers": watchers, "streams_declared": sorted(registry.streams)}
 
 
 def render(info: dict[str, Any], color: bool = False) -> str:
@@ -50,6 +58,10 @@ def render(info: dict[str, Any], color: bool = False) -> str:
 
     lines = [bold("motia") + f"  http {info['http']}" + (f"  streams {info['streams']}" if info["streams"] else "")
              + f"  data {info['data']}"]
+    if info.get("pages"):
+        lines.append(bold("pages"))
+        width = max(len(p["page"]) for p in info["pages"])
+        lines += [f"  {p['page']:<{width}}  {p['url']}" for p in info["pages"]]
     if info["routes"]:
         lines.append(bold("routes"))
         width = max(len(r["method"]) for r in info["routes"])

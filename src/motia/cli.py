@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional
@@ -12,21 +13,44 @@ app = typer.Typer(
     name="motia",
     help="Event-driven Python backends from typed steps (HTTP routes, queues, cron, state, streams).",
     no_args_is_help=True,
-    add_completion=False,
+    # `motia --install-completion` (bash, zsh, fish, PowerShell) and `--show-completion`.
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"motia {version('motia-py')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("motia (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root_options(
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version of motia and exit."
+    ),
+) -> None:
+    """Event-driven Python backends from typed steps (HTTP routes, queues, cron, state, streams)."""
+
 DirOption = typer.Option(
-    None, "--dir", "-d", help="Steps directory (default: ./steps). `src/` is scanned too when present."
+    None, "--dir", "-d", help="The steps directory (default: ./steps). `src/` is scanned too when it exists."
 )
 # Options that `run`, `engine` (and `dev`) share.
 HostOption = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to.")
-PortOption = typer.Option(3111, "--port", "-p", help="HTTP port.")
+PortOption = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port).")
 MaxBodySizeOption = typer.Option(1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above).")
-LogLevelOption = typer.Option("info", "--log-level", help="debug, info, warning or error.")
-LogFormatOption = typer.Option("human", "--log-format", help="human or json.")
+LogLevelOption = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error.")
+LogFormatOption = typer.Option(
+    "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
+)
 DataDirOption = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives.")
-StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients.")
+StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients (0: any free port).")
 HeaderTimeoutOption = typer.Option(
     10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
 )
@@ -47,6 +71,10 @@ MaxHeadSizeOption = typer.Option(
 )
 MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+DocsOption = typer.Option(
+    None, "--docs/--no-docs", show_default=False,
+    help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
+)
 ConfigOption = typer.Option(
     None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
     "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
@@ -73,7 +101,7 @@ def _fail(message: object, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
+def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None):  # type: ignore[no-untyped-def]
     from .discovery import discover
     from .errors import StepError
 
@@ -81,7 +109,18 @@ def _discover(steps_dir: Optional[Path]):  # type: ignore[no-untyped-def]
         return discover(Path.cwd(), steps_dir)
     except StepError as exc:
         typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
+        _serve_unavailable_while_watched(serving, exc.render())
         raise typer.Exit(1) from None
+
+
+def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
+    """Under `motia dev`, a start-up error is served on the app's port (503) until the watcher restarts the app."""
+    import os
+
+    from .reload import CHILD_ENV, serve_unavailable
+
+    if serving is not None and os.environ.get(CHILD_ENV) == "1":
+        serve_unavailable(*serving, error)
 
 
 @app.command()
@@ -126,6 +165,7 @@ def run(
         None, "--worker-token", envvar="III_TOKEN",
         help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
+    docs: Optional[bool] = DocsOption,
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -148,11 +188,11 @@ def run(
         max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
-    registry = _discover(steps_dir)
+    registry = _discover(steps_dir, serving=None if engine_url else (host, port))
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
-    application = _embedded_app(registry, **options)
+    application = _embedded_app(registry, **options, docs=docs)
 
     def started() -> None:
         from .banner import banner_data, render
@@ -161,6 +201,7 @@ def run(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
             data=str(application.store_path) if application.store_path is not None else "memory",
+            pages=application.pages,
         )
         if log_format == "json":
             import logging
@@ -248,23 +289,19 @@ def _serve(main: Any) -> None:
         _fail(exc)
 
 
-@app.command()
-def dev(
-    steps_dir: Optional[Path] = DirOption,
-    port: int = PortOption,
-    stream_port: int = StreamPortOption,
-    memory: bool = MemoryOption,
-) -> None:
+def dev(**options: Any) -> None:
     """`motia run --watch`: serve, and restart on changes to step files, helper modules and .env (the store and
-    ports are kept; a broken step prints its error and the watcher waits for the fix)."""
-    from .reload import run_with_reload
+    ports are kept; a broken step prints its error and the watcher waits for the fix). Takes every option of
+    `motia run`."""
+    run(**options, watch=True)
 
-    args = ["--port", str(port), "--stream-port", str(stream_port)]
-    if steps_dir is not None:
-        args += ["--dir", str(steps_dir)]
-    if memory:
-        args.append("--memory")
-    raise typer.Exit(run_with_reload(Path.cwd(), args))
+
+# `motia dev` takes exactly `motia run`'s options (but --watch, which it always is): one list, kept in one place.
+dev.__signature__ = inspect.signature(run).replace(  # type: ignore[attr-defined]
+    parameters=[p for name, p in inspect.signature(run).parameters.items() if name != "watch"]
+)
+dev.__annotations__ = {name: hint for name, hint in run.__annotations__.items() if name != "watch"}
+app.command()(dev)
 
 
 def _limits(header_timeout: float, body_timeout: float, keep_alive_timeout: float, write_timeout: float,
@@ -414,7 +451,7 @@ def steps(
 @app.command()
 def graph(
     steps_dir: Optional[Path] = DirOption,
-    fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid, dot, html or json."),
+    fmt: str = typer.Option("mermaid", "--format", "-f", help="Output format: mermaid, dot, html or json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
 ) -> None:
     """Draw the flow: steps (API, event, cron, state, stream, noop), topics and emit edges (virtual ones
@@ -442,11 +479,13 @@ def _count(n: int, noun: str) -> str:
 def create(
     name: str = typer.Argument(..., help="The project directory to create (its name is the project's)."),
     motia_path: Optional[Path] = typer.Option(
-        None, "--motia-path", help="Depend on this local motia checkout instead of the released motia-py."
+        None, "--motia-path", envvar="MOTIA_PATH", show_envvar=True,
+        help="A motia checkout the project's install line installs (its path written relative to the project, so "
+        "both can move together). Without it, the project uses the motia-py installed where you run it.",
     ),
 ) -> None:
     """Scaffold a project: pyproject, README, one step of each kind and tests that pass as generated."""
-    from .scaffold import ScaffoldError, create_project
+    from .scaffold import ScaffoldError, create_project, install_command
 
     try:
         files = create_project(Path(name), motia_path=motia_path)
@@ -454,7 +493,8 @@ def create(
         _fail(exc)
     for file in files:
         typer.echo(f"  created {file}")
-    typer.echo(f"\nNext:\n  cd {name}\n  pip install -e \".[test]\"\n  pytest\n  motia run")
+    where = "" if motia_path else " (in the virtualenv motia is installed in)"
+    typer.echo(f"\nNext{where}:\n  cd {name}\n  {install_command(name, motia_path)}\n  pytest\n  motia run")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
@@ -465,8 +505,9 @@ def codegen(ctx: typer.Context) -> None:
     try:
         from motia_codegen.cli import main as codegen_main
     except ImportError:
-        typer.secho("error: `motia codegen` needs the motia-codegen package: `pip install motia-codegen` "
-                    "(in a checkout of motia: `pip install -e codegen`)", fg=typer.colors.RED, err=True)
+        typer.secho("error: `motia codegen` needs the motia-codegen package, which is not installed. From a "
+                    "checkout of motia: `pip install ./codegen` (or the wheel `nox -s build` writes: "
+                    "`pip install dist/motia_codegen-*.whl`).", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     codegen_main(ctx.args, prog_name="motia codegen")
 
@@ -503,7 +544,9 @@ def emit_command(
     topic: str = typer.Argument(..., help="The topic to publish to."),
     data: str = typer.Argument("null", help="The event data, as JSON."),
     url: str = UrlOption,
-    group: Optional[str] = typer.Option(None, "--group", help="messageGroupId (FIFO subscribers)."),
+    group: Optional[str] = typer.Option(
+        None, "--group", help="The message group (messageGroupId) for FIFO subscribers."
+    ),
     force: bool = typer.Option(False, "--force", help="Exit 0 even when no function subscribes to the topic."),
 ) -> None:
     """Publish an event to a running app, as a step would (`motia emit order.placed '{"id": 1}'`). A topic no
@@ -634,8 +677,46 @@ def _relative(file: str) -> str:
         return file
 
 
+def plain_help(command: Any) -> None:
+    """Readable `--help`: a flag shows no value placeholder, other options a word (`PORT`, `SECONDS`) instead of
+    the Python annotation typer prints (`<bool>`, `<list[int]>`, `<float>`)."""
+    for param in command.params:
+        # Duck-typed: typer may bring its own copy of click, whose classes are not `click.Option`.
+        if param.metavar is not None or param.param_type_name not in ("option", "argument"):
+            continue
+        name = param.name or ""
+        param.metavar = "" if getattr(param, "is_flag", False) else _METAVARS.get(name, name.upper())
+        if param.param_type_name == "argument" and hasattr(param, "display_type_rich"):
+            param.display_type_rich = lambda ctx: None  # the name column already shows the placeholder
+    make_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:  # `--help` is made when asked for, not a member of `params`
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
+# The value placeholder of each option by parameter name (otherwise the name in capitals).
+_METAVARS = {
+    "host": "HOST", "port": "PORT", "stream_port": "PORT", "engine_port": "PORT", "engine_host": "HOST",
+    "max_body_size": "BYTES", "max_connections": "N", "log_level": "LEVEL", "log_format": "FORMAT",
+    "cors_origins": "ORIGIN",
+    "engine_url": "URL", "url": "URL", "topic": "TOPIC", "group": "GROUP", "ids": "ID", "fmt": "FORMAT",
+    "output": "FILE", "steps_dir": "DIR", "data_dir": "DIR", "motia_path": "PATH",
+    **{name: "SECONDS" for name in ("timeout", "drain_timeout", "header_timeout", "body_timeout",
+                                    "keep_alive_timeout")},
+}
+
+
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    plain_help(command)
+    command(prog_name="motia")
 
 
 if __name__ == "__main__":

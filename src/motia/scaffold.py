@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from pathlib import Path
 
 from .errors import MotiaError
@@ -10,6 +12,8 @@ from .errors import MotiaError
 # PEP 508 distribution names: letters, digits and `._-` inside.
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 DISTRIBUTION = "motia-py"
+# Run in the virtualenv motia is installed in, where pip finds motia-py (it is not on PyPI).
+INSTALL = 'pip install -e ".[test]"'
 
 
 class ScaffoldError(MotiaError):
@@ -19,8 +23,9 @@ class ScaffoldError(MotiaError):
 def create_project(target: Path | str, *, motia_path: Path | str | None = None) -> list[Path]:
     """Write a new project into `target` (created; it may exist only if empty) and return the files written.
 
-    `motia_path` makes the project depend on a local checkout of motia (`motia-py @ file:///...`) instead of
-    the released distribution.
+    `motia_path` names a local checkout of motia: the README's install line installs it (editable) by its path
+    relative to the project, so the two directories can move together. pyproject.toml always depends on
+    `motia-py>=0.1`, which that install (or any other) satisfies: nothing of this machine is written.
     """
     target = Path(target)
     name = target.resolve().name
@@ -31,7 +36,9 @@ def create_project(target: Path | str, *, motia_path: Path | str | None = None) 
         )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ScaffoldError(f"{target} already exists and is not an empty directory; pick another name")
-    files = project_files(name, motia_path=motia_path)
+    if motia_path is not None and not (Path(motia_path) / "pyproject.toml").is_file():
+        raise ScaffoldError(f"--motia-path {motia_path}: no pyproject.toml there; give the root of a motia checkout")
+    files = project_files(name, install=install_command(target, motia_path))
     written = []
     for relative, text in files.items():
         path = target / relative
@@ -41,17 +48,11 @@ def create_project(target: Path | str, *, motia_path: Path | str | None = None) 
     return written
 
 
-def project_files(name: str, *, motia_path: Path | str | None = None) -> dict[str, str]:
-    """The generated files, by path relative to the project root."""
-    if motia_path is None:
-        dependency, metadata = f"{DISTRIBUTION}>=0.1", ""
-    else:
-        dependency = f"{DISTRIBUTION} @ {Path(motia_path).resolve().as_uri()}"
-        # hatchling refuses direct references (`name @ url`) unless told they are intended.
-        metadata = "\n[tool.hatch.metadata]\nallow-direct-references = true\n"
+def project_files(name: str, *, install: str = INSTALL) -> dict[str, str]:
+    """The generated files, by path relative to the project root; `install` is the README's install line."""
     files = {
-        "pyproject.toml": _PYPROJECT.replace("__DEPENDENCY__", dependency).replace("__METADATA__", metadata),
-        "README.md": _README,
+        "pyproject.toml": _PYPROJECT.replace("__DEPENDENCY__", f"{DISTRIBUTION}>=0.1"),
+        "README.md": _README.replace("__INSTALL__", install),
         ".gitignore": _GITIGNORE,
         "steps/models.py": _MODELS,
         "steps/todos_stream.py": _STREAM,
@@ -63,6 +64,15 @@ def project_files(name: str, *, motia_path: Path | str | None = None) -> dict[st
         "tests/test_app.py": _TESTS,
     }
     return {path: text.replace("__NAME__", name) for path, text in files.items()}
+
+
+def install_command(target: Path | str, motia_path: Path | str | None = None) -> str:
+    """How to install the project at `target` with its tests: with a motia checkout, that checkout too (editable),
+    by its path relative to the project."""
+    if motia_path is None:
+        return INSTALL
+    relative = Path(os.path.relpath(Path(motia_path).resolve(), Path(target).resolve())).as_posix()
+    return f"pip install -e {shlex.quote(relative)} -e \".[test]\""
 
 
 _PYPROJECT = """\
@@ -84,22 +94,36 @@ test = ["pytest>=8", "httpx>=0.27"]
 # An app, not a library: installing it installs its dependencies; `motia run` finds the steps.
 [tool.hatch.build.targets.wheel]
 bypass-selection = true
-__METADATA__
+
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 addopts = "-ra"
+
+# `mypy .` and `pyright` pass as generated. steps/ and tests/ have no __init__.py: mypy needs
+# explicit_package_bases to name their modules `steps.models`, `tests.test_app`.
+[tool.mypy]
+strict = true
+explicit_package_bases = true
+# A forgotten `await` is an error: an unused coroutine (on by default) or any other unused awaitable.
+enable_error_code = ["unused-awaitable"]
+
+[tool.pyright]
+typeCheckingMode = "standard"
+reportUnusedCoroutine = "error"
 """
 
 _README = """\
 # __NAME__
 
-A [motia](https://github.com/MotiaDev/motia) app: typed Python steps served by `motia run`.
+A motia app: typed Python steps served by `motia run`.
 
 ```bash
 cd __NAME__
-pip install -e ".[test]"    # motia-py, pytest and httpx (use a virtualenv)
-pytest                      # the app's tests, in memory: no ports, a clock the tests move
-motia run                   # serves http://127.0.0.1:3111 (`motia dev` restarts on every edit)
+# this app with pytest and httpx, in the virtualenv motia is installed in (or a new one, with a motia checkout)
+__INSTALL__
+pytest        # the app's tests, in memory: no ports, a clock the tests move
+motia run     # serves http://127.0.0.1:3111 (`motia dev` restarts on every edit)
+mypy .        # type checks (pyright too): a forgotten `await` is an error
 ```
 
 Then:
@@ -245,25 +269,25 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend():
+def anyio_backend() -> str:
     return "asyncio"
 
 
-async def test_creating_a_todo_returns_it():
+async def test_creating_a_todo_returns_it() -> None:
     async with TestApp.from_dir(STEPS) as app:
         response = await app.http.post("/todos", json={"title": "write tests"})
         assert response.status_code == 201
         assert response.json()["title"] == "write tests"
 
 
-async def test_a_todo_without_a_title_is_refused():
+async def test_a_todo_without_a_title_is_refused() -> None:
     async with TestApp.from_dir(STEPS) as app:
         response = await app.http.post("/todos", json={"name": "no title"})
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-async def test_a_new_todo_reaches_the_stream_and_is_counted():
+async def test_a_new_todo_reaches_the_stream_and_is_counted() -> None:
     async with TestApp.from_dir(STEPS) as app:
         todo = (await app.http.post("/todos", json={"title": "ship it"})).json()
         await app.wait_idle()  # the event, the stream write and the stream trigger have all run
@@ -273,14 +297,14 @@ async def test_a_new_todo_reaches_the_stream_and_is_counted():
         assert await app.state.get("stats", "todos") == {"published": 1}
 
 
-async def test_every_change_to_a_todo_is_audited():
+async def test_every_change_to_a_todo_is_audited() -> None:
     async with TestApp.from_dir(STEPS) as app:
         await app.http.post("/todos", json={"title": "audit me"})
         await app.wait_idle()
         assert "todo changed" in app.log_messages()
 
 
-async def test_the_daily_summary_counts_open_todos():
+async def test_the_daily_summary_counts_open_todos() -> None:
     async with TestApp.from_dir(STEPS) as app:
         await app.http.post("/todos", json={"title": "one"})
         await app.http.post("/todos", json={"title": "two"})

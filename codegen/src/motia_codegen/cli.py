@@ -144,7 +144,11 @@ def _relative(path: Path) -> Path:
 
 def main(args: Sequence[str] | None = None, prog_name: str = "motia-codegen") -> Any:
     """Run the command line (`motia codegen ...` calls this with the arguments after `codegen`)."""
-    run: Callable[..., Any] = app
+    from motia.cli import plain_help
+
+    command = typer.main.get_command(app)
+    plain_help(command)  # the same `--help` as the other motia commands
+    run: Callable[..., Any] = command
     return run(args=list(args) if args is not None else None, prog_name=prog_name)
 
 

@@ -29,10 +29,11 @@ from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
 from ..registry import Registry
-from .graph_page import serve_graph
+from .docs_pages import docs_paths, serve_docs
+from .graph_page import GRAPH_PATH, serve_graph
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
-from .worker import Worker
+from .worker import OPENAPI_PATH, Worker
 
 log = logging.getLogger("motia")
 
@@ -74,6 +75,7 @@ class App:
         engine_options: EngineOptions | None = None,
         stream_limits: StreamLimits | None = None,
         operator_hosts: Sequence[str] = (),
+        docs: bool | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
@@ -104,8 +106,18 @@ class App:
                                        operator_hosts=operator_hosts)
         self.engine = self.embedded.core
         self.http = self.embedded.http
+        # What the banner lists: the pages this app serves, by name.
+        self.pages: dict[str, str] = {"openapi": OPENAPI_PATH}
         if admin:  # the flow graph page names step files: served where the operator routes are
             serve_graph(self.engine, registry)
+            self.pages["graph"] = GRAPH_PATH
+        # The API docs pages: on where the operator routes are unless asked (`--docs`/`--no-docs`); not for
+        # `motia engine` alone, whose own registry is empty (its workers' topics are not known here).
+        engine_alone = engine_port is not None and not len(registry) and not registry.streams
+        docs = admin and not engine_alone if docs is None else docs
+        if docs:
+            serve_docs(self.engine, registry)
+            self.pages.update(docs_paths())
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
