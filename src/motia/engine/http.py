@@ -284,10 +284,7 @@ class HttpModule:
     @staticmethod
     def _failure(function_id: str, kind: str, code: str, message: str) -> _Answer:
         """A failed middleware or condition: logged with an error id; the client gets the id, not the cause."""
-        error_id = os.urandom(8).hex()
-        log.error("%s %s failed (error_id=%s): %s: %s", kind, function_id, error_id, code, message)
-        return _Answer(500, msgspec.Raw(errors.error_body(
-            errors.INTERNAL_ERROR, "Internal server error", error_id=error_id)))
+        return _Answer(500, msgspec.Raw(_logged_internal_error(f"{kind} {function_id} failed: {code}: {message}")))
 
     async def _read_body(self, headers: dict[str, str], receive: Receive, send: Send) -> bytes | None:
         limit = self.max_body_size
@@ -469,12 +466,15 @@ class _StreamedBody:
         raise StopAsyncIteration
 
 
-async def _internal_error(send: Send, reason: str) -> None:
-    """A 500 in the envelope; the reason is logged under the `error_id` the client gets, and only there."""
+def _logged_internal_error(reason: str) -> bytes:
+    """The envelope of a 500; the reason is logged under the `error_id` the client gets, and only there."""
     error_id = os.urandom(8).hex()
     log.error("%s (error_id=%s)", reason, error_id)
-    await _respond(send, 500, errors.error_body(errors.INTERNAL_ERROR, "Internal server error", error_id=error_id),
-                   _JSON)
+    return errors.error_body(errors.INTERNAL_ERROR, "Internal server error", error_id=error_id)
+
+
+async def _internal_error(send: Send, reason: str) -> None:
+    await _respond(send, 500, _logged_internal_error(reason), _JSON)
 
 
 async def _too_large(send: Send, limit: int) -> None:
