@@ -52,14 +52,6 @@ class Cors(_Settings):
     allowed_methods: list[str] = msgspec.field(default_factory=list)
 
 
-class HttpMiddleware(_Settings):
-    """An engine-wide HTTP middleware (§3.1), called before every route's function."""
-
-    function_id: str
-    phase: Literal["preHandler"] = "preHandler"
-    priority: int = 0
-
-
 class HttpSettings(_Settings):
     """`iii-http`: the REST server of `http` triggers."""
 
@@ -68,7 +60,8 @@ class HttpSettings(_Settings):
     default_timeout: int = 30_000  # ms
     concurrency_request_limit: int = 1024
     cors: Cors | None = None
-    middleware: list[HttpMiddleware] = msgspec.field(default_factory=list)
+    # Engine-wide HTTP middleware (§3.1): the engine's own option type, decoded straight from the file.
+    middleware: list[HttpMiddlewareConfig] = msgspec.field(default_factory=list)
 
 
 class StreamSettings(_Settings):
@@ -344,10 +337,7 @@ def engine_options(config: EngineConfig) -> EngineOptions:
     namespace grace time."""
     settings: dict[str, Any] = {}
     if config.http is not None and config.http.middleware:
-        settings["http_middleware"] = tuple(
-            HttpMiddlewareConfig(function_id=m.function_id, phase=m.phase, priority=m.priority)
-            for m in config.http.middleware
-        )
+        settings["http_middleware"] = tuple(config.http.middleware)
     security = config.http_functions.security if config.http_functions is not None else None
     if security is not None:
         settings["http_functions"] = HttpFunctionsSecurity(
