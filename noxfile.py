@@ -17,6 +17,7 @@ def tests(session: nox.Session) -> None:
     # The runtime and the generator package (`motia codegen`, tests/codegen), both editable.
     session.install("-e", ".[test]", "-e", "codegen")
     _install_chromium(session)
+    _install_redis_server(session)
     _install_node_client(session)
     session.run("pytest", *session.posargs)
 
@@ -34,6 +35,23 @@ def _install_chromium(session: nox.Session) -> None:
         session.run("bash", "-c", script, external=True)
     except Exception:  # a failed install only skips the browser tests
         session.warn("could not install chromium; the browser tests will be skipped")
+
+
+def _install_redis_server(session: nox.Session) -> None:
+    """The Redis store (`--store redis://...`) is tested against a real server (tests/redis): Debian's
+    redis-server, installed when missing and possible (root with apt-get); otherwise those tests skip and say why.
+    Each test starts its own server on a free port (tests/redis/conftest.py); the system service is not used."""
+    import os
+    import shutil
+
+    if shutil.which("redis-server") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    script = ("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+              "redis-server >/dev/null")
+    try:
+        session.run("bash", "-c", script, external=True)
+    except Exception:  # a failed install only skips the Redis tests
+        session.warn("could not install redis-server; the Redis tests will be skipped")
 
 
 def _install_node_client(session: nox.Session) -> None:
