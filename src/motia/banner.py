@@ -4,11 +4,8 @@ graph), routes, topics (who emits -> who consumes) and crons with their next fir
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
-from .crontab import CronSchedule
-from .model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, StreamTrigger
 from .registry import Registry
 
 # How the banner names each page an App serves (App.pages), in the order listed.
@@ -19,28 +16,18 @@ PAGE_NAMES = {"swagger": "API docs", "redoc": "API reference", "asyncapi": "topi
 def banner_data(
     registry: Registry, *, http: str, streams: str | None, data: str, pages: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    routes = []
-    consumers: dict[str, list[str]] = {}
+    sections: dict[str, list[dict[str, Any]]] = {"routes": [], "consumers": [], "crons": [], "watchers": []}
     producers: dict[str, list[str]] = {}
-    crons = []
-    watchers = []
     now = time.time()
     for step in registry:
         for emit in step.emits:
             producers.setdefault(emit.topic, []).append(step.name)
         for trigger in step.triggers:
-            if isinstance(trigger, HttpTrigger):
-                routes.append({"method": trigger.method, "path": trigger.path, "step": step.name})
-            elif isinstance(trigger, QueueTrigger):
-                consumers.setdefault(trigger.topic, []).append(step.name)
-            elif isinstance(trigger, CronTrigger):
-                next_fire = CronSchedule(trigger.expression, trigger.timezone).next_after(now)
-                crons.append({"expression": trigger.expression, "timezone": trigger.timezone, "step": step.name,
-                              "next": datetime.fromtimestamp(next_fire, timezone.utc).isoformat(timespec="seconds")})
-            elif isinstance(trigger, StateTrigger):
-                watchers.append({"kind": "state", "of": trigger.scope or "*", "step": step.name})
-            elif isinstance(trigger, StreamTrigger):
-                watchers.append({"kind": "stream", "of": trigger.stream_name, "step": step.name})
+            section, row = trigger.banner_row(step.name, now)
+            sections[section].append(row)
+    consumers: dict[str, list[str]] = {}
+    for row in sections["consumers"]:
+        consumers.setdefault(row["topic"], []).append(row["step"])
     topics = [
         {"topic": topic, "emitted_by": sorted(producers.get(topic, [])),
          "consumed_by": sorted(consumers.get(topic, []))}
@@ -48,8 +35,9 @@ def banner_data(
     ]
     served = pages or {}
     listed = [{"page": label, "url": http + served[name]} for name, label in PAGE_NAMES.items() if name in served]
-    return {"http": http, "streams": streams, "data": data, "pages": listed, "routes": routes, "topics": topics,
-            "crons": crons, "watchers": watchers, "streams_declared": sorted(registry.streams)}
+    return {"http": http, "streams": streams, "data": data, "pages": listed, "routes": sections["routes"],
+            "topics": topics, "crons": sections["crons"], "watchers": sections["watchers"],
+            "streams_declared": sorted(registry.streams)}
 
 
 def render(info: dict[str, Any], color: bool = False) -> str:

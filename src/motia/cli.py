@@ -411,23 +411,10 @@ def steps(
     """List every step with its triggers and file:line."""
     import msgspec
 
-    from .model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, StreamTrigger
-
     registry = _discover(steps_dir)
     rows = []
     for step in registry:
-        triggers: list[dict[str, Any]] = []
-        for trigger in step.triggers:
-            if isinstance(trigger, HttpTrigger):
-                triggers.append({"type": "http", "method": trigger.method, "path": trigger.path})
-            elif isinstance(trigger, QueueTrigger):
-                triggers.append({"type": "queue", "topic": trigger.topic})
-            elif isinstance(trigger, CronTrigger):
-                triggers.append({"type": "cron", "expression": trigger.expression})
-            elif isinstance(trigger, StateTrigger):
-                triggers.append({"type": "state", "scope": trigger.scope, "key": trigger.key})
-            elif isinstance(trigger, StreamTrigger):
-                triggers.append({"type": "stream", "stream_name": trigger.stream_name})
+        triggers = [trigger.summary() for trigger in step.triggers]
         rows.append({
             "name": step.name,
             "triggers": triggers,

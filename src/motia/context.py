@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import inspect
 import os
 from asyncio import Future
@@ -13,6 +12,7 @@ from typing_extensions import TypeVar
 
 from ._current import Services
 from .log import StepLogger
+from .model import TriggerType, canonical_kind
 from .records import Record
 
 if TYPE_CHECKING:
@@ -20,61 +20,9 @@ if TYPE_CHECKING:
     from .state import StateManager
     from .streams import StreamsAccessor
 
-# Every spelling a trigger kind has had (seed, Motia 1.x, iii); the first is the canonical kind.
-TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
-    "http": ("http", "api"),
-    "queue": ("queue", "event", "durable:subscriber"),
-    "cron": ("cron",),
-    "state": ("state",),
-    "stream": ("stream",),
-}
 # Defaults to Any (PEP 696), so that a bare `FlowContext` stays valid under mypy --strict beside official
 # code's `FlowContext[Any]`.
 T = TypeVar("T", default=Any)
-
-_CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
-
-
-def canonical_kind(name: str) -> str | None:
-    """`"api"` -> `"http"`, `"event"` -> `"queue"`; None for an unknown kind."""
-    return _CANONICAL.get(name)
-
-
-class TriggerType(str, enum.Enum):
-    """A trigger kind that compares equal to each of its aliases.
-
-    Seed code compares `ctx.trigger.type == "api"` or `"event"`, Motia 1.x code `"http"` or `"queue"`;
-    both hold for the same trigger. An enum of str, so it serialises as its canonical name (JSON, msgspec)
-    when official code stores or enqueues `ctx.trigger.type`. (Hashing follows the canonical string.)
-    """
-
-    HTTP = "http"
-    QUEUE = "queue"
-    CRON = "cron"
-    STATE = "state"
-    STREAM = "stream"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TriggerType | None:
-        kind = _CANONICAL.get(value) if isinstance(value, str) else None
-        return cls(kind) if kind is not None else None
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return str.__eq__(self, other) or _CANONICAL.get(str(other)) == self.value
-        return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = str.__hash__
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
 
 
 class TriggerInfo(Record):

@@ -6,27 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .context import canonical_kind
-from .model import CronTrigger as CronKind
-from .model import HttpTrigger as HttpKind
-from .model import QueueTrigger as QueueKind
-from .model import StateTrigger as StateKind
-from .model import StreamTrigger as StreamKind
-from .triggers import ApiTrigger, CronTrigger, QueueTrigger, StateTrigger, StreamTrigger, TriggerObject
-
-_KIND_OF_CLASS: dict[type, str] = {
-    ApiTrigger: "http", QueueTrigger: "queue", CronTrigger: "cron", StateTrigger: "state", StreamTrigger: "stream",
-    HttpKind: "http", QueueKind: "queue", CronKind: "cron", StateKind: "state", StreamKind: "stream",
-}
+from .model import TriggerKind, canonical_kind
+from .triggers import TriggerObject
 
 
 def trigger_kind(trigger: Any) -> str | None:
     """`"http"`, `"queue"`, `"cron"`, `"state"` or `"stream"` (any spelling of a dict's `type`), else None."""
-    kind = _KIND_OF_CLASS.get(type(trigger))
-    if kind is not None:
-        return kind
-    if isinstance(trigger, TriggerObject):
-        return trigger.kind
+    if isinstance(trigger, (TriggerKind, TriggerObject)):
+        return str(trigger.kind)
     if isinstance(trigger, dict) and isinstance(trigger.get("type"), str):
         return canonical_kind(trigger["type"])
     return None

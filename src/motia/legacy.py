@@ -10,12 +10,11 @@ durable:subscriber; subscribes|topic|topics; cron|expression; emits|enqueues; ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from .errors import StepError
-from .model import CronTrigger as _CronTrigger
 from .model import (
     Emit,
     HandlerConfig,
@@ -23,16 +22,16 @@ from .model import (
     SourceLocation,
     Step,
     Trigger,
+    TriggerKind,
     as_list,
+    normalize_keys,
+    snake,
     to_emit,
     to_handler_config,
     to_queue_config,
 )
-from .model import HttpTrigger as _HttpTrigger
 from .model import QueueTrigger as _QueueTrigger
-from .model import StateTrigger as _StateTrigger
-from .model import StreamTrigger as _StreamTrigger
-from .records import Record, normalize_keys, snake
+from .records import Record
 from .triggers import (
     STEP_ATTRIBUTE,
     ApiTrigger,
@@ -166,12 +165,9 @@ def _compile_triggers(values: dict[str, Any]) -> list[Trigger]:
     return triggers
 
 
-_KINDS = (_HttpTrigger, _QueueTrigger, _CronTrigger, _StateTrigger, _StreamTrigger)
-
-
 def compile_trigger(item: Any) -> list[Trigger]:
     """One legacy trigger (object, dict or `http(...)` value) -> model triggers (one per topic)."""
-    if isinstance(item, _KINDS):
-        return [item]
+    if isinstance(item, TriggerKind):
+        return [cast(Trigger, item)]
     return list(trigger_object(item).triggers)
 

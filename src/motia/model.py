@@ -6,43 +6,82 @@ flow graph and codegen need (declared emits, flows, description, source location
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal, TypeVar, Union
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
 
-from .records import normalize_keys
+from .crontab import CronSchedule
+from .protocol import (
+    CronTriggerConfig,
+    HttpTriggerConfig,
+    QueueConfig,
+    QueueTriggerConfig,
+    StateTriggerConfig,
+    StreamTriggerConfig,
+)
 
 Condition = Callable[..., Any]
 Middleware = Callable[..., Any]
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
+# Every spelling a trigger kind has had (seed, Motia 1.x, iii); the first is the canonical kind.
+TRIGGER_ALIASES: dict[str, tuple[str, ...]] = {
+    "http": ("http", "api"),
+    "queue": ("queue", "event", "durable:subscriber"),
+    "cron": ("cron",),
+    "state": ("state",),
+    "stream": ("stream",),
+}
 
-class QueueConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Delivery settings of one queue subscription (names as in Motia/iii, snake_case here)."""
+_CANONICAL = {alias: kind for kind, aliases in TRIGGER_ALIASES.items() for alias in aliases}
 
-    type: Literal["standard", "fifo"] = "standard"
-    max_retries: Annotated[int, Meta(ge=0)] = 3
-    backoff_type: Literal["fixed", "exponential"] = "exponential"
-    backoff_delay_ms: Annotated[int, Meta(ge=0)] = 1000
-    concurrency: Annotated[int, Meta(ge=1)] = 10
-    # Seconds a delivered message stays invisible to other consumers before it is handed out again.
-    visibility_timeout: Annotated[float, Meta(gt=0)] = 30
-    delay_seconds: Annotated[float, Meta(ge=0, le=900)] = 0
 
-    def to_wire(self) -> dict[str, Any]:
-        """The camelCase `queue_config` a `durable:subscriber` trigger carries (docs/protocol.md §3.6)."""
-        return {
-            "type": self.type,
-            "maxRetries": self.max_retries,
-            "backoffType": self.backoff_type,
-            "backoffDelayMs": self.backoff_delay_ms,
-            "concurrency": self.concurrency,
-            "visibilityTimeout": self.visibility_timeout,
-            "delaySeconds": self.delay_seconds,
-        }
+def canonical_kind(name: str) -> str | None:
+    """`"api"` -> `"http"`, `"event"` -> `"queue"`; None for an unknown kind."""
+    return _CANONICAL.get(name)
+
+
+class TriggerType(str, enum.Enum):
+    """A trigger kind that compares equal to each of its aliases.
+
+    Seed code compares `ctx.trigger.type == "api"` or `"event"`, Motia 1.x code `"http"` or `"queue"`;
+    both hold for the same trigger. An enum of str, so it serialises as its canonical name (JSON, msgspec)
+    when official code stores or enqueues `ctx.trigger.type`. (Hashing follows the canonical string.)
+    """
+
+    HTTP = "http"
+    QUEUE = "queue"
+    CRON = "cron"
+    STATE = "state"
+    STREAM = "stream"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TriggerType | None:
+        kind = _CANONICAL.get(value) if isinstance(value, str) else None
+        return cls(kind) if kind is not None else None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str.__eq__(self, other) or _CANONICAL.get(str(other)) == self.value
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 class HandlerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -86,7 +125,48 @@ class _Infer:
 INFER: Any = _Infer()
 
 
-class HttpTrigger(msgspec.Struct, tag="http", kw_only=True):
+class TriggerKind(msgspec.Struct, kw_only=True):
+    """What every trigger kind answers for itself, so that no reader of a step branches on its kind: its
+    names (`kind`, the graph's `seed_name`, the engine's `wire_type`), its function-id suffix, its wire config
+    (docs/protocol.md §3) and how the banner, `motia steps` and the flow graph describe it.
+
+    A new kind is a subclass here (and its wire config in `protocol`); see docs/architecture.md."""
+
+    kind: ClassVar[TriggerType]
+    seed_name: ClassVar[str]  # the seed's word for the kind, as the flow graph names step kinds
+    wire_type: ClassVar[str]  # the trigger type the engine provides
+    condition: Condition | None = None
+
+    def suffix(self) -> str:
+        """The readable part of the trigger's function id, as motia 1.x names them."""
+        return str(self.kind)
+
+    def wire_config(self) -> msgspec.Struct:
+        """The `registertrigger` config the engine's `wire_type` provider reads."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        """`motia steps --json`'s entry: the kind and what identifies the trigger."""
+        return {"type": str(self.kind)}
+
+    def detail(self) -> str | None:
+        """The flow graph's line for the trigger (None when an edge of the graph already says it)."""
+        return str(self.kind)
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        """The start-up banner's section for the trigger and its row there."""
+        raise NotImplementedError
+
+    @property
+    def consumes(self) -> str | None:
+        """The topic the trigger consumes, if it is a subscription."""
+        return None
+
+
+class HttpTrigger(TriggerKind, tag="http", kw_only=True):
+    kind = TriggerType.HTTP
+    seed_name = "api"
+    wire_type = "http"
     method: str
     path: str
     # A msgspec-compatible type, a JSON-Schema dict, None for "no body", or INFER (from `ApiRequest[T]`).
@@ -97,37 +177,144 @@ class HttpTrigger(msgspec.Struct, tag="http", kw_only=True):
     responses: dict[int, Any] = {}
     status: int = 200
     middleware: Sequence[Middleware] = ()
-    condition: Condition | None = None
+
+    def suffix(self) -> str:
+        return f"http({self.method} {self.path})"
+
+    def wire_config(self) -> HttpTriggerConfig:
+        return HttpTriggerConfig(api_path=self.path, http_method=self.method)
+
+    def summary(self) -> dict[str, Any]:
+        return {"type": "http", "method": self.method, "path": self.path}
+
+    def detail(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        return "routes", {"method": self.method, "path": self.path, "step": step}
 
 
-class QueueTrigger(msgspec.Struct, tag="queue", kw_only=True):
+class QueueTrigger(TriggerKind, tag="queue", kw_only=True):
+    kind = TriggerType.QUEUE
+    seed_name = "event"
+    wire_type = "durable:subscriber"
     topic: str
     # Payload type or JSON-Schema dict; INFER takes the handler's first parameter annotation.
     input: Any = INFER
     config: QueueConfig | None = None
-    condition: Condition | None = None
+
+    def suffix(self) -> str:
+        return f"queue({self.topic})"
+
+    def wire_config(self) -> QueueTriggerConfig:
+        return QueueTriggerConfig(topic=self.topic, queue_config=self.config)
+
+    def summary(self) -> dict[str, Any]:
+        return {"type": "queue", "topic": self.topic}
+
+    def detail(self) -> None:
+        return None  # the edge from the topic says it
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        return "consumers", {"topic": self.topic, "step": step}
+
+    @property
+    def consumes(self) -> str:
+        return self.topic
 
 
-class CronTrigger(msgspec.Struct, tag="cron", kw_only=True):
+class CronTrigger(TriggerKind, tag="cron", kw_only=True):
+    kind = TriggerType.CRON
+    seed_name = "cron"
+    wire_type = "cron"
     expression: str
     timezone: str = "UTC"
-    condition: Condition | None = None
+
+    def suffix(self) -> str:
+        return f"cron({self.expression})"
+
+    def wire_config(self) -> CronTriggerConfig:
+        return CronTriggerConfig(expression=self.expression, timezone=self.timezone)
+
+    def summary(self) -> dict[str, Any]:
+        return {"type": "cron", "expression": self.expression}
+
+    def detail(self) -> str:
+        zone = "" if self.timezone == "UTC" else f" ({self.timezone})"
+        return f"cron {self.expression}{zone}"
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        next_fire = CronSchedule(self.expression, self.timezone).next_after(now)
+        return "crons", {"expression": self.expression, "timezone": self.timezone, "step": step,
+                         "next": datetime.fromtimestamp(next_fire, timezone.utc).isoformat(timespec="seconds")}
 
 
-class StateTrigger(msgspec.Struct, tag="state", kw_only=True):
+class StateTrigger(TriggerKind, tag="state", kw_only=True):
+    kind = TriggerType.STATE
+    seed_name = "state"
+    wire_type = "state"
     scope: str | None = None
     key: str | None = None
-    condition: Condition | None = None
+
+    def wire_config(self) -> StateTriggerConfig:
+        return StateTriggerConfig(scope=self.scope, key=self.key)
+
+    def summary(self) -> dict[str, Any]:
+        return {"type": "state", "scope": self.scope, "key": self.key}
+
+    def detail(self) -> str:
+        where = ".".join(part for part in (self.scope, self.key) if part)
+        return f"state {where}" if where else "state (any)"
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        return "watchers", {"kind": "state", "of": self.scope or "*", "step": step}
 
 
-class StreamTrigger(msgspec.Struct, tag="stream", kw_only=True):
+class StreamTrigger(TriggerKind, tag="stream", kw_only=True):
+    kind = TriggerType.STREAM
+    seed_name = "stream"
+    wire_type = "stream"
     stream_name: str
     group_id: str | None = None
     item_id: str | None = None
-    condition: Condition | None = None
+
+    def suffix(self) -> str:
+        return f"stream({self.stream_name})"
+
+    def wire_config(self) -> StreamTriggerConfig:
+        return StreamTriggerConfig(stream_name=self.stream_name, group_id=self.group_id or None,
+                                   item_id=self.item_id or None)
+
+    def summary(self) -> dict[str, Any]:
+        return {"type": "stream", "stream_name": self.stream_name}
+
+    def detail(self) -> str:
+        return "stream " + "/".join(part for part in (self.stream_name, self.group_id, self.item_id) if part)
+
+    def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
+        return "watchers", {"kind": "stream", "of": self.stream_name, "step": step}
 
 
 Trigger = Union[HttpTrigger, QueueTrigger, CronTrigger, StateTrigger, StreamTrigger]
+# Every kind, in the order the docs list them.
+TRIGGER_KINDS: tuple[type[TriggerKind], ...] = (HttpTrigger, QueueTrigger, CronTrigger, StateTrigger, StreamTrigger)
+
+
+class StreamDeclaration(Protocol):
+    """A declared stream as an app's registry keeps it (a `motia.Stream`): its name, item type and hooks."""
+
+    name: str
+    schema: Any
+    description: str | None
+    on_join: Callable[..., Any] | None
+    on_leave: Callable[..., Any] | None
+
+    @property
+    def item_type(self) -> Any: ...
+
+    def bind(self, services: Any) -> Any:
+        """The stream, calling through a running app's services."""
+        ...
 
 
 class Step(msgspec.Struct, kw_only=True):
@@ -149,30 +336,38 @@ class Step(msgspec.Struct, kw_only=True):
         return str(self.source) if self.source else "<unknown>"
 
 
-def trigger_suffix(trigger: Trigger) -> str:
-    """The readable part of a trigger's function id, as motia 1.x names them."""
-    if isinstance(trigger, HttpTrigger):
-        return f"http({trigger.method} {trigger.path})"
-    if isinstance(trigger, QueueTrigger):
-        return f"queue({trigger.topic})"
-    if isinstance(trigger, CronTrigger):
-        return f"cron({trigger.expression})"
-    if isinstance(trigger, StreamTrigger):
-        return f"stream({trigger.stream_name})"
-    return "state"
-
-
 def function_ids(step: Step) -> list[str]:
     """One engine function id per trigger: `steps::<name>::trigger::<suffix>`, `::<index>` on repeats."""
     seen: set[str] = set()
     ids = []
     for index, trigger in enumerate(step.triggers):
-        fid = f"steps::{step.name}::trigger::{trigger_suffix(trigger)}"
+        fid = f"steps::{step.name}::trigger::{trigger.suffix()}"
         if fid in seen:
             fid = f"{fid}::{index}"
         seen.add(fid)
         ids.append(fid)
     return ids
+
+
+# --- key normalisation (shared by the decorators, the trigger objects, the legacy forms and the records) ---
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake(key: str) -> str:
+    """`groupId` -> `group_id` (snake_case keys pass through)."""
+    return _CAMEL.sub("_", key).lower()
+
+
+def camel(name: str) -> str:
+    """`group_id` -> `groupId`."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def normalize_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """camelCase keys to snake_case, one level deep (schemas inside keep their own keys)."""
+    return {snake(k) if isinstance(k, str) else k: v for k, v in values.items()}
 
 
 # --- coercion into the model (shared by the decorators, the trigger objects and the legacy forms) -----
@@ -220,7 +415,9 @@ def _checked(value: C | Mapping[str, Any] | None, cls: type[C], what: str) -> C 
     else:  # a pydantic-style config object (official motia's QueueConfig)
         dump = getattr(value, "model_dump", None)
         raw = normalize_keys(dump()) if callable(dump) else normalize_keys(vars(value))
-    raw = {k: v for k, v in raw.items() if v is not None}
+    # Field names as the Struct decodes them (QueueConfig's are camelCase: it is a wire contract too).
+    names = {field.name: field.encode_name for field in msgspec.structs.fields(cls)}
+    raw = {names.get(k, k): v for k, v in raw.items() if v is not None}
     try:
         return msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:

@@ -15,9 +15,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from .context import canonical_kind
 from .legacy import StepConfig
-from .model import SourceLocation
+from .model import SourceLocation, canonical_kind
 from .step import StepDefinition, caller_location
 
 Branch = Callable[..., Any]

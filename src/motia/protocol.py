@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
+from msgspec import Meta
 
 from .json_depth import MAX_JSON_DEPTH, too_deep
 
@@ -174,6 +175,84 @@ AnyMessage = Union[
     RegisterService,
     ProtocolError,
 ]
+
+
+# --- trigger configs (§3) --------------------------------------------------------------------------------
+
+
+class QueueConfig(msgspec.Struct, kw_only=True, rename="camel"):
+    """Delivery settings of one queue subscription: a step's `queue=` (snake_case attributes) and the
+    `queue_config` of a `durable:subscriber` trigger (camelCase on the wire, §3.6). The engine and the step
+    model both use this one Struct."""
+
+    type: Literal["standard", "fifo"] = "standard"
+    max_retries: Annotated[int, Meta(ge=0)] = 3
+    backoff_type: Literal["fixed", "exponential"] = "exponential"
+    backoff_delay_ms: Annotated[int, Meta(ge=0)] = 1000
+    concurrency: Annotated[int, Meta(ge=1)] = 10
+    # Seconds a delivered message stays invisible to other consumers before it is handed out again.
+    visibility_timeout: Annotated[float, Meta(gt=0)] = 30
+    delay_seconds: Annotated[float, Meta(ge=0, le=900)] = 0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
+        base = self.backoff_delay_ms / 1000
+        return base if self.backoff_type == "fixed" else base * 2 ** (attempt - 1)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The camelCase `queue_config`, every field written."""
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        return wire
+
+
+def queue_config(raw: Any) -> QueueConfig:
+    """A `queue_config` from its wire form (camelCase keys); raises `msgspec.ValidationError` naming the key."""
+    return msgspec.convert(raw, QueueConfig)
+
+
+class HttpTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The config of an `http` trigger (§3.1)."""
+
+    api_path: str
+    http_method: str = "GET"
+    # The function reads `request_body` as it arrives (an iii engine ignores the key).
+    stream_request_body: bool = False
+
+
+class QueueTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The config of a `durable:subscriber` trigger (§3.6)."""
+
+    topic: str
+    queue_config: QueueConfig | None = None
+
+
+class CronTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The config of a `cron` trigger (§3.2)."""
+
+    expression: str
+    timezone: str = "UTC"
+
+
+class StateTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The config of a `state` trigger (§3.3): every change, or those of one scope or key."""
+
+    scope: str | None = None
+    key: str | None = None
+
+
+class StreamTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The config of a `stream` trigger (§3.4): changes of one stream, narrowed to a group or an item."""
+
+    stream_name: str
+    group_id: str | None = None
+    item_id: str | None = None
+
+
+def trigger_config(config: msgspec.Struct) -> dict[str, Any]:
+    """A trigger config as `registertrigger` carries it: a JSON object (in process too, where the engine
+    reads it as a dict)."""
+    wire: dict[str, Any] = msgspec.to_builtins(config)
+    return wire
 
 
 # --- payloads of the built-in `http` trigger (§3.1) -------------------------------------------------

@@ -9,31 +9,14 @@ does all of that without pydantic: a subclass lists its fields (`__slots__`) and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
+
+from .model import camel, snake
 
 R = TypeVar("R", bound="Record")
 
 _REQUIRED: Any = object()
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def snake(key: str) -> str:
-    """`groupId` -> `group_id` (snake_case keys pass through)."""
-    return _CAMEL.sub("_", key).lower()
-
-
-def camel(name: str) -> str:
-    """`group_id` -> `groupId`."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def normalize_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-    """camelCase keys to snake_case, one level deep (schemas inside keep their own keys)."""
-    return {snake(k) if isinstance(k, str) else k: v for k, v in values.items()}
-
 
 class Record:
     """Fields in `__slots__` order; `_defaults` makes a field optional (a callable default is a factory);

@@ -17,9 +17,9 @@ from .model import (
     HttpTrigger,
     QueueTrigger,
     Step,
+    StreamDeclaration,
 )
 from .signature import handler_shape, payload_type, request_body_type, response_types
-from .streams import Stream
 
 _PARAM = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,9 +39,9 @@ def route_shape(method: str, path: str) -> tuple[str, tuple[str, ...]]:
 class Registry:
     """Steps in registration order, with duplicate names and routes refused (both locations named)."""
 
-    def __init__(self, steps: Iterable[Step] = (), streams: Iterable[Stream[Any]] = ()) -> None:
+    def __init__(self, steps: Iterable[Step] = (), streams: Iterable[StreamDeclaration] = ()) -> None:
         self.steps: list[Step] = []
-        self.streams: dict[str, Stream[Any]] = {}
+        self.streams: dict[str, StreamDeclaration] = {}
         self.stream_auth: Callable[..., Any] | None = None
         # Step id -> file served by `GET /__motia/step/:stepId` (set by `motia.setup_step_endpoint`).
         self.step_files: dict[str, str] | None = None
@@ -53,7 +53,7 @@ class Registry:
         for step in steps:
             self.add(step)
 
-    def add_stream(self, stream: Stream[Any], location: str | None = None) -> None:
+    def add_stream(self, stream: StreamDeclaration, location: str | None = None) -> None:
         """Declare a stream (its item type and hooks); the same object twice is fine, two with one name not."""
         existing = self.streams.get(stream.name)
         # `Stream("todos")` written in several files is one stream; a typed or hooked declaration wins over
@@ -120,11 +120,11 @@ class Registry:
         return step
 
 
-def _plain(stream: Stream[Any]) -> bool:
+def _plain(stream: StreamDeclaration) -> bool:
     return stream.item_type is None and stream.schema is None and stream.on_join is None and stream.on_leave is None
 
 
-def _same_declaration(a: Stream[Any], b: Stream[Any]) -> bool:
+def _same_declaration(a: StreamDeclaration, b: StreamDeclaration) -> bool:
     return (a.item_type, a.schema, a.on_join, a.on_leave) == (b.item_type, b.schema, b.on_join, b.on_leave)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from . import _current
 from ._pending import Pending
+from .model import normalize_keys
 from .state import SetResult, decode, set_result
 
 T = TypeVar("T")
@@ -170,8 +171,6 @@ class StreamConfig:
 
 
 def stream_from_config(config: Any) -> Stream[Any]:
-    from .legacy import normalize_keys
-
     values = normalize_keys(config) if isinstance(config, Mapping) else normalize_keys(vars(config))
     return Stream(values["name"], schema=values.get("schema"), description=values.get("description"),
                   on_join=values.get("on_join"), on_leave=values.get("on_leave"))

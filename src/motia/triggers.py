@@ -18,9 +18,9 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
 
-from .context import TriggerType
 from .model import (
     INFER,
+    TRIGGER_ALIASES,
     Emit,
     HandlerConfig,
     QueryParam,
@@ -28,8 +28,11 @@ from .model import (
     SourceLocation,
     Step,
     Trigger,
+    TriggerType,
     as_list,
+    camel,
     handler_limits,
+    normalize_keys,
     to_emit,
     to_queue_config,
 )
@@ -48,7 +51,6 @@ from .model import (
 from .model import (
     StreamTrigger as StreamKind,
 )
-from .records import camel, normalize_keys
 from .state import StateManager
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -418,11 +420,10 @@ class StreamTrigger(TriggerObject):
 
 TriggerConfig = ApiTrigger | QueueTrigger | CronTrigger | StateTrigger | StreamTrigger
 
-# Every spelling of a `type` a legacy trigger dict may carry.
+# Every spelling of a `type` a legacy trigger dict may carry (the model's vocabulary).
 _CLASSES: dict[str, type[TriggerObject]] = {
-    "api": ApiTrigger, "http": ApiTrigger,
-    "event": QueueTrigger, "queue": QueueTrigger, "durable:subscriber": QueueTrigger,
-    "cron": CronTrigger, "state": StateTrigger, "stream": StreamTrigger,
+    alias: cls for cls in (ApiTrigger, QueueTrigger, CronTrigger, StateTrigger, StreamTrigger)
+    for alias in TRIGGER_ALIASES[cls.kind]
 }
 
 

@@ -19,11 +19,11 @@ import asyncio
 import difflib
 import logging
 from collections import deque
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from ..protocol import new_id
+from ..protocol import QueueConfig, new_id, queue_config
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from .store import QueuedMessage, Store
@@ -32,33 +32,14 @@ from .tasks import Tasks
 log = logging.getLogger("motia.engine.queues")
 
 
-class QueueSettings(msgspec.Struct, rename="camel", kw_only=True):
-    """A subscription's `queue_config` as it travels on the wire (camelCase keys)."""
-
-    type: Literal["standard", "fifo"] = "standard"
-    max_retries: int = msgspec.field(default=3)
-    backoff_type: Literal["fixed", "exponential"] = "exponential"
-    backoff_delay_ms: float = 1000
-    concurrency: int = 10
-    visibility_timeout: float = 30
-    delay_seconds: float = 0
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
-        base = self.backoff_delay_ms / 1000
-        return base if self.backoff_type == "fixed" else base * 2 ** (attempt - 1)
+# The engine's name for the one `QueueConfig` (rqueue and the config loader import it from here).
+QueueSettings = QueueConfig
 
 
 def parse_settings(config: Any) -> QueueSettings:
+    """The `queue_config` of a `durable:subscriber` trigger's config (the defaults when it has none)."""
     raw = config.get("queue_config") if isinstance(config, dict) else None
-    if raw is None:
-        return QueueSettings()
-    settings = msgspec.convert(raw, QueueSettings)
-    if settings.max_retries < 0 or settings.concurrency < 1 or settings.backoff_delay_ms < 0:
-        raise ValueError("maxRetries must be >= 0, concurrency >= 1 and backoffDelayMs >= 0")
-    if settings.visibility_timeout <= 0 or not 0 <= settings.delay_seconds <= 900:
-        raise ValueError("visibilityTimeout must be > 0 and delaySeconds between 0 and 900")
-    return settings
+    return QueueSettings() if raw is None else queue_config(raw)
 
 
 # How long a subscription whose worker is away is remembered (seconds the engine runs while it is away).

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
-from ..model import CronTrigger, Emit, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, Trigger
+from ..model import Emit, Step, Trigger
 from ..registry import Registry
 
 StepKind = Literal["api", "event", "cron", "state", "stream", "noop"]
@@ -135,8 +135,8 @@ def build_graph(registry: Registry | Iterable[Step], root: Path | str | None = N
         ))
         flows.extend(f for f in step.flows if f not in flows)
         for trigger in step.triggers:
-            if isinstance(trigger, QueueTrigger):
-                node = topic(trigger.topic)
+            if trigger.consumes is not None:
+                node = topic(trigger.consumes)
                 _append_once(node.subscribers, step.name)
                 add(Edge(source=node.id, target=node_id, kind="subscribe",
                          conditional=trigger.condition is not None, label=_condition_label(trigger.condition)))
@@ -180,40 +180,14 @@ def _condition_label(condition: Any) -> str | None:
     return f"if {name}"
 
 
-def _kind(trigger: Trigger) -> StepKind:
-    if isinstance(trigger, HttpTrigger):
-        return "api"
-    if isinstance(trigger, QueueTrigger):
-        return "event"
-    if isinstance(trigger, CronTrigger):
-        return "cron"
-    if isinstance(trigger, StreamTrigger):
-        return "stream"
-    return "state"
-
-
 def _kinds(triggers: list[Trigger]) -> list[StepKind]:
     kinds: list[StepKind] = []
     for trigger in triggers:
-        kind = _kind(trigger)
+        kind = cast(StepKind, trigger.seed_name)
         if kind not in kinds:
             kinds.append(kind)
     return kinds or ["noop"]
 
 
 def _details(triggers: list[Trigger]) -> list[str]:
-    lines = []
-    for trigger in triggers:
-        if isinstance(trigger, HttpTrigger):
-            lines.append(f"{trigger.method} {trigger.path}")
-        elif isinstance(trigger, CronTrigger):
-            zone = "" if trigger.timezone == "UTC" else f" ({trigger.timezone})"
-            lines.append(f"cron {trigger.expression}{zone}")
-        elif isinstance(trigger, StateTrigger):
-            where = ".".join(part for part in (trigger.scope, trigger.key) if part)
-            lines.append(f"state {where}" if where else "state (any)")
-        elif isinstance(trigger, StreamTrigger):
-            where = "/".join(part for part in (trigger.stream_name, trigger.group_id, trigger.item_id) if part)
-            lines.append(f"stream {where}")
-        # Queue triggers need no line: the edge from their topic says it.
-    return lines
+    return [detail for detail in (trigger.detail() for trigger in triggers) if detail is not None]

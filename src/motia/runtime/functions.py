@@ -21,10 +21,9 @@ from ..inputs import (
     StreamSubscription,
     StreamTriggerInput,
 )
-from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger
+from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamDeclaration, StreamTrigger
 from ..protocol import InvokeFunction
 from ..state import decode
-from ..streams import Stream
 from .invoke import AttemptGate, abandoned_attempt, make_caller, maybe_await, with_timeout
 
 log = logging.getLogger("motia.runtime")
@@ -179,7 +178,7 @@ def stream_input(data: Any, item_type: Any = None) -> StreamTriggerInput:
 class StreamHookFunction:
     """A stream's `on_join`/`on_leave` hook (`stream:join`/`stream:leave` triggers fire for every stream)."""
 
-    def __init__(self, stream: Stream[Any], hook: Any, services: _current.Services, *, joining: bool) -> None:
+    def __init__(self, stream: StreamDeclaration, hook: Any, services: _current.Services, *, joining: bool) -> None:
         self.stream = stream
         self.call = hook
         self.services = services

@@ -13,7 +13,16 @@ import msgspec
 
 from .. import _current, tracing
 from ..errors import MotiaError
-from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
+from ..model import (
+    CronTrigger,
+    HttpTrigger,
+    QueueTrigger,
+    StateTrigger,
+    Step,
+    StreamDeclaration,
+    StreamTrigger,
+    function_ids,
+)
 from ..protocol import (
     ErrorBody,
     HttpResponseData,
@@ -26,6 +35,7 @@ from ..protocol import (
     TriggerRegistrationResult,
     new_id,
     span_id,
+    trigger_config,
 )
 from ..registry import Registry
 from ..streams import Stream
@@ -116,7 +126,7 @@ class Worker:
         self._register(f"motia::step::get({STEP_ENDPOINT_PATH})", serve_step, "a step file's source (tooling)",
                        "http", {"api_path": STEP_ENDPOINT_PATH, "http_method": "GET"})
 
-    def _add_stream(self, stream: Stream[Any]) -> None:
+    def _add_stream(self, stream: StreamDeclaration) -> None:
         self._streams[stream.name] = stream.bind(self)
         if stream.on_join is not None:
             self._register(f"motia::stream::join({stream.name})", StreamHookFunction(stream, stream.on_join, self,
@@ -127,41 +137,13 @@ class Worker:
 
     def _add_step(self, step: Step) -> None:
         metadata = step_metadata(step)
-        timeout = self.default_timeout
         for index, (trigger, function_id) in enumerate(zip(step.triggers, function_ids(step), strict=True)):
-            function: Function
-            if isinstance(trigger, HttpTrigger):
-                http = HttpFunction(step, trigger, index, self, timeout)
-                function, trigger_type = http, "http"
-                config: dict[str, Any] = {"api_path": trigger.path, "http_method": trigger.method}
-                if http.http_args:  # reads `request_body` as it arrives (an iii engine ignores the key)
-                    config["stream_request_body"] = True
-            elif isinstance(trigger, QueueTrigger):
-                function = QueueFunction(step, trigger, index, self, timeout)
-                trigger_type = "durable:subscriber"
-                config = {"topic": trigger.topic}
-                if trigger.config is not None:
-                    config["queue_config"] = trigger.config.to_wire()
-            elif isinstance(trigger, CronTrigger):
-                function = CronFunction(step, trigger, index, self, timeout)
-                trigger_type, config = "cron", {"expression": trigger.expression}
-                if trigger.timezone != "UTC":
-                    config["timezone"] = trigger.timezone
-            elif isinstance(trigger, StateTrigger):
-                function = StateFunction(step, trigger, index, self, timeout)
-                trigger_type = "state"
-                config = {k: v for k, v in (("scope", trigger.scope), ("key", trigger.key)) if v is not None}
-            elif isinstance(trigger, StreamTrigger):
-                declared = self.registry.streams.get(trigger.stream_name)
-                function = StreamFunction(step, trigger, index, self, timeout,
-                                          declared.item_type if declared is not None else None)
-                trigger_type = "stream"
-                config = {"stream_name": trigger.stream_name}
-                config.update({k: v for k, v in (("group_id", trigger.group_id), ("item_id", trigger.item_id)) if v})
-            else:  # pragma: no cover - the model has five trigger kinds
-                raise TypeError(f"unknown trigger {trigger!r}")
-            self._register(function_id, function, step.description, trigger_type, config, metadata)
-            self._step_of_function[function_id] = (step.name, trigger_type)
+            function = FUNCTIONS[type(trigger)](step, trigger, index, self, self.default_timeout)
+            config = trigger_config(trigger.wire_config())
+            if getattr(function, "http_args", False):  # an HTTP handler that reads `request_body` as it arrives
+                config["stream_request_body"] = True
+            self._register(function_id, function, step.description, trigger.wire_type, config, metadata)
+            self._step_of_function[function_id] = (step.name, trigger.wire_type)
 
     async def attach(self, transport: Transport) -> None:
         """Register every function and trigger through `transport` (again after a reconnect)."""
@@ -259,6 +241,20 @@ class Worker:
         if stream is None:
             stream = self._streams[name] = Stream[Any](name).bind(self)
         return stream
+
+
+def _stream_function(step: Step, trigger: StreamTrigger, index: int, worker: Worker,
+                     timeout: float | None) -> StreamFunction:
+    """A stream trigger's function decodes items into the declared stream's item type."""
+    declared = worker.registry.streams.get(trigger.stream_name)
+    return StreamFunction(step, trigger, index, worker, timeout, declared.item_type if declared is not None else None)
+
+
+# The function class of each trigger kind, called with (step, trigger, index, worker, default timeout).
+FUNCTIONS: dict[type[Any], Callable[..., Function]] = {
+    HttpTrigger: HttpFunction, QueueTrigger: QueueFunction, CronTrigger: CronFunction, StateTrigger: StateFunction,
+    StreamTrigger: _stream_function,
+}
 
 
 def _header_traceparent(data: Any) -> str | None:
