@@ -319,6 +319,57 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
     return wire
 
 
+# --- the stream WebSocket (§4.4): one definition for the server (engine/streams) and the client ----------
+
+
+class StreamSubscribe(msgspec.Struct, rename="camel"):
+    """The `data` of a client's `join` or `leave`: which subscription, of which group (and item)."""
+
+    subscription_id: str | int
+    stream_name: str
+    group_id: str
+    id: str | int | None = None
+
+
+class StreamRequest(msgspec.Struct):
+    """A frame a client sends: `{"type": "join" | "leave", "data": {...}}`."""
+
+    type: str
+    data: StreamSubscribe
+
+
+class StreamCustomEvent(msgspec.Struct):
+    """A custom event (`stream::send`): its own type and data."""
+
+    type: str
+    data: Any = None
+
+
+class StreamChange(msgspec.Struct, omit_defaults=True):
+    """What happened to a subscription: `sync`, `create`, `update`, `delete`, `event` or `unauthorized`."""
+
+    type: str
+    data: Any = None
+    event: StreamCustomEvent | None = None
+
+
+class StreamFrame(msgspec.Struct, rename="camel"):
+    """A frame the server sends: a change of a group or item (`type` "stream"), or an `error`."""
+
+    type: str
+    timestamp: int = 0
+    stream_name: str = ""
+    group_id: str = ""
+    id: str | int | None = None
+    subscription_id: str | None = None  # not sent by iii engines; used when a server does
+    event: StreamChange | None = None
+    error: ErrorBody | None = None
+
+
+decode_stream_request = msgspec.json.Decoder(StreamRequest).decode
+decode_stream_frame = msgspec.json.Decoder(StreamFrame).decode
+
+
 def new_id() -> str:
     """A fresh canonical UUIDv4 string (invocation, worker, trigger and channel ids, access keys).
 

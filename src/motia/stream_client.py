@@ -24,6 +24,7 @@ import msgspec
 
 from ._backoff import ReconnectPolicy
 from .errors import MotiaError
+from .protocol import ErrorBody, StreamFrame, decode_stream_frame
 
 log = logging.getLogger("motia.stream_client")
 
@@ -68,37 +69,6 @@ class StreamMessage(msgspec.Struct, frozen=True):
     timestamp: int = 0
 
 
-# --- wire frames (server -> client), decoded once by a cached decoder ---------------------------------
-
-
-class _CustomEvent(msgspec.Struct):
-    type: str
-    data: Any = None
-
-
-class _Event(msgspec.Struct):
-    type: str
-    data: Any = None
-    event: _CustomEvent | None = None
-
-
-class _Error(msgspec.Struct):
-    code: str = ""
-    message: str = ""
-
-
-class _Frame(msgspec.Struct, rename="camel"):
-    type: str
-    timestamp: int = 0
-    stream_name: str = ""
-    group_id: str = ""
-    id: str | int | None = None
-    subscription_id: str | None = None  # not sent by iii engines; used when a server does
-    event: _Event | None = None
-    error: _Error | None = None
-
-
-_decode_frame = msgspec.json.Decoder(_Frame).decode
 _encode = msgspec.json.encode
 
 
@@ -220,7 +190,7 @@ class Subscription:
             address["id"] = self.item_id
         return address
 
-    def _receive(self, frame: _Frame, raw: str | bytes) -> None:
+    def _receive(self, frame: StreamFrame, raw: str | bytes) -> None:
         # A server sends one copy of a change per matching subscription of the socket (a group and an
         # item subscription both see an item's change): the copy right after the original is not news.
         if raw == self._last_frame:
@@ -536,12 +506,12 @@ class StreamClient:
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
-            frame = _decode_frame(raw)
+            frame = decode_stream_frame(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("stream client: ignoring a frame that is not a stream message: %s", exc)
             return
         if frame.type == "error":
-            error = frame.error or _Error()
+            error = frame.error or ErrorBody("", "")
             self.errors.append({"code": error.code, "message": error.message})
             log.warning("stream server reported an error: %s: %s", error.code, error.message)
             return
@@ -550,7 +520,7 @@ class StreamClient:
         for subscription in self._targets(frame):
             subscription._receive(frame, raw)
 
-    def _targets(self, frame: _Frame) -> list[Subscription]:
+    def _targets(self, frame: StreamFrame) -> list[Subscription]:
         assert frame.event is not None
         if frame.subscription_id is not None:
             addressed = self._by_id.get(frame.subscription_id)

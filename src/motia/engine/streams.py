@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from ..protocol import new_id
+from ..protocol import decode_stream_request, new_id
 from .clock import Clock
 from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
@@ -343,18 +343,15 @@ class StreamModule:
 
     async def _on_frame(self, client: StreamClientConnection, frame: Any) -> None:
         try:
-            message = _decode(frame if isinstance(frame, (bytes, str)) else b"")
-            kind = message["type"]
-            data = message["data"]
-            subscription_id = str(data["subscriptionId"])
-            stream, group = str(data["streamName"]), str(data["groupId"])
-            item = data.get("id")
-            item = None if item is None else str(item)
-        except (msgspec.DecodeError, KeyError, TypeError) as exc:
+            request = decode_stream_request(frame if isinstance(frame, (bytes, str)) else b"")
+        except msgspec.DecodeError as exc:  # not JSON, or not a join/leave (ValidationError is a DecodeError)
             client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE", "message": str(exc)}}))
             return
+        kind, data = request.type, request.data
+        subscription_id = str(data.subscription_id)
         if kind == "join":
-            await self._join(client, Subscription(client, subscription_id, stream, group, item))
+            item = None if data.id is None else str(data.id)
+            await self._join(client, Subscription(client, subscription_id, data.stream_name, data.group_id, item))
         elif kind == "leave":
             subscription = client.subscriptions.get(subscription_id)
             if subscription is not None:
