@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from msgspec import Meta
 
+from .errors import INTERNAL_ERROR, error_body
 from .json_depth import MAX_JSON_DEPTH, too_deep
 
 # The Rust engine types invocation ids as UUIDs: a frame whose id is not one fails to decode (§1.4).
@@ -310,7 +311,7 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
             body = bytes(body).decode()
         except UnicodeDecodeError:
             message = "A binary response body cannot be sent over this connection"
-            return {"status_code": 500, "body": {"error": {"code": "INTERNAL_ERROR", "message": message}}}
+            return {"status_code": 500, "body": msgspec.Raw(error_body(INTERNAL_ERROR, message))}
         if not any(k.lower() == "content-type" for k in headers or ()):
             headers = {**(headers or {}), "content-type": "application/octet-stream"}
     wire: dict[str, Any] = {"status_code": response.status_code, "body": body}

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, new_id
 from .clock import Clock
 from .cors import CorsPolicy
@@ -162,7 +163,7 @@ class EmbeddedEngine:
     async def _state_get(self, request: HttpRequestData) -> HttpResponseData:
         value = await self.state.get(dict(request.path_params))
         if value is None:
-            return _json({"error": {"code": "NOT_FOUND", "message": "no such key"}}, 404)
+            return _error(404, errors.NOT_FOUND, "no such key")
         return _json(value)
 
     async def _state_set(self, request: HttpRequestData) -> HttpResponseData:
@@ -190,7 +191,11 @@ def _body(request: HttpRequestData, empty: Any = _INVALID) -> Any:
 
 
 def _invalid(message: str) -> HttpResponseData:
-    return _json({"error": {"code": "INVALID_JSON", "message": message}}, 400)
+    return _error(400, errors.INVALID_JSON, message)
+
+
+def _error(status: int, code: str, message: str) -> HttpResponseData:
+    return HttpResponseData(status, None, msgspec.Raw(errors.error_body(code, message)))
 
 
 def _json(value: Any, status: int = 200) -> HttpResponseData:
