@@ -112,17 +112,9 @@ class QueueWorkerSettings(_Settings):
     queue_configs: dict[str, NamedQueue] = msgspec.field(default_factory=dict)
 
 
-class UrlSecurity(_Settings):
-    """`iii-http-functions.security`: which URLs HTTP-invoked functions (§4.8) may call."""
-
-    # The engine's defaults (`EngineOptions`): any host, HTTPS only, no private addresses.
-    url_allowlist: list[str] = msgspec.field(default_factory=lambda: ["*"])
-    block_private_ips: bool = True
-    require_https: bool = True
-
-
 class HttpFunctionsSettings(_Settings):
-    security: UrlSecurity | None = None
+    # The engine's own Struct (its defaults: any host, HTTPS only, no private addresses).
+    security: HttpFunctionsSecurity | None = None
 
 
 # Worker name -> its settings. The short names are newer engines' aliases (§1.7).
@@ -340,10 +332,7 @@ def engine_options(config: EngineConfig) -> EngineOptions:
         settings["http_middleware"] = tuple(config.http.middleware)
     security = config.http_functions.security if config.http_functions is not None else None
     if security is not None:
-        settings["http_functions"] = HttpFunctionsSecurity(
-            url_allowlist=tuple(security.url_allowlist), block_private_ips=security.block_private_ips,
-            require_https=security.require_https,
-        )
+        settings["http_functions"] = security
     if config.registration_namespace_grace_ms is not None:
         settings["namespace_grace_ms"] = config.registration_namespace_grace_ms
     return EngineOptions(**settings)

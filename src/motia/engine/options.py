@@ -35,7 +35,7 @@ class HttpFunctionsSecurity(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     """
 
     # Host names or patterns (`*.example.com`, `*` for any host); a URL whose host matches none is refused.
-    url_allowlist: tuple[str, ...] = ("*",)
+    url_allowlist: list[str] = msgspec.field(default_factory=lambda: ["*"])
     block_private_ips: bool = True
     require_https: bool = True
 
