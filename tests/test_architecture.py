@@ -23,6 +23,10 @@ ENGINE_MAY_IMPORT = SPINE
 ENTRY_POINTS = {"motia.cli", "motia.testing"}
 # Loaded on demand: imported only inside functions, never at a module's top level outside their own package.
 ON_DEMAND = {"motia.graph", "motia_codegen"}
+# What a handler reaches at run time (the running app's services); the step model and the registry describe
+# steps without them.
+HANDLER_SIDE = {"motia.context", "motia.state", "motia.streams", "motia.events", "motia._current", "motia._pending",
+                "motia.log", "motia._log_writer", "motia.tracing", "motia.stream_client"}
 
 
 class Import:
@@ -72,6 +76,28 @@ def within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
+def cycles(found: list[Import], outside: str) -> list[Import]:
+    """The imports that close a cycle between modules outside the package `outside` (lazy imports count: a
+    cycle hidden inside a function is still one): each import whose target reaches its importer again."""
+    graph: dict[str, set[str]] = {}
+    for i in found:
+        if not within(i.importer, outside) and not within(i.target, outside):
+            graph.setdefault(i.importer, set()).add(i.target)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target == goal:
+                    return True
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return False
+
+    return [i for i in found if i.target in graph.get(i.importer, ()) and reaches(i.target, i.importer)]
+
+
 @functools.cache
 def violations(src: Path) -> dict[str, list[Import]]:
     """Each rule of docs/architecture.md, with the imports that break it."""
@@ -95,6 +121,14 @@ def violations(src: Path) -> dict[str, list[Import]]:
         "on-demand packages are imported inside functions only":
             [i for i in found if i.top_level and any(within(i.target, p) for p in ON_DEMAND)
              and not any(within(i.importer, p) for p in ON_DEMAND)],
+        "the step model imports only the spine":
+            [i for i in found if i.importer == "motia.model" and i.target not in SPINE],
+        "the registry and the step model never import the handler-side services":
+            [i for i in found if i.importer in ("motia.model", "motia.registry") and i.target in HANDLER_SIDE],
+        "the decorators and the legacy forms never import each other (both compile to the model)":
+            [i for i in found if {i.importer, i.target} == {"motia.dsl", "motia.legacy"}],
+        "no import cycle outside the engine":
+            cycles(found, "motia.engine"),
     }
 
 
@@ -110,7 +144,7 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         "motia/__init__.py": "",
         "motia/errors.py": "from .model import Step\n",
         "motia/protocol.py": "from . import errors\n",  # spine to spine: allowed
-        "motia/model.py": "class Step: ...\n",
+        "motia/model.py": "from .context import TriggerType\nclass Step: ...\n",
         "motia/dsl.py": "def f():\n    from .engine import engine\n",
         "motia/engine/__init__.py": "",
         "motia/engine/engine.py": "if TYPE_CHECKING:\n    from ..runtime import app\n",
@@ -118,7 +152,10 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         "motia/runtime/app.py": "from ..graph import render\n",
         "motia/graph/__init__.py": "def render(): ...\n",
         "motia/graph/model.py": "from motia.engine.engine import x\n",
-        "motia/registry.py": "from . import runtime\n",
+        "motia/registry.py": "from . import runtime\nfrom .streams import Stream\n",
+        "motia/streams.py": "def f():\n    from .legacy import normalize_keys\n",  # a cycle hidden in a function
+        "motia/legacy.py": "from .dsl import on\nfrom .triggers import http\n",
+        "motia/triggers.py": "from .streams import Stream\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +168,11 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         ["motia.engine.engine:2 imports motia.runtime.app", "motia.registry:1 imports motia.runtime"],
         ["motia.graph.model:1 imports motia.engine.engine"],
         ["motia.runtime.app:1 imports motia.graph"],
+        ["motia.model:1 imports motia.context"],
+        ["motia.model:1 imports motia.context", "motia.registry:2 imports motia.streams"],
+        ["motia.legacy:1 imports motia.dsl"],
+        ["motia.legacy:2 imports motia.triggers", "motia.streams:2 imports motia.legacy",
+         "motia.triggers:1 imports motia.streams"],
     ]
 
 
