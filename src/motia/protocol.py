@@ -323,7 +323,7 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
 # --- the stream WebSocket (§4.4): one definition for the server (engine/streams) and the client ----------
 
 
-class StreamSubscribe(msgspec.Struct, rename="camel"):
+class StreamSubscribe(msgspec.Struct, rename="camel", omit_defaults=True):
     """The `data` of a client's `join` or `leave`: which subscription, of which group (and item)."""
 
     subscription_id: str | int

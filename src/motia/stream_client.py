@@ -24,7 +24,7 @@ import msgspec
 
 from ._backoff import ReconnectPolicy
 from .errors import MotiaError
-from .protocol import ErrorBody, StreamFrame, decode_stream_frame
+from .protocol import ErrorBody, StreamFrame, StreamRequest, StreamSubscribe, decode_stream_frame
 
 log = logging.getLogger("motia.stream_client")
 
@@ -183,12 +183,8 @@ class Subscription:
 
     # --- internals ----------------------------------------------------------------------------------
 
-    def _address(self) -> dict[str, Any]:
-        address: dict[str, Any] = {"subscriptionId": self.subscription_id, "streamName": self.stream_name,
-                                   "groupId": self.group_id}
-        if self.item_id is not None:
-            address["id"] = self.item_id
-        return address
+    def _address(self) -> StreamSubscribe:
+        return StreamSubscribe(self.subscription_id, self.stream_name, self.group_id, self.item_id)
 
     def _receive(self, frame: StreamFrame, raw: str | bytes) -> None:
         # A server sends one copy of a change per matching subscription of the socket (a group and an
@@ -399,11 +395,11 @@ class StreamClient:
             raise
         return subscription
 
-    async def _send(self, kind: str, data: dict[str, Any]) -> None:
+    async def _send(self, kind: str, data: StreamSubscribe) -> None:
         from websockets.exceptions import ConnectionClosed
 
         try:
-            await self._websocket.send(_encode({"type": kind, "data": data}).decode())
+            await self._websocket.send(_encode(StreamRequest(kind, data)).decode())
         except ConnectionClosed:
             if self.reconnect is not None and not self._closing:
                 return  # a join is sent again on the next connection; a left subscription is not
