@@ -8,13 +8,12 @@ export class ApiError extends Error {
   }
 }
 
-// A JSON call to the console's APIs; writes send JSON (the operator routes refuse anything else).
+// A JSON call to the console's APIs; every write says JSON, even a DELETE without a body (the operator routes
+// refuse anything else: a cross-site form cannot send it without a preflight, which they refuse).
 export async function api(path, { method = "GET", body } = {}) {
   const options = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
-    options.headers["content-type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
+  if (method !== "GET") options.headers["content-type"] = "application/json";
+  if (body !== undefined) options.body = JSON.stringify(body);
   const response = await fetch(path, options);
   const text = await response.text();
   let value = null;
