@@ -10,6 +10,7 @@ import pytest
 
 from motia.runtime.app import App, ServedApp
 from tests.conftest import ROOT
+from tests.console.conftest import served_console
 from tests.console.shop import registry
 
 API = "/__motia/api/state"
@@ -18,16 +19,14 @@ API = "/__motia/api/state"
 @pytest.fixture(scope="module")
 def open_console() -> Iterator[httpx.Client]:
     # CORS on for the app's own routes: it must still never apply to the console.
-    with ServedApp(registry(), console=True, cors_origins=["*"]) as served:
-        with httpx.Client(base_url=served.url, timeout=10) as client:
-            yield client
+    with served_console(cors_origins=["*"]) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def token_console() -> Iterator[httpx.Client]:
-    with ServedApp(registry(), console=True, console_token="s3cret") as served:
-        with httpx.Client(base_url=served.url, timeout=10) as client:
-            yield client
+    with served_console(console_token="s3cret") as client:
+        yield client
 
 
 def test_the_console_is_off_unless_asked(serve):

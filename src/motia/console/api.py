@@ -252,9 +252,17 @@ def _step_info(step: Step) -> StepInfo:
     triggers = [_trigger_info(trigger, fid) for trigger, fid in zip(step.triggers, function_ids(step), strict=True)]
     return StepInfo(
         name=step.name, triggers=triggers, description=step.description, flows=list(step.flows),
-        emits=[emit.topic for emit in step.emits], file=step.source.file if step.source else None,
+        emits=[emit.topic for emit in step.emits], file=_relative(step.source.file) if step.source else None,
         line=step.source.line if step.source else None,
     )
+
+
+def _relative(file: str) -> str:
+    """A step file as the project names it (relative to where the app runs), else as it is."""
+    try:
+        return str(Path(file).relative_to(Path.cwd()))
+    except ValueError:
+        return file
 
 
 def _trigger_info(trigger: Trigger, function_id: str) -> TriggerInfo:

@@ -96,4 +96,4 @@ async def _asset(request: HttpRequestData) -> HttpResponseData:
 
 def _read(name: str) -> bytes:
     # Read when asked, not kept: small files, and most runs never open the console.
-    return resources.files("motia.console").joinpath("assets", name).read_bytes()
+    return resources.files("motia.console").joinpath(f"assets/{name}").read_bytes()

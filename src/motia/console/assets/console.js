@@ -40,6 +40,8 @@ async function show() {
     if (turn !== shown) return;
     root.replaceChildren(el("p", { class: "error" }, `This page failed: ${error.message}`));
   }
+  // What the page now shows, for scripts (and tests) that wait for a navigation to finish.
+  document.body.dataset.shown = location.hash;
   document.body.dataset.ready = "true";
 }
 
