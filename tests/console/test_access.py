@@ -108,25 +108,16 @@ HELLO = ROOT / "examples" / "hello"
 
 
 @pytest.mark.slow
-def test_motia_run_serves_no_console_unless_asked(motia_run):
-    app = motia_run(HELLO, "--memory", "--stream-port", "0")
-    assert app.client.get("/__motia/").status_code == 404
-    app.stop()
-    app = motia_run(HELLO, "--memory", "--stream-port", "0", "--console")
-    assert app.client.get("/__motia/").status_code == 200
-    app.stop()
-
-
-@pytest.mark.slow
-def test_the_console_is_on_by_default_under_motia_dev(motia_run, monkeypatch):
+@pytest.mark.parametrize(("under_dev", "flags", "served"), [
+    (False, (), False), (False, ("--console",), True), (True, (), True), (True, ("--no-console",), False),
+], ids=["run", "run --console", "dev", "dev --no-console"])
+def test_the_console_is_on_under_motia_dev_and_where_asked(motia_run, monkeypatch, under_dev, flags, served):
     from motia.reload import CHILD_ENV
 
-    monkeypatch.setenv(CHILD_ENV, "1")  # what `motia dev` sets for the app it runs and restarts
-    app = motia_run(HELLO, "--memory", "--stream-port", "0")
-    assert app.client.get("/__motia/").status_code == 200
-    app.stop()
-    app = motia_run(HELLO, "--memory", "--stream-port", "0", "--no-console")
-    assert app.client.get("/__motia/").status_code == 404
+    if under_dev:
+        monkeypatch.setenv(CHILD_ENV, "1")  # what `motia dev` sets for the app it runs and restarts
+    app = motia_run(HELLO, "--memory", "--stream-port", "0", *flags)
+    assert app.client.get("/__motia/").status_code == (200 if served else 404)
     app.stop()
 
 
