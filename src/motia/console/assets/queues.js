@@ -35,8 +35,8 @@ function message(row, dead, act) {
   ]);
 }
 
-async function messages(topic, functionId, parent) {
-  const box = section(parent, `${topic} → ${functionId}`, { class: "messages" });
+async function messages(topic, functionId, step, parent) {
+  const box = section(parent, `${topic} → ${step || functionId}`, { class: "messages" });
   const status = el("p", { class: "status-line" });
   const act = async (action, ids) => {
     try {
@@ -92,6 +92,9 @@ export async function render(root, args) {
   const [rows, jobs] = await Promise.all([api("/__motia/api/queues"), api("/__motia/api/cron")]);
   const chosen = args.length >= 2 ? args : null;
   subscriptions(rows, chosen, root);
-  if (chosen) await messages(chosen[0], chosen[1], root);
+  if (chosen) {
+    const row = rows.find((r) => r.topic === chosen[0] && r.function_id === chosen[1]);
+    await messages(chosen[0], chosen[1], row && row.step, root);
+  }
   cron(jobs, root);
 }
