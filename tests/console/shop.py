@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import msgspec
 
 from motia import (
@@ -62,6 +64,15 @@ async def yearly_report(ctx: FlowContext) -> None:
     await state.set("reports", "yearly", {"done": True})
 
 
+# Holds a run of `stocktake` until a test lets it finish (a sync handler: it runs in a worker thread).
+STOCKTAKE_MAY_FINISH = threading.Event()
+
+
+@cron("0 0 1 7 *")
+def stocktake(ctx: FlowContext) -> None:
+    STOCKTAKE_MAY_FINISH.wait(30)
+
+
 def registry() -> Registry:
-    handlers = (place_order, pack_order, audit_inventory, yearly_report)
+    handlers = (place_order, pack_order, audit_inventory, yearly_report, stocktake)
     return Registry([step for step in map(step_of, handlers) if step is not None], [orders])

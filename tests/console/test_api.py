@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import eventually
 from tests.console.conftest import served_console
+from tests.console.shop import STOCKTAKE_MAY_FINISH
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +86,32 @@ def test_queue_requests_without_a_subscription_are_refused(console):
     assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+def cron_job(console: httpx.Client, step: str) -> dict:
+    return next(job for job in console.get("/__motia/api/cron").json() if job["step"] == step)
+
+
 def test_run_now_runs_a_cron_job_and_records_the_run(console):
-    [job] = console.get("/__motia/api/cron").json()
+    job = cron_job(console, "yearly_report")
     assert job["step"] == "yearly_report" and job["expression"] == "0 0 1 1 *" and job["next_fire"] > 0
     started = console.post("/__motia/api/cron/run", json={"function_id": job["function_id"],
                                                           "expression": job["expression"]})
     assert started.status_code == 202
     eventually(lambda: console.get("/__motia/api/state/reports").json().get("yearly") == {"done": True})
-    runs = eventually(lambda: [r for r in console.get("/__motia/api/cron").json()[0]["runs"]
-                               if r["outcome"] != "running"])
+    runs = eventually(lambda: [r for r in cron_job(console, "yearly_report")["runs"] if r["outcome"] != "running"])
     assert runs[-1]["outcome"] == "ok" and runs[-1]["manual"] is True and runs[-1]["duration_ms"] >= 0
+
+
+def test_run_now_while_a_run_is_going_is_a_409(console):
+    job = cron_job(console, "stocktake")
+    choice = {"function_id": job["function_id"], "expression": job["expression"]}
+    assert console.post("/__motia/api/cron/run", json=choice).status_code == 202
+    try:
+        assert cron_job(console, "stocktake")["runs"][-1]["outcome"] == "running"
+        refused = console.post("/__motia/api/cron/run", json=choice)
+        assert refused.status_code == 409 and "still going" in refused.json()["error"]["message"]
+    finally:
+        STOCKTAKE_MAY_FINISH.set()
+    eventually(lambda: cron_job(console, "stocktake")["runs"][-1]["outcome"] == "ok")
 
 
 def test_run_now_of_an_unknown_job_is_a_404(console):
