@@ -2,6 +2,7 @@
 // Each page is a module assets/NAME.js exporting `render(root, args)` (args: the URL-decoded parts of the hash
 // after the page's name), which may return a function the shell calls when the page is left.
 // Adding a page is one line in PAGES (and its file): the nav, the routing and the loading follow from it.
+// `css`: a stylesheet of assets/ the page needs, linked the first time the page is shown.
 import { api, el } from "./ui.js";
 
 const PAGES = [
@@ -31,6 +32,9 @@ async function show() {
   if (leave) { leave(); leave = null; }
   root.replaceChildren();
   try {
+    if (page.css && !document.querySelector(`link[href$="/${page.css}"]`)) {
+      el("link", { rel: "stylesheet", href: `/__motia/console/${page.css}` }, [], document.head);
+    }
     const module = await import(`./${page.name}.js`);
     if (turn !== shown) return;
     const cleanup = await module.render(root, parts.slice(1));
