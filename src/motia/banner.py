@@ -10,7 +10,7 @@ from .registry import Registry
 
 # How the banner names each page an App serves (App.pages), in the order listed.
 PAGE_NAMES = {"swagger": "API docs", "redoc": "API reference", "asyncapi": "topics (AsyncAPI)",
-              "openapi": "OpenAPI", "graph": "flow graph"}
+              "openapi": "OpenAPI", "graph": "flow graph", "console": "console"}
 
 
 def banner_data(

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from ..console import CONSOLE_PATH, serve_console, unavailable_reason
 from ..engine.channels import Channels
 from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
@@ -76,7 +77,10 @@ class App:
         stream_limits: StreamLimits | None = None,
         operator_hosts: Sequence[str] = (),
         docs: bool | None = None,
+        console: bool = False,
+        console_token: str | None = None,
     ) -> None:
+        """`console` serves the console at /__motia/ (loopback `host` only, unless a `console_token` is given)."""
         self.registry = registry
         self.limits = limits or HttpLimits()
         # The worker ports (external workers, `motia run --engine`): `worker_ports` (config.yaml's
@@ -118,6 +122,12 @@ class App:
         if docs:
             serve_docs(self.engine, registry)
             self.pages.update(docs_paths())
+        if console:
+            reason = unavailable_reason(host, console_token)
+            if reason is not None:
+                raise ValueError(reason)
+            serve_console(self.embedded, registry, token=console_token)
+            self.pages["console"] = CONSOLE_PATH
         self.worker = Worker(registry, default_timeout=default_timeout)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
