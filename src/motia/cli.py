@@ -115,11 +115,9 @@ def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = No
 
 def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
     """Under `motia dev`, a start-up error is served on the app's port (503) until the watcher restarts the app."""
-    import os
+    from .reload import serve_unavailable
 
-    from .reload import CHILD_ENV, serve_unavailable
-
-    if serving is not None and os.environ.get(CHILD_ENV) == "1":
+    if serving is not None and _watched():
         serve_unavailable(*serving, error)
 
 
@@ -166,6 +164,11 @@ def run(
         help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
     docs: Optional[bool] = DocsOption,
+    access_log: Optional[bool] = typer.Option(
+        None, "--access-log/--no-access-log", show_default=False,
+        help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
+        "its reason). Default: on in `motia dev`, off in `motia run`.",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -187,6 +190,7 @@ def run(
         keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
         max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
+        access_log=access_log if access_log is not None else _watched(),
     )
     registry = _discover(steps_dir, serving=None if engine_url else (host, port))
     if engine_url:
@@ -211,6 +215,15 @@ def run(
             typer.echo(render(info, color=sys.stderr.isatty()), err=True)
 
     _serve(application.serve(on_started=started))
+
+
+def _watched() -> bool:
+    """Whether this `motia run` is the app `motia dev` restarts on changes."""
+    import os
+
+    from .reload import CHILD_ENV
+
+    return os.environ.get(CHILD_ENV) == "1"
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:
