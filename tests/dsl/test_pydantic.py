@@ -210,4 +210,4 @@ def test_the_typed_client_types_emit_with_the_model(registry):
 
     source = client_module(registry)
     assert "from steps.pets_step import Pet" in source
-    assert 'def emit(topic: Literal["pet.created"], data: Pet, /)' in source
+    assert 'def emit(topic: Literal["pet.created"], data: Pet, /) -> Coroutine[Any, Any, None]: ...' in source
