@@ -140,21 +140,21 @@ def json_schemas(types: list[Any], ref_template: str) -> tuple[list[dict[str, An
 
 
 def to_builtins(value: Any) -> Any:
-    """An emitted payload as JSON values when it holds pydantic models (anywhere: in a list, a dict, a Struct);
-    unchanged when pydantic was never imported."""
+    """An emitted payload that is a pydantic model, or a list or dict of them, as JSON values (the engine encodes
+    payloads with msgspec, which does not know models); anything else unchanged, and untouched when pydantic was
+    never imported."""
     pydantic = sys.modules.get("pydantic")
     if pydantic is None or value is None or isinstance(value, (str, int, float, bool)):
         return value
     base = pydantic.BaseModel
     if isinstance(value, base):
         return value.model_dump(mode="json")
-    if isinstance(value, (list, tuple, dict, msgspec.Struct)):
-        return msgspec.to_builtins(value, enc_hook=_dump)
+    if isinstance(value, (list, tuple)) and any(isinstance(item, base) for item in value):
+        return [_dump(item) if isinstance(item, base) else item for item in value]
+    if isinstance(value, dict) and any(isinstance(item, base) for item in value.values()):
+        return {key: _dump(item) if isinstance(item, base) else item for key, item in value.items()}
     return value
 
 
-def _dump(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
