@@ -183,6 +183,9 @@ def run(
     load_env_files(Path.cwd())
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    if engine_url and access_log:
+        _fail("--access-log logs the HTTP requests this process serves; a worker of another engine (--engine) "
+              "serves none (the engine does)")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,

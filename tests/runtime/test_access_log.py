@@ -145,3 +145,11 @@ def test_motia_dev_writes_the_access_log_by_default(project):
         except subprocess.TimeoutExpired:
             os.killpg(dev.proc.pid, signal.SIGKILL)
             raise
+
+
+def test_access_log_for_a_worker_of_another_engine_is_refused(project):
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--engine", "ws://127.0.0.1:1", "--access-log"],
+                            cwd=project, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "error: --access-log logs the HTTP requests this process serves; a worker of another engine (--engine) " \
+           "serves none (the engine does)" in result.stderr
