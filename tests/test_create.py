@@ -146,11 +146,29 @@ async def archive_todo(todo: Todo, ctx: FlowContext) -> None:
 '''
 
 
+FORGOTTEN_TYPED_EMIT = '''"""A step that forgets to await the typed client's emit: the type checkers must refuse it."""
+
+from motia import on
+from motia_client import TypedContext
+
+from .models import Todo
+
+
+@on("todo.created")
+async def echo_todo(todo: Todo, ctx: TypedContext) -> None:
+    ctx.emit("todo.created", todo)
+'''
+
+
 @pytest.mark.slow
 def test_the_project_type_checks_with_mypy_and_pyright_but_a_forgotten_await_does_not(tmp_path):
     assert motia("create", "typed", "--motia-path", str(ROOT), cwd=tmp_path).returncode == 0
     project = tmp_path / "typed"
+    # The typed client (`motia codegen client`, motia_client.py beside steps/) passes both checkers as generated.
+    generated = motia("codegen", "client", cwd=project)
+    assert generated.returncode == 0, generated.stderr
     (project / "steps" / "archive_todo_step.py").write_text(FORGOTTEN_AWAIT)
+    (project / "steps" / "echo_todo_step.py").write_text(FORGOTTEN_TYPED_EMIT)
     # One run of each, side by side: the added step's line is the only error, so the generated files are clean.
     checkers = {
         "mypy": [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache"), "."],
@@ -160,13 +178,15 @@ def test_the_project_type_checks_with_mypy_and_pyright_but_a_forgotten_await_doe
                                       text=True) for name, command in checkers.items()}
     output = {name: process.communicate(timeout=180)[0] for name, process in running.items()}
     assert running["mypy"].returncode == 1, output["mypy"]
-    assert re.findall(r"^(\S+): error: (.*)$", output["mypy"], re.M) == [(
-        "steps/archive_todo_step.py:14", 'Value of type "Coroutine[Any, Any, None]" must be used  [unused-coroutine]'
-    )], output["mypy"]
+    unused = 'Value of type "Coroutine[Any, Any, None]" must be used  [unused-coroutine]'
+    assert sorted(re.findall(r"^(\S+): error: (.*)$", output["mypy"], re.M)) == [
+        ("steps/archive_todo_step.py:14", unused), ("steps/echo_todo_step.py:11", unused)], output["mypy"]
     assert running["pyright"].returncode == 1, output["pyright"]
-    assert [line.split(str(project) + "/", 1)[1] for line in output["pyright"].splitlines() if " - error: " in line] \
-        == ["steps/archive_todo_step.py:14:5 - error: Result of async function call is not used; use \"await\" or "
-            "assign result to variable (reportUnusedCoroutine)"], output["pyright"]
+    unawaited = ("error: Result of async function call is not used; use \"await\" or assign result to variable "
+                 "(reportUnusedCoroutine)")
+    assert sorted(line.split(str(project) + "/", 1)[1] for line in output["pyright"].splitlines()
+                  if " - error: " in line) == [f"steps/archive_todo_step.py:14:5 - {unawaited}",
+                                               f"steps/echo_todo_step.py:11:5 - {unawaited}"], output["pyright"]
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Every code sample in docs/*.md is executed here, page by page, in a fresh temporary project.
+"""Every code sample in README.md and docs/*.md is executed here, page by page, in a fresh temporary project.
 
 The convention (summed up at the end of docs/index.md):
 
@@ -44,7 +44,8 @@ import pytest
 from tests.conftest import ROOT, ReadProcess
 
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+DOC_PAGES = sorted(DOCS.glob("*.md"))
+PAGES = [ROOT / "README.md", *DOC_PAGES]  # the README's samples run like a page's
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`]*)$")
 FILE_HEADER = re.compile(r"^#\s+(?P<path>(?:[\w.-]+/)*[\w.-]*[./][\w.-]+)\s*$")
@@ -72,7 +73,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        return f"{self.page}:{self.line}"
 
     @property
     def file(self) -> str | None:
@@ -126,7 +127,7 @@ def read_blocks(page: Path) -> list[Block]:
             body.append(text[len(indent):] if text.startswith(indent) else text.lstrip())
             index += 1
         skipped = NOT_RUN.match(previous)
-        blocks.append(Block(page.name, opened_at, language, "\n".join(body) + "\n", project,
+        blocks.append(Block(page.relative_to(ROOT).as_posix(), opened_at, language, "\n".join(body) + "\n", project,
                             skipped.group("reason") if skipped else None))
         previous = fence
         index += 1
@@ -528,7 +529,7 @@ def anchors(page: Path) -> set[str]:
 
 
 def test_links_between_pages_resolve():
-    for page in [*PAGES, ROOT / "README.md"]:
+    for page in PAGES:
         text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
         for target, anchor in re.findall(r"\]\(([^)#\s]*\.md|)(?:#([^)\s]+))?\)", text):
             if not target and not anchor:
@@ -541,7 +542,7 @@ def test_links_between_pages_resolve():
 
 def test_the_index_links_every_page_and_the_readme_links_the_index():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
-    for page in PAGES:
+    for page in DOC_PAGES:
         if page.name != "index.md":
             assert f"({page.name})" in index, f"docs/index.md does not link {page.name}"
     assert "(docs/index.md)" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ Annotate a handler's context with `TypedContext` to type `ctx.emit(...)` and `ct
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from motia import FlowContext, Stream
@@ -33,7 +34,7 @@ Topic = NoReturn
 TOPICS: tuple[str, ...] = ()
 
 
-def emit(topic_or_event: NoReturn, data: Any = None, /) -> Any:
+def emit(topic_or_event: NoReturn, data: Any = None, /) -> Coroutine[Any, Any, None]:
     """`motia.emit`, typed: the payload type follows the topic."""
     return _emit(topic_or_event, data)
 
@@ -68,6 +69,6 @@ class TypedContext(FlowContext):
         @property
         def streams(self) -> Streams: ...  # type: ignore[override]
 
-        def emit(self, topic_or_event: NoReturn, data: Any = None, /) -> Any: ...  # type: ignore[override]
+        def emit(self, topic_or_event: NoReturn, data: Any = None, /) -> Coroutine[Any, Any, None]: ...  # type: ignore[override]
 
-        def enqueue(self, topic_or_event: NoReturn, data: Any = None, /) -> Any: ...  # type: ignore[override]
+        def enqueue(self, topic_or_event: NoReturn, data: Any = None, /) -> Coroutine[Any, Any, None]: ...  # type: ignore[override]

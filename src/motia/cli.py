@@ -126,11 +126,9 @@ def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = No
 
 def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
     """Under `motia dev`, a start-up error is served on the app's port (503) until the watcher restarts the app."""
-    import os
+    from .reload import serve_unavailable
 
-    from .reload import CHILD_ENV, serve_unavailable
-
-    if serving is not None and os.environ.get(CHILD_ENV) == "1":
+    if serving is not None and _watched():
         serve_unavailable(*serving, error)
 
 
@@ -179,6 +177,11 @@ def run(
     docs: Optional[bool] = DocsOption,
     console: Optional[bool] = ConsoleOption,
     console_token: Optional[str] = ConsoleTokenOption,
+    access_log: Optional[bool] = typer.Option(
+        None, "--access-log/--no-access-log", show_default=False,
+        help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
+        "its reason). Default: on in `motia dev`, off in `motia run`.",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -193,6 +196,9 @@ def run(
     load_env_files(Path.cwd())
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    if engine_url and access_log:
+        _fail("--access-log logs the HTTP requests this process serves; a worker of another engine (--engine) "
+              "serves none (the engine does)")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
@@ -200,6 +206,7 @@ def run(
         keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
         max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
+        access_log=access_log if access_log is not None else _watched(),
     )
     registry = _discover(steps_dir, serving=None if engine_url else (host, port))
     if engine_url:
@@ -230,17 +237,21 @@ def run(
 def _console_options(host: str, console: Optional[bool], token: Optional[str]) -> dict[str, Any]:
     """On by default under `motia dev` where it may be served (loopback, or with a token); asked for where it
     may not be, a clear error."""
-    import os
-
     from .console import unavailable_reason
-    from .reload import CHILD_ENV
 
     reason = unavailable_reason(host, token)
     if console is None:
-        console = os.environ.get(CHILD_ENV) == "1" and reason is None
+        console = _watched() and reason is None
     elif console and reason is not None:
         _fail(reason)
     return {"console": console, "console_token": token}
+def _watched() -> bool:
+    """Whether this `motia run` is the app `motia dev` restarts on changes."""
+    import os
+
+    from .reload import CHILD_ENV
+
+    return os.environ.get(CHILD_ENV) == "1"
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:

@@ -13,6 +13,7 @@ from typing_extensions import TypeVar
 from ._current import Services
 from .log import StepLogger
 from .model import TriggerType, canonical_kind
+from .pydantic_types import to_builtins
 from .records import Record
 
 if TYPE_CHECKING:
@@ -238,11 +239,11 @@ def trace_id_from(traceparent: str | None) -> str | None:
 
 def _event_parts(topic_or_event: str | Mapping[str, Any], data: Any) -> tuple[str, Any, str | None]:
     if isinstance(topic_or_event, str):
-        return topic_or_event, data, None
+        return topic_or_event, to_builtins(data), None
     if isinstance(topic_or_event, Mapping):
         topic = topic_or_event.get("topic") or topic_or_event.get("type")
         if not isinstance(topic, str) or not topic:
             raise ValueError("an event needs a 'topic' (or legacy 'type') string")
         group = topic_or_event.get("messageGroupId") or topic_or_event.get("message_group_id")
-        return topic, topic_or_event.get("data"), group
+        return topic, to_builtins(topic_or_event.get("data")), group
     raise TypeError(f"emit() takes a topic string or an event dict, not {type(topic_or_event).__name__}")

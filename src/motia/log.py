@@ -105,11 +105,11 @@ class StepLine:
 _ROOT = logging.getLogger("motia")
 
 
-def _sole_writer(level: int) -> BackgroundWriter | None:
-    """`configure`'s writer, when it is the only thing a step record at `level` would reach."""
+def _sole_writer(level: int, logger: logging.Logger = STEP_LOGGER) -> BackgroundWriter | None:
+    """`configure`'s writer, when it is the only thing a record of `logger` at `level` would reach."""
     handlers = _ROOT.handlers
-    if (len(handlers) != 1 or STEP_LOGGER.handlers or STEP_LOGGER.filters or _ROOT.filters
-            or not STEP_LOGGER.propagate or STEP_LOGGER.disabled or _ROOT.disabled):
+    if (len(handlers) != 1 or logger.handlers or logger.filters or _ROOT.filters
+            or not logger.propagate or logger.disabled or _ROOT.disabled):
         return None
     writer = handlers[0]
     if type(writer) is not BackgroundWriter or writer.filters or level < writer.level:
@@ -181,6 +181,28 @@ class StepLogger:
         self._log(logging.ERROR, message, data, True, fields)
 
 
+ACCESS_LOGGER = logging.getLogger("motia.access")
+
+
+class AccessLine(StepLine):
+    """An access-log line (`runtime/access_log`), as the writer's formatters read it."""
+
+    __slots__ = ()
+    name = ACCESS_LOGGER.name
+
+
+def access(level: int, message: str, trace_id: str, fields: dict[str, Any]) -> None:
+    """One line of the access log, tagged with the request's trace id; `fields` are for the JSON format (the
+    human one shows the message alone, which says the same)."""
+    if not ACCESS_LOGGER.isEnabledFor(level):
+        return
+    writer = _sole_writer(level, ACCESS_LOGGER)
+    if writer is not None:
+        writer.put(AccessLine(time.time(), level, message, None, None, trace_id, fields))
+    else:
+        ACCESS_LOGGER.log(level, message, extra={"trace_id": trace_id, "fields": fields})
+
+
 class ContextLogger:
     """The module-level `logger` (official motia 1.0's `from motia import logger`): each line is tagged with
     the step and trace id of the invocation running in this task or worker thread; outside one, untagged."""
@@ -236,13 +258,18 @@ class HumanFormatter(logging.Formatter):
             time = self.formatTime(record, "%H:%M:%S")
             self._time = (int(record.created), time)
         step = getattr(record, "step", None)
-        where = f"[{step} {str(getattr(record, 'trace_id', ''))[:8]}] " if step else f"[{record.name}] "
+        if step:
+            where = f"[{step} {str(getattr(record, 'trace_id', ''))[:8]}] "
+        elif record.name == ACCESS_LOGGER.name:
+            where = f"[http {str(getattr(record, 'trace_id', ''))[:8]}] "
+        else:
+            where = f"[{record.name}] "
         level = f"{record.levelname:<5}"
         if self.color:
             level = f"{_COLORS.get(record.levelname, '')}{level}\033[0m"
         line = f"{time} {level} {where}{record.getMessage()}"
         fields = getattr(record, "fields", None)
-        if fields:
+        if fields and record.name != ACCESS_LOGGER.name:  # an access line's message says what its fields hold
             line += " " + " ".join(f"{k}={_render(v)}" for k, v in fields.items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

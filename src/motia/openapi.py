@@ -1,4 +1,5 @@
-"""OpenAPI 3.1 from the step registry: one operation per HTTP trigger, schemas from msgspec's JSON Schema.
+"""OpenAPI 3.1 from the step registry: one operation per HTTP trigger, schemas from msgspec's JSON Schema (and
+pydantic's, for pydantic models).
 
 `motia codegen openapi` writes this document and `motia run` serves it at `GET /openapi.json`. Only msgspec is
 needed, so the runtime can build it; the other generators live in the separate `motia-codegen` package.
@@ -17,6 +18,7 @@ import msgspec
 
 from .errors import ErrorEnvelope
 from .model import HttpTrigger, QueryParam, Step
+from .pydantic_types import is_pydantic, json_schemas
 from .registry import Registry
 from .signature import accepts_none
 
@@ -287,10 +289,16 @@ class SchemaSet:
         self._types: list[Any] = []
         self._split: list[tuple[Any, tuple[Any, ...]]] = []
         self._schemas: list[dict[str, Any]] = []
+        self._models: list[Any] = []  # types of pydantic models: described by pydantic, not msgspec
+        self._model_schemas: list[dict[str, Any]] = []
         self.components: dict[str, Any] = {}
 
     def add(self, tp: Any) -> None:
         if self._find(tp) is not None or any(known is tp or _same(known, tp) for known, _ in self._split):
+            return
+        if is_pydantic(tp):
+            if not any(known is tp or _same(known, tp) for known in self._models):
+                self._models.append(tp)
             return
         try:
             msgspec.json.schema(tp)
@@ -318,8 +326,14 @@ class SchemaSet:
         self._schemas = [self._rename_refs(s, renames) for s in schemas]
         self.components.update({renames.get(name, name): _clean_description(self._rename_refs(schema, renames))
                                 for name, schema in components.items()})
+        if self._models:
+            self._model_schemas, definitions = json_schemas(self._models, self.ref_template)
+            self.components.update(definitions)
 
     def schema(self, tp: Any) -> dict[str, Any]:
+        for known, schema in zip(self._models, self._model_schemas, strict=True):
+            if known is tp or _same(known, tp):
+                return schema
         for known, members in self._split:
             if known is tp or _same(known, tp):
                 return {"anyOf": [self.schema(m) for m in members]} if members else {}

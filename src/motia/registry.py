@@ -19,6 +19,7 @@ from .model import (
     Step,
     StreamDeclaration,
 )
+from .pydantic_types import check, is_pydantic
 from .signature import handler_shape, payload_type, request_body_type, response_types
 
 _PARAM = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
@@ -186,6 +187,13 @@ def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) 
 def _check_type(step: Step, tp: Any, what: str) -> None:
     if tp is None or isinstance(tp, dict):
         return
+    if is_pydantic(tp):
+        try:
+            check(tp)
+        except TypeError as exc:
+            raise StepError(f"step {step.name!r}: the {what} has a type pydantic cannot describe: {exc}",
+                            step.location, "give each field of the model a type pydantic supports") from None
+        return
     try:
         # Building the JSON schema walks the whole type: it refuses what msgspec can only hand to a hook.
         msgspec.json.Decoder(tp)
@@ -194,5 +202,5 @@ def _check_type(step: Step, tp: Any, what: str) -> None:
         raise StepError(
             f"step {step.name!r}: the {what} has a type msgspec cannot decode: {exc}",
             step.location,
-            "use msgspec.Struct, dataclasses, TypedDict or builtin types",
+            "use msgspec.Struct, pydantic models, dataclasses, TypedDict or builtin types",
         ) from None

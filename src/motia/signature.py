@@ -78,8 +78,10 @@ def accepts_none(tp: Any) -> bool:
         return True
     import msgspec
 
+    from .pydantic_types import convert
+
     try:
-        msgspec.convert(None, tp)
+        convert(None, tp)
         return True
     except (msgspec.ValidationError, TypeError):
         return False

@@ -82,7 +82,7 @@ def test_the_client_goes_beside_the_steps_directory_by_default(tmp_path):
     result = codegen("client", "--dir", "backend/steps", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     generated = (tmp_path / "backend" / "motia_client.py").read_text()
-    assert 'def emit(topic: Literal["ping"], data: int, /) -> Any: ...' in generated
+    assert 'def emit(topic: Literal["ping"], data: int, /) -> Coroutine[Any, Any, None]: ...' in generated
 
 
 def test_a_broken_step_is_reported_with_its_file_and_line(tmp_path):

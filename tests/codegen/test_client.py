@@ -15,6 +15,8 @@ from motia_codegen.pytypes import TypeWriter
 from tests.codegen.conftest import APP, EXAMPLES, example
 from tests.conftest import running
 
+AWAITED = "Coroutine[Any, Any, None]"  # what emit returns: a forgotten await is an unused coroutine
+
 
 @pytest.fixture
 def source(load: Any) -> str:
@@ -27,10 +29,10 @@ def test_topic_is_a_literal_of_every_real_topic(source):
 
 
 def test_emit_has_one_overload_per_topic_carrying_its_payload_type(source):
-    assert '@overload\ndef emit(topic: Literal["todo.created"], data: Todo, /) -> Any: ...' in source
-    assert '@overload\ndef emit(topic: Literal["todo.remind"], data: Reminder, /) -> Any: ...' in source
-    assert '@overload\ndef emit(topic: Literal["pet.adopted"], data: Cat | Dog, /) -> Any: ...' in source
-    assert "@overload\ndef emit(event: Event, /) -> Any: ..." in source
+    assert f'@overload\ndef emit(topic: Literal["todo.created"], data: Todo, /) -> {AWAITED}: ...' in source
+    assert f'@overload\ndef emit(topic: Literal["todo.remind"], data: Reminder, /) -> {AWAITED}: ...' in source
+    assert f'@overload\ndef emit(topic: Literal["pet.adopted"], data: Cat | Dog, /) -> {AWAITED}: ...' in source
+    assert f"@overload\ndef emit(event: Event, /) -> {AWAITED}: ..." in source
 
 
 def test_each_topic_has_an_event_dict_with_an_optional_message_group(source):
@@ -84,8 +86,8 @@ def test_streams_are_typed_by_item(source):
 def test_typed_context_types_emit_and_streams(source):
     context = source.split("class TypedContext(FlowContext):")[1]
     assert "def streams(self) -> Streams: ...  # type: ignore[override]" in context
-    assert 'def emit(self, topic: Literal["todo.created"], data: Todo, /) -> Any: ...' in context
-    assert 'def enqueue(self, topic: Literal["todo.created"], data: Todo, /) -> Any: ...' in context
+    assert f'def emit(self, topic: Literal["todo.created"], data: Todo, /) -> {AWAITED}: ...' in context
+    assert f'def enqueue(self, topic: Literal["todo.created"], data: Todo, /) -> {AWAITED}: ...' in context
 
 
 def test_the_module_is_deterministic(load):

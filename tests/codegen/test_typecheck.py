@@ -75,6 +75,15 @@ SAMPLES = {
         async def handler(ctx: TypedContext) -> None:
             await ctx.streams.todoz.get("inbox", "1")
         """,
+    "forgotten_await.py": """
+        from motia_client import TypedContext, emit
+        from steps.models import Reminder, Todo
+
+
+        async def handler(ctx: TypedContext) -> None:
+            ctx.emit("todo.created", Todo(id="1", title="x"))
+            emit("todo.remind", Reminder(todo_id="1"))
+        """,
     "wrong_event_dict.py": """
         from motia_client import emit
 
@@ -141,3 +150,10 @@ def test_an_unknown_stream_is_an_error(mypy_errors):
 def test_a_wrong_payload_in_an_event_dict_is_an_error(mypy_errors):
     (error,) = mypy_errors["wrong_event_dict.py"]
     assert 'No overload variant of "emit" matches argument type "dict[str, object]"' in error
+
+
+def test_a_forgotten_await_on_the_typed_emit_is_an_error(mypy_errors):
+    assert [error.split(": error: ")[1] for error in mypy_errors["forgotten_await.py"]] == [
+        'Value of type "Coroutine[Any, Any, None]" must be used  [unused-coroutine]',
+    ] * 2
+    assert [error.split(":")[0] for error in mypy_errors["forgotten_await.py"]] == ["6", "7"]

@@ -23,9 +23,13 @@ from .topics import Topic, topics
 
 # Names the module defines itself (an imported class with one of these names is imported under an alias).
 _OWN_NAMES = {
-    "TYPE_CHECKING", "Any", "Event", "FlowContext", "Literal", "NoReturn", "NotRequired", "Stream", "Streams",
-    "TOPICS", "Topic", "TypedContext", "TypedDict", "emit", "enqueue", "overload", "streams",
+    "TYPE_CHECKING", "Any", "Coroutine", "Event", "FlowContext", "Literal", "NoReturn", "NotRequired", "Stream",
+    "Streams", "TOPICS", "Topic", "TypedContext", "TypedDict", "emit", "enqueue", "overload", "streams",
 }
+
+
+# What `emit` returns (motia's `Pending[None]`, a coroutine to type checkers).
+_AWAITED = "Coroutine[Any, Any, None]"
 
 
 @dataclass
@@ -169,8 +173,8 @@ class _Module:
         third.setdefault("motia", set()).update({"FlowContext", "Stream"})
         lines = ["from __future__ import annotations", ""]
         std_lines = [_from("typing", typing_names), *(_from(m, n) for m, n in stdlib.items())]
-        if self.writer.abc_names:
-            std_lines.append(_from("collections.abc", self.writer.abc_names))
+        # `Coroutine`: what `emit` returns, so a call without `await` is an unused coroutine to mypy and pyright.
+        std_lines.append(_from("collections.abc", self.writer.abc_names | {"Coroutine"}))
         lines += sorted(std_lines, key=_import_key)
         lines.append("")
         third_lines = [_from(m, n) for m, n in third.items()]
@@ -238,14 +242,14 @@ class _Module:
         self_ = "self, " if method else ""
         lines: list[str] = []
         if not self.topics:
-            lines.append(f"{indent}def {name}({self_}topic_or_event: NoReturn, data: Any = None, /) -> Any:")
+            lines.append(f"{indent}def {name}({self_}topic_or_event: NoReturn, data: Any = None, /) -> {_AWAITED}:")
             return lines
         for entry in self.topics:
             lines.append(f"{indent}@overload")
             lines.append(f"{indent}def {name}({self_}topic: Literal[{_q(entry.topic.name)}], "
-                         f"data: {entry.payload}, /) -> Any: ...")
+                         f"data: {entry.payload}, /) -> {_AWAITED}: ...")
         lines.append(f"{indent}@overload")
-        lines.append(f"{indent}def {name}({self_}event: Event, /) -> Any: ...")
+        lines.append(f"{indent}def {name}({self_}event: Event, /) -> {_AWAITED}: ...")
         lines.append(f"{indent}def {name}({self_}topic_or_event: Topic | Event, data: Any = None, /) -> Any:")
         return lines
 
@@ -312,8 +316,11 @@ class _Module:
         for name in ("emit", "enqueue"):
             overloads = self._overloads(name, method=True, indent="        ")
             overloads[-1] += " ..."
-            # mypy reports the (deliberately narrower) override on the first line of the definition.
+            # mypy reports the (deliberately narrower) override on the first line of the definition, pyright on the
+            # implementation's (a `type: ignore` comment silences pyright too when that is the same line).
             overloads[0] += "  # type: ignore[override]"
+            if len(overloads) > 1:
+                overloads[-1] += "  # pyright: ignore[reportIncompatibleMethodOverride]"
             lines += ["", *overloads]
         return "\n".join(lines)
 

@@ -30,6 +30,7 @@ from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
 from ..registry import Registry
+from .access_log import AccessLog
 from .docs_pages import docs_paths, serve_docs
 from .graph_page import GRAPH_PATH, serve_graph
 from .remote import ReconnectPolicy, WebSocketTransport
@@ -79,9 +80,11 @@ class App:
         docs: bool | None = None,
         console: bool = False,
         console_token: str | None = None,
+        access_log: bool = False,
     ) -> None:
         """`console` serves the console at /__motia/ (loopback `host` only, unless a `console_token` is given)."""
         self.registry = registry
+        self.access_log = access_log
         self.limits = limits or HttpLimits()
         # The worker ports (external workers, `motia run --engine`): `worker_ports` (config.yaml's
         # `iii-worker-manager` entries), else one on engine_host:engine_port; none: in-process worker only.
@@ -167,7 +170,8 @@ class App:
         self.port = sock.getsockname()[1]
         protocol = _http_protocol(self.limits)
         config = uvicorn.Config(
-            self.http,
+            # The access log wraps the engine's app only when on: when off, no request passes through it.
+            AccessLog(self.http) if self.access_log else self.http,
             http=protocol,
             timeout_keep_alive=self.limits.keep_alive_timeout,  # type: ignore[arg-type]
             # The httptools protocol caps connections itself (503 in the error envelope); h11 leaves it to uvicorn.

@@ -23,6 +23,7 @@ from ..inputs import (
 )
 from ..model import CronTrigger, QueueTrigger, StateTrigger, Step, StreamDeclaration, StreamTrigger
 from ..protocol import InvokeFunction
+from ..pydantic_types import PydanticDecoder, decoder
 from ..state import decode
 from .invoke import AttemptGate, abandoned_attempt, make_caller, maybe_await, with_timeout
 
@@ -90,9 +91,9 @@ class QueueFunction(TriggerFunction):
             from .http import compile_json_schema
 
             self.validator = compile_json_schema(trigger.input)
-            self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+            self.decoder: Any = msgspec.json.Decoder()
         else:
-            self.decoder = msgspec.json.Decoder(trigger.input)
+            self.decoder = decoder(trigger.input)
 
     async def __call__(self, message: InvokeFunction) -> None:
         await self.run(self.decode(message.data), message)
@@ -101,6 +102,8 @@ class QueueFunction(TriggerFunction):
         try:
             if isinstance(data, msgspec.Raw):
                 value = self.decoder.decode(data)
+            elif isinstance(self.decoder, PydanticDecoder):
+                value = self.decoder.convert(data)
             elif self.validator is None and self.payload_type is not Any:
                 value = msgspec.convert(data, self.payload_type)
             else:

@@ -30,6 +30,7 @@ from ..http_stream import (
 from ..json_depth import MAX_JSON_DEPTH, too_deep
 from ..model import HttpTrigger, Step
 from ..protocol import HttpRequestData, HttpResponseData, InvokeFunction
+from ..pydantic_types import ModelValidationError, PydanticDecoder, decoder, is_pydantic
 from ..requests import ApiRequest, ApiResponse, Headers
 from ..signature import accepts_none, handler_shape, wants_http_args
 from .invoke import make_caller, maybe_await, with_timeout
@@ -59,7 +60,7 @@ class BadRequest(Exception):
 class HttpFunction:
     __slots__ = (
         "body_decoder", "body_type", "call", "chain", "condition", "http_args", "info", "json_schema", "none_allowed",
-        "query_type", "services", "status", "step", "timeout",
+        "query_model", "query_type", "services", "status", "step", "timeout",
     )
 
     def __init__(
@@ -79,12 +80,13 @@ class HttpFunction:
             self.json_schema = compile_json_schema(trigger.body)
             self.body_decoder = _any_decoder
         elif trigger.body is not None:
-            self.body_decoder = msgspec.json.Decoder(trigger.body)
+            self.body_decoder = decoder(trigger.body)
         self.none_allowed = (
             not any(True for _ in self.json_schema.iter_errors(None)) if self.json_schema is not None
             else accepts_none(trigger.body)
         )
         self.query_type = trigger.query if isinstance(trigger.query, type) else None
+        self.query_model = PydanticDecoder(self.query_type) if is_pydantic(self.query_type) else None
         self.chain = _compose(list(trigger.middleware), self.call)
         self.http_args = wants_http_args(handler_shape(step.handler).input_annotation)
 
@@ -184,7 +186,7 @@ class HttpFunction:
             value = _decode(decoder, data.raw_body)
         elif raw is not None:
             # Already parsed: the request came from an external iii engine.
-            value = _convert(raw, self.body_type if self.json_schema is None else Any)
+            value = _convert(raw, self.body_type if self.json_schema is None else Any, decoder)
         else:
             if self.none_allowed:
                 return None
@@ -196,12 +198,13 @@ class HttpFunction:
 
     def _query(self, params: Mapping[str, Any]) -> Any:
         try:
+            if self.query_model is not None:
+                return self.query_model.convert(params)
             return msgspec.convert(params, self.query_type, strict=False)
         except msgspec.ValidationError as exc:
-            path, message = _split_error(str(exc))
-            where = path.replace("$.", "query.", 1) if path else "query"
-            raise BadRequest(errors.VALIDATION_ERROR, f"{where}: {message}",
-                             [errors.ErrorDetail(message, where)]) from None
+            details = [errors.ErrorDetail(message, path.replace("$.", "query.", 1) if path else "query")
+                       for path, message in _problems(exc)]
+            raise BadRequest(errors.VALIDATION_ERROR, f"{details[0].path}: {details[0].message}", details) from None
 
 
 _CONDITION_NOT_MET = errors.error_body(errors.CONDITION_NOT_MET, "Request condition not met", skipped=True)
@@ -213,22 +216,34 @@ def _decode(decoder: Any, raw: Any) -> Any:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        path, message = _split_error(str(exc))
-        raise BadRequest(errors.VALIDATION_ERROR, f"{path}: {message}" if path else message,
-                         [errors.ErrorDetail(message, path or "$")]) from None
+        raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(errors.INVALID_JSON, f"Malformed JSON body: {exc}") from None
 
 
-def _convert(value: Any, tp: Any) -> Any:
+def _convert(value: Any, tp: Any, decoder: Any) -> Any:
     if tp is Any:
         return value
     try:
-        return msgspec.convert(value, tp)
+        return decoder.convert(value) if isinstance(decoder, PydanticDecoder) else msgspec.convert(value, tp)
     except msgspec.ValidationError as exc:
-        path, message = _split_error(str(exc))
-        raise BadRequest(errors.VALIDATION_ERROR, f"{path}: {message}" if path else message,
-                         [errors.ErrorDetail(message, path or "$")]) from None
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: msgspec.ValidationError) -> BadRequest:
+    """A body that does not match its type: the envelope's message is the first problem, `details` all of them
+    (msgspec stops at the first; pydantic reports every one)."""
+    problems = _problems(exc)
+    path, message = problems[0]
+    return BadRequest(errors.VALIDATION_ERROR, f"{path}: {message}" if path else message,
+                      [errors.ErrorDetail(message, path or "$") for path, message in problems])
+
+
+def _problems(exc: msgspec.ValidationError) -> list[tuple[str | None, str]]:
+    """(JSON path or None, message) of each problem, backquotes dropped."""
+    if isinstance(exc, ModelValidationError):
+        return [(path, message.replace("`", "")) for path, message in exc.problems]
+    return [_split_error(str(exc))]
 
 
 def _split_error(text: str) -> tuple[str | None, str]:
