@@ -258,6 +258,12 @@ def span_id() -> str:
     return f"{random.getrandbits(64) or 1:016x}"
 
 
+def trace_id() -> str:
+    """A fresh W3C trace id (32 hex digits, never all zero), drawn from the PRNG like `span_id`: every request
+    whose handler logs needs one, and reading the OS's random source is a system call."""
+    return f"{random.getrandbits(128) or 1:032x}"
+
+
 # --- the JSON form of a message (one WebSocket text frame) -----------------------------------------------
 
 _frame_encoder = msgspec.json.Encoder()
