@@ -166,6 +166,10 @@ def run(
         help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
     docs: Optional[bool] = DocsOption,
+    workers: int = typer.Option(
+        1, "--workers", help="Run the steps in this many worker processes of the embedded engine (1: in this "
+        "process). A worker that exits is started again.",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -180,6 +184,11 @@ def run(
     load_env_files(Path.cwd())
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    if workers < 1:
+        _fail(f"--workers must be 1 or more, not {workers}")
+    if engine_url and workers != 1:
+        _fail("--workers runs worker processes of the embedded engine; with --engine, start more `motia run "
+              "--engine` processes instead")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
@@ -192,6 +201,8 @@ def run(
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
+    if workers > 1:
+        options["workers"] = _worker_pool(workers, steps_dir, timeout, drain_timeout, log_level, log_format)
     application = _embedded_app(registry, **options, docs=docs)
 
     def started() -> None:
@@ -211,6 +222,18 @@ def run(
             typer.echo(render(info, color=sys.stderr.isatty()), err=True)
 
     _serve(application.serve(on_started=started))
+
+
+def _worker_pool(count: int, steps_dir: Optional[Path], timeout: float, drain_timeout: float, log_level: str,
+                 log_format: str) -> Any:
+    """`--workers N`: each child is `motia run --engine` (the URL and token come in its environment)."""
+    from .runtime.workers import WorkerPool
+
+    args = ["--timeout", str(timeout), "--drain-timeout", str(drain_timeout), "--log-level", log_level,
+            "--log-format", log_format]
+    if steps_dir is not None:
+        args += ["--dir", str(steps_dir)]
+    return WorkerPool(count, args, cwd=Path.cwd(), stop_timeout=drain_timeout)
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:
