@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import MotiaProcess, eventually
@@ -148,3 +150,38 @@ def test_workers_with_another_engine_is_an_error(project: Path) -> None:
                              "ws://127.0.0.1:9"], cwd=project, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "with --engine, start more `motia run --engine` processes" in result.stderr
+
+
+@pytest.mark.slow
+def test_motia_dev_restarts_the_worker_processes_with_the_app(project: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dev = subprocess.Popen([sys.executable, "-m", "motia.cli", "dev", "--port", str(port), "--stream-port", "0",
+                            "--memory", "--workers", "2"], cwd=project, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    later: tuple[int, set[int]] = (0, set())  # the app and workers running when dev is stopped
+    try:
+        def app_and_workers() -> tuple[int, set[int]] | None:
+            apps = children(dev.pid)
+            workers = children(next(iter(apps))) if len(apps) == 1 else set()
+            if len(workers) != 2:
+                return None
+            try:
+                answered = httpx.get(f"http://127.0.0.1:{port}/pid", timeout=2).json()["pid"]
+            except (httpx.HTTPError, ValueError, KeyError):
+                return None
+            return (next(iter(apps)), workers) if answered in workers else None
+
+        app, workers = eventually(app_and_workers, timeout=60)
+        step = project / "steps" / "notes_step.py"
+        step.write_text(step.read_text() + "\n# changed\n")
+        restarted = eventually(lambda: (found := app_and_workers()) is not None and found[0] != app and found,
+                               timeout=60)
+        assert not restarted[1] & workers
+        assert not any(alive(pid) for pid in {app, *workers})
+        later = restarted
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(60)
+    eventually(lambda: not any(alive(pid) for pid in {later[0], *later[1]}), timeout=20)
