@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from . import _pending
@@ -90,17 +90,23 @@ def dispatch(name: str, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any,
     return _pending.start(name, fn(*args))
 
 
-@contextlib.contextmanager
-def running(ctx: Any, services: Services) -> Iterator[_pending.Invocation]:
+class running:  # lower case: used like the function it replaced, `with _current.running(ctx, services):`
     """The scope of one handler run: its context, its app, and the calls it starts (settle them before
-    answering)."""
-    invocation = _pending.Invocation()
-    context_token = current_context.set(ctx)
-    services_token = current_services.set(services)
-    invocation_token = _pending.current_invocation.set(invocation)
-    try:
-        yield invocation
-    finally:
+    answering). A class, not a generator context manager: it is entered once per invocation, on the hot path."""
+
+    __slots__ = ("_tokens", "ctx", "invocation", "services")
+
+    def __init__(self, ctx: Any, services: Services) -> None:
+        self.ctx, self.services = ctx, services
+        self.invocation = _pending.Invocation()
+
+    def __enter__(self) -> _pending.Invocation:
+        self._tokens = (current_context.set(self.ctx), current_services.set(self.services),
+                        _pending.current_invocation.set(self.invocation))
+        return self.invocation
+
+    def __exit__(self, *exc_info: object) -> None:
+        context_token, services_token, invocation_token = self._tokens
         _pending.current_invocation.reset(invocation_token)
         current_services.reset(services_token)
         current_context.reset(context_token)
@@ -114,5 +120,6 @@ async def settled(work: Awaitable[T], invocation: _pending.Invocation) -> T:
         with contextlib.suppress(Exception):  # the handler's own error is the one to report
             await invocation.settle()
         raise
-    await invocation.settle()
+    if invocation._started:  # most runs start no call: skip the coroutine
+        await invocation.settle()
     return result

@@ -182,6 +182,10 @@ def run(
         help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
         "its reason). Default: on in `motia dev`, off in `motia run`.",
     ),
+    workers: int = typer.Option(
+        1, "--workers", help="Run the steps in this many worker processes of the embedded engine (1: in this "
+        "process). A worker that exits is started again.",
+    ),
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -199,6 +203,11 @@ def run(
     if engine_url and access_log:
         _fail("--access-log logs the HTTP requests this process serves; a worker of another engine (--engine) "
               "serves none (the engine does)")
+    if workers < 1:
+        _fail(f"--workers must be 1 or more, not {workers}")
+    if engine_url and workers != 1:
+        _fail("--workers runs worker processes of the embedded engine; with --engine, start more `motia run "
+              "--engine` processes instead")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
@@ -212,6 +221,8 @@ def run(
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
+    if workers > 1:
+        options["workers"] = _worker_pool(workers, steps_dir, timeout, drain_timeout, log_level, log_format)
     application = _embedded_app(registry, **options, docs=docs,
                                 **_console_options(options.get("host", host), console, console_token))
 
@@ -245,6 +256,8 @@ def _console_options(host: str, console: Optional[bool], token: Optional[str]) -
     elif console and reason is not None:
         _fail(reason)
     return {"console": console, "console_token": token}
+
+
 def _watched() -> bool:
     """Whether this `motia run` is the app `motia dev` restarts on changes."""
     import os
@@ -252,6 +265,18 @@ def _watched() -> bool:
     from .reload import CHILD_ENV
 
     return os.environ.get(CHILD_ENV) == "1"
+
+
+def _worker_pool(count: int, steps_dir: Optional[Path], timeout: float, drain_timeout: float, log_level: str,
+                 log_format: str) -> Any:
+    """`--workers N`: each child is `motia run --engine` (the URL and token come in its environment)."""
+    from .runtime.workers import WorkerPool
+
+    args = ["--timeout", str(timeout), "--drain-timeout", str(drain_timeout), "--log-level", log_level,
+            "--log-format", log_format]
+    if steps_dir is not None:
+        args += ["--dir", str(steps_dir)]
+    return WorkerPool(count, args, cwd=Path.cwd(), stop_timeout=drain_timeout)
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:

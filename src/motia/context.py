@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 from asyncio import Future
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
@@ -13,8 +12,10 @@ from typing_extensions import TypeVar
 from ._current import Services
 from .log import StepLogger
 from .model import TriggerType, canonical_kind
+from .protocol import trace_id as new_trace_id
 from .pydantic_types import to_builtins
 from .records import Record
+from .tracing import get_trace_id_from_span
 
 if TYPE_CHECKING:
     from ._pending import Pending
@@ -102,12 +103,10 @@ class FlowContext(Generic[T]):
 
     @property
     def trace_id(self) -> str:
-        # Lazy: most requests never read it, and a fresh id costs a syscall.
+        # Lazy: most requests never read it.
         if self._trace_id is None:
-            from .tracing import get_trace_id_from_span
-
             self._trace_id = (get_trace_id_from_span() or trace_id_from(self._traceparent)
-                              or os.urandom(16).hex())
+                              or new_trace_id())
         return self._trace_id
 
     @property

@@ -3,13 +3,13 @@ handler running in this task is carried along); `get_stream` finds one of its st
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _current
 from ._pending import Pending
 from .context import _event_parts
+from .protocol import trace_id as new_trace_id
 
 if TYPE_CHECKING:
     from .streams import Stream
@@ -24,7 +24,7 @@ def emit(topic_or_event: str | Mapping[str, Any], data: Any = None) -> Pending[N
 async def _emit(topic_or_event: str | Mapping[str, Any], data: Any) -> None:
     topic, payload, group = _event_parts(topic_or_event, data)
     context = _current.current_context.get()
-    trace_id = context.trace_id if context is not None else os.urandom(16).hex()
+    trace_id = context.trace_id if context is not None else new_trace_id()
     await _current.services().emit(topic, payload, trace_id=trace_id, message_group_id=group)
 
 

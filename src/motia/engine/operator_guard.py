@@ -28,7 +28,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 def is_operator_path(path: str) -> bool:
     """Whether the router would take `path` to an operator route (it ignores empty segments: `//__motia/x`)."""
-    return path.lstrip("/").split("/", 1)[0] == PREFIX
+    return PREFIX in path and path.lstrip("/").split("/", 1)[0] == PREFIX  # `in` first: every request asks
 
 
 def _host_name(host: str) -> str:

@@ -106,7 +106,7 @@ class Router(Generic[R]):
                 if route is not None:
                     return route, {}, []
             segments = split(path)
-        hit = _find(self._root, segments, 0, method, [])
+        hit = _walk(self._root, segments, method)
         if hit is not None:
             (route, names), bound = hit
             return route, dict(zip(names, bound, strict=True)), []
@@ -129,6 +129,29 @@ class Router(Generic[R]):
             yield from self._candidates(child, segments, index + 1)
         if node.param_child is not None:
             yield from self._candidates(node.param_child, segments, index + 1)
+
+
+def _walk(
+    root: _Node[R], segments: list[str], method: str
+) -> tuple[tuple[R, tuple[str, ...]], list[str]] | None:
+    """`_find` without recursion while the path is unambiguous (no level offers both a static and a parameter
+    child for the segment): the common case, one loop. Where both could match, `_find` backtracks."""
+    node = root
+    values: list[str] = []
+    for segment in segments:
+        child = node.static.get(segment)
+        param = node.param_child
+        if child is None:
+            if param is None:
+                return None
+            values.append(segment)
+            node = param
+        elif param is None:
+            node = child
+        else:
+            return _find(root, segments, 0, method, [])
+    found = node.routes.get(method)
+    return None if found is None else (found, values)
 
 
 def _find(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import threading
@@ -36,6 +37,7 @@ from .graph_page import GRAPH_PATH, serve_graph
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
 from .worker import OPENAPI_PATH, Worker
+from .workers import WorkerPool, parent_watch
 
 log = logging.getLogger("motia")
 
@@ -81,10 +83,14 @@ class App:
         console: bool = False,
         console_token: str | None = None,
         access_log: bool = False,
+        workers: WorkerPool | None = None,
     ) -> None:
         """`console` serves the console at /__motia/ (loopback `host` only, unless a `console_token` is given)."""
         self.registry = registry
         self.access_log = access_log
+        # `--workers N`: the steps run in these child processes, not in this one (see runtime/workers.py).
+        self.workers = workers
+        self.pool_server: WorkerServer | None = None
         self.limits = limits or HttpLimits()
         # The worker ports (external workers, `motia run --engine`): `worker_ports` (config.yaml's
         # `iii-worker-manager` entries), else one on engine_host:engine_port; none: in-process worker only.
@@ -138,12 +144,12 @@ class App:
 
     async def start_engine(self) -> None:
         """Register the steps with the engine and start it (stream and worker ports, cron), without HTTP."""
-        if len(self.registry) or self.registry.streams or self.engine_port is None:
+        if (len(self.registry) or self.registry.streams or self.engine_port is None) and self.workers is None:
             # `motia engine` has no steps of its own: an in-process worker would only add an empty OpenAPI
             # document, a replica of the one its workers serve.
             self.transport = InProcessTransport(self.engine, self.worker)
             await self.worker.attach(self.transport)
-        if self.engine_port is None:
+        if self.engine_port is None and self.workers is None:
             # No other worker can ever connect: a remembered subscription the steps did not make again is that
             # of a removed or renamed step, and would otherwise collect a copy of every message until retention.
             self.embedded.queues.forget_away()
@@ -157,6 +163,26 @@ class App:
             log.info("worker port on %s%s", server.url, _guards(settings))
         if self.worker_servers:
             self.engine_port = self.worker_servers[0].port
+        if self.workers is not None:
+            await self._start_workers(channels)
+
+    async def _start_workers(self, channels: Channels) -> None:
+        """The private worker port of `--workers`, then the children; returns once each registered its steps."""
+        assert self.workers is not None
+        token = secrets.token_urlsafe(32)
+        self.pool_server = WorkerServer(self.engine, settings=WorkerPortConfig(host="127.0.0.1", port=0,
+                                                                               auth_token=token), channels=channels)
+        await self.pool_server.start()
+        connections = self.engine.connections
+
+        def registered(pid: int) -> bool:
+            # `engine::workers::register` comes after a worker's registrations, on the same ordered connection.
+            return any(c.metadata.get("pid") == pid and not c.closed for c in connections.values())
+
+        await self.workers.start(self.pool_server.url, token, registered)
+        if self.engine_port is None:
+            # As for the in-process worker: a remembered subscription no child made again is a removed step's.
+            self.embedded.queues.forget_away()
 
     @property
     def worker_server(self) -> WorkerServer | None:
@@ -203,6 +229,11 @@ class App:
         if self._server_task is not None:
             await self._server_task
             self._server_task = None
+        if self.workers is not None:
+            await self.workers.stop()  # each finishes its running handlers; the engine still takes their calls
+        if self.pool_server is not None:
+            await self.pool_server.close()
+            self.pool_server = None
         for server in self.worker_servers:
             await server.close()
         self.worker_servers = []
@@ -276,7 +307,7 @@ class RemoteApp:
     async def serve(self) -> None:
         """Work until SIGINT or SIGTERM (or until the engine refuses this worker), then leave gracefully."""
         stop = asyncio.Event()
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), parent_watch(stop):
             try:
                 waiter = asyncio.create_task(stop.wait())
                 starting = asyncio.create_task(self.start())

@@ -97,7 +97,7 @@ class HttpFunction:
                 data = msgspec.convert(data, HttpRequestData)
             except msgspec.ValidationError as exc:
                 return _error(400, errors.VALIDATION_ERROR, f"Malformed HTTP trigger payload: {exc}")
-        if not self.http_args and isinstance(data.request_body, AsyncIterator):
+        if not self.http_args and data.request_body is not None and isinstance(data.request_body, AsyncIterator):
             # The raw body comes as a stream (from a remote engine's channel); this handler wants it whole.
             data.raw_body = b"".join([chunk async for chunk in data.request_body])
         try:

@@ -41,11 +41,8 @@ def make_caller(fn: Callable[..., Any], *, input_is_context: bool = False) -> Ca
         return (None, ctx) if input_is_context else (value, ctx)
 
     if shape.is_async:
-        if arity == 2 and not input_is_context:
-            async def call_two(value: Any, ctx: Any) -> Any:
-                return await fn(value, ctx)
-
-            return call_two
+        if arity == 2 and not input_is_context and inspect.iscoroutinefunction(fn):
+            return fn  # already `async (input, ctx)`: no wrapper frame on the hot path
         if arity == 1 and not input_is_context:
             async def call_one(value: Any, ctx: Any) -> Any:
                 return await fn(value)
