@@ -101,16 +101,29 @@ def _fail(message: object, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None):  # type: ignore[no-untyped-def]
+def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None,  # type: ignore[no-untyped-def]
+              logged: bool = False):
+    """The project's registry; a step that does not load exits with its error. Warnings go to the log when the
+    command configured one (`logged`: `motia run`, in its log format), else to stderr."""
+    import logging
+
     from .discovery import discover
     from .errors import StepError
 
+    root = str(Path.cwd().resolve())
     try:
-        return discover(Path.cwd(), steps_dir)
+        registry = discover(Path.cwd(), steps_dir)
     except StepError as exc:
-        typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
-        _serve_unavailable_while_watched(serving, exc.render())
+        text = exc.render(root)
+        typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
+        _serve_unavailable_while_watched(serving, text)
         raise typer.Exit(1) from None
+    for warning in registry.warnings:
+        if logged:
+            logging.getLogger("motia").warning(warning.render(root))
+        else:
+            typer.secho(f"warning: {warning.render(root)}", fg=typer.colors.YELLOW, err=True)
+    return registry
 
 
 def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
@@ -188,7 +201,7 @@ def run(
         max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
     )
-    registry = _discover(steps_dir, serving=None if engine_url else (host, port))
+    registry = _discover(steps_dir, serving=None if engine_url else (host, port), logged=True)
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return

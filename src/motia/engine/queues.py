@@ -16,13 +16,13 @@ messages become dead letters.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections import deque
 from typing import Any, Literal
 
 import msgspec
 
+from ..errors import did_you_mean
 from ..protocol import new_id
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
@@ -231,10 +231,8 @@ class QueueModule:
         if topic in self.subscriptions:
             return None
         why = f"no function subscribes to topic {topic!r}: the message is dropped"
-        close = [repr(known) for known in difflib.get_close_matches(topic, list(self.subscriptions), n=3)]
-        if not close:
-            return why
-        return f"{why}; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
+        close = did_you_mean(topic, list(self.subscriptions))
+        return f"{why}; {close}" if close else why
 
     def _start(self, subscriber: Subscriber) -> None:
         for message in self.store.queue_pending(subscriber.function_id):

@@ -1,0 +1,128 @@
+"""Start-up warnings: what loads but is probably a mistake. A step written in a file discovery never imports, a
+declared emit no step consumes, a topic a handler emits without declaring it; each names the file and line,
+and the closest topic names when a typo is likely.
+
+They are read from the source (`ast`), never by running it: a skipped file is not imported, a handler not called.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import StepWarning, did_you_mean
+from .model import QueueTrigger, Step
+
+# The decorators of the DSL (`motia.dsl`): a function under one of them is meant to be a step.
+STEP_DECORATORS = frozenset({"api", "http", "get", "post", "put", "patch", "delete", "on", "event", "queue",
+                             "cron", "on_state", "on_stream", "step", "multi_trigger_step"})
+# What a handler calls to publish: `ctx.emit(...)`, `ctx.enqueue(...)`, `emit(...)`, `enqueue(...)`.
+EMIT_CALLS = frozenset({"emit", "enqueue"})
+
+
+def skipped_step_files(files: Iterable[Path]) -> list[StepWarning]:
+    """A warning for each file (not a step file, so never imported) that decorates a function as a step or
+    defines `config` and `handler` (the old form)."""
+    warnings = []
+    for file in files:
+        found = _steps_written_in(file)
+        if found is None:
+            continue
+        line, what = found
+        warnings.append(StepWarning(
+            f"{what}, but this file is never loaded: step files are named *_step.py or *.step.py",
+            f"{file}:{line}", f"rename it {file.with_name(file.stem + '_step.py')}"))
+    return warnings
+
+
+def _steps_written_in(file: Path) -> tuple[int, str] | None:
+    """(line, description) of the first step a file writes, or None."""
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "motia" not in source:  # most helper modules: no need to parse them
+        return None
+    try:
+        tree = ast.parse(source, str(file))
+    except SyntaxError:
+        return None
+    decorated = [(node.decorator_list[0].lineno, node.name) for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and any(_called_name(d) in STEP_DECORATORS for d in node.decorator_list)]
+    if decorated:
+        line, name = min(decorated)
+        more = f" (and {len(decorated) - 1} more)" if len(decorated) > 1 else ""
+        return line, f"{name}{more} is decorated as a step"
+    names = {target.id: node.lineno for node in tree.body if isinstance(node, ast.Assign)
+             for target in node.targets if isinstance(target, ast.Name)}
+    handlers = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name == "handler"]
+    if "config" in names and handlers:
+        return names["config"], "it defines a step's config and handler"
+    return None
+
+
+def _called_name(node: ast.expr) -> str | None:
+    """`api` for `@api(...)`, `@motia.api(...)`, `@api`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def topic_warnings(steps: Iterable[Step]) -> list[StepWarning]:
+    """Declared emits no step consumes, and literal topics a handler emits without declaring them."""
+    steps = list(steps)
+    consumed = sorted({t.topic for step in steps for t in step.triggers if isinstance(t, QueueTrigger)})
+    warnings = []
+    for step in steps:
+        for emit in step.emits:
+            if emit.topic not in consumed:
+                warnings.append(StepWarning(
+                    f"step {step.name!r} declares it emits {emit.topic!r}, which no step consumes", step.location,
+                    did_you_mean(emit.topic, consumed)
+                    or f"subscribe a step to it (@on({emit.topic!r})), or remove it from emits"))
+        declared = [e.topic for e in (*step.emits, *step.virtual_emits)]
+        for topic, location in _literal_emits(step.handler):
+            if topic not in declared:
+                listed = f"emits={declared!r}" if declared else "it declares no emits"
+                warnings.append(StepWarning(
+                    f"step {step.name!r} emits {topic!r}, which it does not declare ({listed})", location,
+                    did_you_mean(topic, declared) or did_you_mean(topic, consumed)
+                    or f"declare it: emits=[..., {topic!r}]"))
+    return warnings
+
+
+def _literal_emits(handler: Any) -> list[tuple[str, str]]:
+    """(topic, file:line) of each `emit("topic", ...)`/`emit({"topic": "..."})` in a handler's own source."""
+    try:
+        file = inspect.getsourcefile(handler)
+        lines, first = inspect.getsourcelines(handler)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):  # built in, made at run time, or a lambda inside an expression
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called_name(node.func) in EMIT_CALLS and node.args:
+            topic = _literal_topic(node.args[0])
+            if topic is not None:
+                found.append((topic, f"{file}:{first + node.lineno - 1}"))
+    return found
+
+
+def _literal_topic(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values, strict=True):
+            if isinstance(key, ast.Constant) and key.value in ("topic", "type"):
+                return _literal_topic(value)
+    return None

@@ -1,0 +1,169 @@
+"""Mistakes caught at start-up, as a user meets them: `motia run`/`motia steps` in a project, the text asserted.
+
+Errors stop start-up naming the step file (relative) and line, with a hint; warnings name the file and line too,
+and the app still starts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+MODELS = """
+    import msgspec
+
+    class Body(msgspec.Struct):
+        name: str
+"""
+
+
+def motia(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "motia.cli", *args], cwd=root, capture_output=True, text=True,
+                          timeout=60)
+
+
+def run_once(root: Path) -> subprocess.CompletedProcess[str]:
+    """`motia run` in a project whose steps do not load: it exits at once."""
+    return motia(root, "run", "--port", "0", "--stream-port", "0", "--memory")
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    for name, source in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip())
+    return root
+
+
+# --- errors -----------------------------------------------------------------------------------------------
+
+
+def test_a_fastapi_style_path_parameter_stops_start_up_saying_use_colon(tmp_path):
+    root = project(tmp_path, {"steps/users_step.py": """
+        from motia import api
+
+        @api("GET", "/users/{user_id}/orders")
+        async def user_orders(req):
+            return []
+    """})
+    result = run_once(root)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: steps/users_step.py:3: step 'user_orders': the path /users/{user_id}/orders writes a parameter "
+        "as {user_id}\n  hint: write path parameters with a colon: /users/:user_id/orders\n")
+
+
+def test_a_handler_annotated_with_the_body_type_stops_start_up_naming_the_fix(tmp_path):
+    root = project(tmp_path, {"steps/users_step.py": MODELS + """
+    from motia import api
+
+    @api("POST", "/users")
+    async def create_user(req: Body):
+        return {"name": req.name}
+    """})
+    result = run_once(root)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: steps/users_step.py:8: step 'create_user': its request parameter 'req' is annotated Body, a body "
+        "type; an HTTP handler receives an ApiRequest\n"
+        "  hint: annotate it ApiRequest[Body] (from motia import ApiRequest) and read the body as req.body\n")
+
+
+def test_start_up_errors_name_files_relative_to_the_project(tmp_path):
+    root = project(tmp_path, {
+        "steps/a_step.py": "from motia import get\n\n@get('/x')\nasync def first(req):\n    return {}\n",
+        "steps/b_step.py": "from motia import get\n\n@get('/x')\nasync def second(req):\n    return {}\n",
+    })
+    result = run_once(root)
+    assert result.returncode == 1
+    assert str(tmp_path) not in result.stderr
+    assert result.stderr.startswith("error: steps/b_step.py:3: duplicate route GET /x (step 'second'); GET /x is "
+                                    "already served by step 'first' at steps/a_step.py:3\n")
+
+
+# --- warnings ---------------------------------------------------------------------------------------------
+
+
+def test_decorated_functions_in_a_file_discovery_skips_are_a_warning_naming_the_rule(tmp_path):
+    root = project(tmp_path, {
+        "steps/health_step.py": "from motia import get\n\n@get('/health')\nasync def health(req):\n    return {}\n",
+        "steps/orders.py": """
+            from motia import api
+
+            @api("GET", "/orders")
+            async def list_orders(req):
+                return []
+        """,
+        "steps/helpers.py": "def total(items):\n    return sum(items)\n",
+    })
+    result = motia(root, "steps")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["health  GET /health  steps/health_step.py:3"]
+    assert result.stderr == (
+        "warning: steps/orders.py:3: list_orders is decorated as a step, but this file is never loaded: step files "
+        "are named *_step.py or *.step.py\n  hint: rename it steps/orders_step.py\n")
+
+
+def test_a_declared_emit_no_step_consumes_is_a_warning_with_the_closest_topics(tmp_path):
+    root = project(tmp_path, {
+        "steps/orders_step.py": """
+            from motia import api, on
+
+            @api("POST", "/orders", emits=["order.placd"])
+            async def place(req, ctx):
+                await ctx.emit("order.placd", {})
+                return {}
+
+            @on("order.placed")
+            async def charge(data, ctx):
+                pass
+        """,
+    })
+    result = motia(root, "steps")
+    assert result.returncode == 0
+    assert result.stderr == (
+        "warning: steps/orders_step.py:3: step 'place' declares it emits 'order.placd', which no step consumes\n"
+        "  hint: did you mean 'order.placed'?\n")
+
+
+def test_emitting_a_topic_the_step_does_not_declare_is_a_warning_naming_the_line(tmp_path):
+    root = project(tmp_path, {
+        "steps/users_step.py": """
+            from motia import api, on
+
+            @api("POST", "/users", emits=["user.created"])
+            async def create_user(req, ctx):
+                await ctx.emit("user.craeted", {"id": 1})
+                return {}
+
+            @on("user.created")
+            async def welcome(data, ctx):
+                pass
+        """,
+    })
+    result = motia(root, "steps")
+    assert result.returncode == 0
+    assert result.stderr == (
+        "warning: steps/users_step.py:5: step 'create_user' emits 'user.craeted', which it does not declare "
+        "(emits=['user.created'])\n  hint: did you mean 'user.created'?\n")
+
+
+def test_a_project_with_only_src_is_served(tmp_path, motia_run):
+    root = project(tmp_path, {
+        "src/billing/invoices_step.py": "from motia import get\n\n@get('/invoices')\nasync def invoices(req):\n"
+                                        "    return ['i1']\n",
+    })
+    listed = motia(root, "steps")
+    assert (listed.returncode, listed.stdout) == (0, "invoices  GET /invoices  src/billing/invoices_step.py:3\n")
+    served = motia_run(root, "--memory", "--stream-port", "0")
+    assert served.client.get("/invoices").json() == ["i1"]
+
+
+def test_no_steps_and_no_src_directory_is_explained(tmp_path):
+    result = run_once(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: no steps/ or src/ directory here to find step files in\n"
+        "  hint: run motia from your project's root, or name the steps directory with --dir\n")
