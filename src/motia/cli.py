@@ -292,12 +292,21 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
     return options
 
 
+# The flag that moves each port an app listens on (`ListenError.role`).
+_PORT_FLAGS = {"HTTP": "--port", "the stream WebSocket": "--stream-port", "the worker port": "--engine-port"}
+
+
 def _serve(main: Any) -> None:
-    """Run the app's coroutine; a port in use (or another OS refusal) is a clear error."""
+    """Run the app's coroutine; a port in use (or another OS refusal) is a clear error naming the flag to use."""
+    from .runtime.app import ListenError
     from .runtime.app import run as run_loop
 
     try:
         run_loop(main)
+    except ListenError as exc:
+        flag = _PORT_FLAGS.get(exc.role, "--port")
+        move = f"choose another port: {flag} PORT ({flag} 0 picks a free one)"
+        _fail(f"{exc}\n  hint: {'stop it, or ' + move if exc.in_use else move}")
     except OSError as exc:
         _fail(exc)
 

@@ -55,9 +55,9 @@ def _render(location: str | None, message: str, hint: str | None, root: str | No
     return text.replace(root.rstrip("/") + "/", "") if root else text
 
 
-def did_you_mean(name: str, known: list[str]) -> str | None:
+def did_you_mean(name: str, known: list[str], most: int = 3) -> str | None:
     """`did you mean 'a' or 'b'?` naming the known names closest to a mistyped one; None when none is close."""
-    close = [repr(found) for found in difflib.get_close_matches(name, known, n=3)]
+    close = [repr(found) for found in difflib.get_close_matches(name, known, n=most)]
     if not close:
         return None
     return f"did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"

@@ -160,8 +160,7 @@ def resolve(step: Step) -> None:
             try:
                 CronSchedule(trigger.expression, trigger.timezone)
             except CronError as exc:
-                raise StepError(f"step {step.name!r}: {exc}", location,
-                                "use 5 fields (m h dom mon dow), 6 (seconds first), 7 (with year) or @daily") from None
+                raise StepError(f"step {step.name!r}: {exc}", location, exc.hint) from None
 
 
 def _check_request_parameter(step: Step, shape: HandlerShape) -> None:
