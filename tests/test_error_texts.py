@@ -129,13 +129,13 @@ def test_a_payload_that_never_decodes_is_dead_lettered_at_once_with_its_reason_a
     assert letter["error"] == "invalid_payload: payload does not match: Object missing required field `total`"
     served.wait_for_output(r"(dead-lettered)")
     records = [json.loads(line) for line in served.lines if line.startswith("{")]
-    [invalid] = [r for r in records if "does not match" in r["msg"]]
+    [invalid] = [r for r in records if "does not match its type" in r["message"]]
     assert invalid["trace_id"] == TRACE_ID
-    [dead] = [r for r in records if "dead-lettered" in r["msg"]]
-    assert dead["msg"].endswith("dead-lettered at once, as its payload does not match the subscriber's type "
+    [dead] = [r for r in records if "dead-lettered" in r["message"]]
+    assert dead["message"].endswith("dead-lettered at once, as its payload does not match the subscriber's type "
                                 "(retrying cannot help): invalid_payload: payload does not match: Object missing "
                                 "required field `total`")
-    assert not [r for r in records if "retrying" in r["msg"]]
+    assert not [r for r in records if "retrying in" in r["message"]]
 
 
 def test_dlq_list_prints_a_table_with_a_header_and_the_step_not_the_function_id(orders):

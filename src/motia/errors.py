@@ -104,6 +104,9 @@ INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
 TIMEOUT = "TIMEOUT"  # 504
+# A queue payload that does not match its subscriber's type: the same bytes never will, so the queue dead-letters
+# it at once instead of retrying.
+INVALID_PAYLOAD = "invalid_payload"
 
 _encoder = msgspec.json.Encoder()
 

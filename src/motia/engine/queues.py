@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..errors import did_you_mean
+from ..errors import INVALID_PAYLOAD, did_you_mean
 from ..protocol import new_id
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
@@ -420,15 +420,15 @@ class QueueModule:
         self.failed += 1
         message.error = f"{code}: {message_text}"
         retries = message.attempts - 1
-        if retries >= subscriber.settings.max_retries:
+        if retries >= subscriber.settings.max_retries or code == INVALID_PAYLOAD:
             message.failed_at = self.clock.now()
             subscriber.known.discard(message.id)
             self.store.queue_dead(message)
             self.store.request_flush()
-            log.error(
-                "message %s on %s to %s dead-lettered after %d attempts: %s",
-                message.id, message.topic, subscriber.function_id, message.attempts, message.error,
-            )
+            when = ("at once, as its payload does not match the subscriber's type (retrying cannot help)"
+                    if code == INVALID_PAYLOAD else f"after {message.attempts} attempts")
+            log.error("message %s on %s to %s dead-lettered %s: %s", message.id, message.topic,
+                      subscriber.function_id, when, message.error)
             return True
         delay = subscriber.settings.backoff(message.attempts)
         message.available_at = self.clock.now() + delay
