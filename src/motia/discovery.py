@@ -87,9 +87,21 @@ def discover(root: Path | str = ".", steps_dir: Path | str | None = None) -> Reg
                 continue
             module = load_step_file(file, import_root)
             collect(registry, module, file)
+    registry.name = project_name(root)
     registry.warnings.extend(skipped_step_files(skipped))
     registry.warnings.extend(topic_warnings(registry))
     return registry
+
+
+def project_name(root: Path) -> str:
+    """`[project] name` of the project's pyproject.toml, else the name of its directory."""
+    import tomllib
+
+    try:
+        name = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name.strip() else root.name or "motia"
 
 
 def collect(registry: Registry, module: ModuleType, file: Path | None = None) -> None:

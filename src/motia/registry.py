@@ -55,6 +55,8 @@ class Registry:
         self.stream_auth: Callable[..., Any] | None = None
         # Step id -> file served by `GET /__motia/step/:stepId` (set by `motia.setup_step_endpoint`).
         self.step_files: dict[str, str] | None = None
+        # The project's name (`discovery.project_name`): the title of its OpenAPI document and docs pages.
+        self.name: str | None = None
         # What discovery found odd but loadable (`motia.checks`): printed at start-up, never fatal.
         self.warnings: list[StepWarning] = []
         self._names: dict[str, Step] = {}
