@@ -77,7 +77,8 @@ def asyncapi_document(
 
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
-        "info": {"title": title or document_title(registry), "version": version, **({"description": description} if description else {})},
+        "info": {"title": title or document_title(registry), "version": version,
+                 **({"description": description} if description else {})},
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": {key: operations[key] for key in sorted(operations)},
