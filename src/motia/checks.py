@@ -1,8 +1,9 @@
-"""Start-up warnings: what loads but is probably a mistake. A step written in a file discovery never imports, a
-declared emit no step consumes, a topic a handler emits without declaring it; each names the file and line,
-and the closest topic names when a typo is likely.
+"""Reading step sources: the start-up warnings (what loads but is probably a mistake: a step written in a file
+discovery never imports, a declared emit no step consumes, a topic a handler emits without declaring it; each
+names the file and line, and the closest topic names when a typo is likely), and what a handler writes (the state
+groups and streams the flow graph joins to it).
 
-They are read from the source (`ast`), never by running it: a skipped file is not imported, a handler not called.
+All is read from the source (`ast`), never by running it: a skipped file is not imported, a handler not called.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from typing import Any
 
 from .errors import StepWarning, did_you_mean
 from .model import QueueTrigger, Step
+from .streams import Stream
 
 # The decorators of the DSL (`motia.dsl`): a function under one of them is meant to be a step.
 STEP_DECORATORS = frozenset({"api", "http", "get", "post", "put", "patch", "delete", "on", "event", "queue",
                              "cron", "on_state", "on_stream", "step", "multi_trigger_step"})
 # What a handler calls to publish: `ctx.emit(...)`, `ctx.enqueue(...)`, `emit(...)`, `enqueue(...)`.
 EMIT_CALLS = frozenset({"emit", "enqueue"})
+# What writes state and stream items (the flow graph draws an edge from the step to the group or stream).
+STATE_WRITES = frozenset({"set", "update", "delete", "clear"})
+STREAM_WRITES = frozenset({"set", "update", "delete", "send"})
 
 
 def skipped_step_files(files: Iterable[Path]) -> list[StepWarning]:
@@ -103,19 +108,69 @@ def topic_warnings(steps: Iterable[Step]) -> list[StepWarning]:
 
 def _literal_emits(handler: Any) -> list[tuple[str, str]]:
     """(topic, file:line) of each `emit("topic", ...)`/`emit({"topic": "..."})` in a handler's own source."""
+    found = []
+    for call, chain, location in _calls(handler):
+        if chain[-1] in EMIT_CALLS and call.args:
+            topic = _literal_topic(call.args[0])
+            if topic is not None:
+                found.append((topic, location))
+    return found
+
+
+def written(handler: Any) -> list[tuple[str, str]]:
+    """What a handler's own source writes, in source order: ("state", group) for `ctx.state.set("group", ...)`
+    (and `update`, `delete`, `clear`), ("stream", name) for `ctx.streams.name.set(...)`,
+    `ctx.streams["name"].set(...)` or `.set(...)` on a module's `Stream` (and `update`, `delete`, `send`)."""
+    found: list[tuple[str, str]] = []
+    for call, chain, _ in _calls(handler):
+        method = chain[-1]
+        if method in STATE_WRITES and len(chain) >= 2 and chain[-2] == "state" and call.args:
+            group = call.args[0]
+            if isinstance(group, ast.Constant) and isinstance(group.value, str):
+                found.append(("state", group.value))
+        elif method in STREAM_WRITES and len(chain) >= 3 and chain[-3] == "streams":
+            found.append(("stream", chain[-2]))
+        elif method in STREAM_WRITES and len(chain) == 2:
+            value = getattr(handler, "__globals__", {}).get(chain[0])
+            if isinstance(value, Stream):
+                found.append(("stream", value.name))
+    return list(dict.fromkeys(found))
+
+
+def _calls(handler: Any) -> list[tuple[ast.Call, list[str], str]]:
+    """Each call in a handler's own source whose callee is a dotted name: (call, the name's parts, file:line)."""
     try:
         file = inspect.getsourcefile(handler)
         lines, first = inspect.getsourcelines(handler)
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError):  # built in, made at run time, or a lambda inside an expression
         return []
-    found = []
+    calls = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _called_name(node.func) in EMIT_CALLS and node.args:
-            topic = _literal_topic(node.args[0])
-            if topic is not None:
-                found.append((topic, f"{file}:{first + node.lineno - 1}"))
-    return found
+        if isinstance(node, ast.Call):
+            chain = _dotted(node.func)
+            if chain:
+                calls.append((node, chain, f"{file}:{first + node.lineno - 1}"))
+    calls.sort(key=lambda call: (call[0].lineno, call[0].col_offset))
+    return calls
+
+
+def _dotted(node: ast.expr) -> list[str] | None:
+    """`ctx.streams["todos"].set` -> ["ctx", "streams", "todos", "set"]; None for anything else."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                and isinstance(node.slice.value, str):
+            parts.append(node.slice.value)
+            node = node.value
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return parts[::-1]
+        else:
+            return None
 
 
 def _literal_topic(node: ast.expr) -> str | None:

@@ -490,7 +490,12 @@ def graph(
         sys.stdout.write(text)
         return
     output.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {output} ({_count(len(flow.steps), 'step')}, {_count(len(flow.topics), 'topic')})", err=True)
+    counts = [_count(len(flow.steps), "step")]
+    for kind, noun in (("topic", "topic"), ("stream", "stream"), ("state", "state group")):
+        found = sum(1 for node in flow.topics if node.kind == kind)
+        if found or kind == "topic":
+            counts.append(_count(found, noun))
+    typer.echo(f"wrote {output} ({', '.join(counts)})", err=True)
 
 
 def _count(n: int, noun: str) -> str:
