@@ -167,3 +167,31 @@ def test_no_steps_and_no_src_directory_is_explained(tmp_path):
     assert result.stderr == (
         "error: no steps/ or src/ directory here to find step files in\n"
         "  hint: run motia from your project's root, or name the steps directory with --dir\n")
+
+
+def test_motia_run_logs_the_warnings_starts_anyway_and_warns_once_per_unknown_topic(tmp_path, motia_run):
+    root = project(tmp_path, {
+        "steps/users_step.py": """
+            from motia import api, on
+
+            @api("POST", "/users", emits=["user.created"])
+            async def create_user(req, ctx):
+                await ctx.emit("user.craeted", {"id": 1})
+                return {"ok": True}
+
+            @on("user.created")
+            async def welcome(data, ctx):
+                pass
+        """,
+    })
+    served = motia_run(root, "--memory", "--stream-port", "0")
+    assert served.client.post("/users", json={}).json() == {"ok": True}
+    assert served.client.post("/users", json={}).json() == {"ok": True}
+    served.wait_for_output(r"(no function subscribes)")
+    output = served.stop()
+    assert "WARNING [motia] steps/users_step.py:5: step 'create_user' emits 'user.craeted', which it does not " \
+           "declare (emits=['user.created'])\n  hint: did you mean 'user.created'?" in output
+    unheard = [line for line in output.splitlines() if "no function subscribes" in line]
+    assert len(unheard) == 1 and unheard[0].endswith(
+        "no function subscribes to topic 'user.craeted': the message is dropped; did you mean 'user.created'? "
+        "(logged once per topic)")
