@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import eventually
+from tests.test_startup_checks import motia, project
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
@@ -38,19 +35,6 @@ ORDERS = """
     async def charge(order: Order, ctx: FlowContext) -> None:
         ctx.logger.info("charged", id=order.id)
 """
-
-
-def motia(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "motia.cli", *args], cwd=root, capture_output=True, text=True,
-                          timeout=60)
-
-
-def project(root: Path, files: dict[str, str]) -> Path:
-    for name, source in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source).lstrip())
-    return root
 
 
 def cron_step(expression: str, timezone: str = "UTC") -> dict[str, str]:

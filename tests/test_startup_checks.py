@@ -106,47 +106,37 @@ def test_decorated_functions_in_a_file_discovery_skips_are_a_warning_naming_the_
         "are named *_step.py or *.step.py\n  hint: rename it steps/orders_step.py\n")
 
 
+def emitter_and_consumer(declared: str, emitted: str, consumed: str) -> dict[str, str]:
+    """A step file: `create` declares one topic and emits another, `consume` subscribes to a third."""
+    return {"steps/flow_step.py": f"""
+        from motia import api, on
+
+        @api("POST", "/things", emits=[{declared!r}])
+        async def create(req, ctx):
+            await ctx.emit({emitted!r}, {{"id": 1}})
+            return {{"ok": True}}
+
+        @on({consumed!r})
+        async def consume(data, ctx):
+            pass
+    """}
+
+
 def test_a_declared_emit_no_step_consumes_is_a_warning_with_the_closest_topics(tmp_path):
-    root = project(tmp_path, {
-        "steps/orders_step.py": """
-            from motia import api, on
-
-            @api("POST", "/orders", emits=["order.placd"])
-            async def place(req, ctx):
-                await ctx.emit("order.placd", {})
-                return {}
-
-            @on("order.placed")
-            async def charge(data, ctx):
-                pass
-        """,
-    })
+    root = project(tmp_path, emitter_and_consumer("order.placd", "order.placd", "order.placed"))
     result = motia(root, "steps")
     assert result.returncode == 0
     assert result.stderr == (
-        "warning: steps/orders_step.py:3: step 'place' declares it emits 'order.placd', which no step consumes\n"
+        "warning: steps/flow_step.py:3: step 'create' declares it emits 'order.placd', which no step consumes\n"
         "  hint: did you mean 'order.placed'?\n")
 
 
 def test_emitting_a_topic_the_step_does_not_declare_is_a_warning_naming_the_line(tmp_path):
-    root = project(tmp_path, {
-        "steps/users_step.py": """
-            from motia import api, on
-
-            @api("POST", "/users", emits=["user.created"])
-            async def create_user(req, ctx):
-                await ctx.emit("user.craeted", {"id": 1})
-                return {}
-
-            @on("user.created")
-            async def welcome(data, ctx):
-                pass
-        """,
-    })
+    root = project(tmp_path, emitter_and_consumer("user.created", "user.craeted", "user.created"))
     result = motia(root, "steps")
     assert result.returncode == 0
     assert result.stderr == (
-        "warning: steps/users_step.py:5: step 'create_user' emits 'user.craeted', which it does not declare "
+        "warning: steps/flow_step.py:5: step 'create' emits 'user.craeted', which it does not declare "
         "(emits=['user.created'])\n  hint: did you mean 'user.created'?\n")
 
 
@@ -170,26 +160,13 @@ def test_no_steps_and_no_src_directory_is_explained(tmp_path):
 
 
 def test_motia_run_logs_the_warnings_starts_anyway_and_warns_once_per_unknown_topic(tmp_path, motia_run):
-    root = project(tmp_path, {
-        "steps/users_step.py": """
-            from motia import api, on
-
-            @api("POST", "/users", emits=["user.created"])
-            async def create_user(req, ctx):
-                await ctx.emit("user.craeted", {"id": 1})
-                return {"ok": True}
-
-            @on("user.created")
-            async def welcome(data, ctx):
-                pass
-        """,
-    })
+    root = project(tmp_path, emitter_and_consumer("user.created", "user.craeted", "user.created"))
     served = motia_run(root, "--memory", "--stream-port", "0")
-    assert served.client.post("/users", json={}).json() == {"ok": True}
-    assert served.client.post("/users", json={}).json() == {"ok": True}
+    assert served.client.post("/things", json={}).json() == {"ok": True}
+    assert served.client.post("/things", json={}).json() == {"ok": True}
     served.wait_for_output(r"(no function subscribes)")
     output = served.stop()
-    assert "WARNING [motia] steps/users_step.py:5: step 'create_user' emits 'user.craeted', which it does not " \
+    assert "WARNING [motia] steps/flow_step.py:5: step 'create' emits 'user.craeted', which it does not " \
            "declare (emits=['user.created'])\n  hint: did you mean 'user.created'?" in output
     unheard = [line for line in output.splitlines() if "no function subscribes" in line]
     assert len(unheard) == 1 and unheard[0].endswith(
