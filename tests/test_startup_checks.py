@@ -6,6 +6,7 @@ and the app still starts.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -172,3 +173,28 @@ def test_motia_run_logs_the_warnings_starts_anyway_and_warns_once_per_unknown_to
     assert len(unheard) == 1 and unheard[0].endswith(
         "no function subscribes to topic 'user.craeted': the message is dropped; did you mean 'user.created'? "
         "(logged once per topic)")
+
+
+def test_a_topic_computed_at_run_time_and_not_declared_is_a_warning_once_per_step_and_topic(tmp_path, motia_run):
+    root = project(tmp_path, {"steps/flow_step.py": """
+        from motia import api, on
+
+        @api("POST", "/things/:kind", emits=["user.created"])
+        async def create(req, ctx):
+            await ctx.emit(f"user.{req.path_params['kind']}", {"id": 1})
+            return {"ok": True}
+
+        @on("user.created")
+        async def consume(data, ctx):
+            pass
+    """})
+    served = motia_run(root, "--memory", "--stream-port", "0", "--log-format", "json")
+    for kind in ("created", "craeted", "craeted"):
+        assert served.client.post(f"/things/{kind}", json={}).json() == {"ok": True}
+    served.wait_for_output(r"(no function subscribes)")
+    records = [json.loads(line) for line in served.stop().splitlines() if line.startswith("{")]
+    [warned] = [r for r in records if "which it does not declare" in r["message"]]
+    assert warned["message"] == ("step create emitted 'user.craeted', which it does not declare "
+                                 "(emits=['user.created']); did you mean 'user.created'? (logged once per step and "
+                                 "topic)")
+    assert (warned["level"], warned["step"], len(warned["trace_id"])) == ("warning", "create", 32)

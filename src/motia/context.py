@@ -200,7 +200,8 @@ class FlowContext(Generic[T]):
 
     async def _emit(self, topic_or_event: str | Mapping[str, Any], data: Any) -> None:
         topic, payload, group = _event_parts(topic_or_event, data)
-        await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
+        await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group,
+                                            step=self.step)
 
     def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
