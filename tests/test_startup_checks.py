@@ -98,6 +98,8 @@ def test_decorated_functions_in_a_file_discovery_skips_are_a_warning_naming_the_
                 return []
         """,
         "steps/helpers.py": "def total(items):\n    return sum(items)\n",
+        "steps/web.py": "from fastapi import APIRouter\nfrom motia import FlowContext\n\nrouter = APIRouter()\n\n\n"
+                        "@router.get('/x')\nasync def x():\n    return {}\n",  # another library's decorator
     })
     result = motia(root, "steps")
     assert result.returncode == 0

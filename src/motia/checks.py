@@ -56,9 +56,10 @@ def _steps_written_in(file: Path) -> tuple[int, str] | None:
         tree = ast.parse(source, str(file))
     except SyntaxError:
         return None
+    names, modules = _motia_imports(tree)
     decorated = [(node.decorator_list[0].lineno, node.name) for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and any(_called_name(d) in STEP_DECORATORS for d in node.decorator_list)]
+                 and any(_is_step_decorator(d, names, modules) for d in node.decorator_list)]
     if decorated:
         line, name = min(decorated)
         more = f" (and {len(decorated) - 1} more)" if len(decorated) > 1 else ""
@@ -72,15 +73,26 @@ def _steps_written_in(file: Path) -> tuple[int, str] | None:
     return None
 
 
-def _called_name(node: ast.expr) -> str | None:
-    """`api` for `@api(...)`, `@motia.api(...)`, `@api`."""
+def _motia_imports(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """The DSL decorators a module imports from motia (by their local names), and its names for motia itself."""
+    names: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "motia":
+            names.update(alias.asname or alias.name for alias in node.names if alias.name in STEP_DECORATORS)
+        elif isinstance(node, ast.Import):
+            modules.update(alias.asname or alias.name for alias in node.names if alias.name == "motia")
+    return names, modules
+
+
+def _is_step_decorator(node: ast.expr, names: set[str], modules: set[str]) -> bool:
+    """`@api(...)` imported from motia, or `@motia.api(...)`; not another library's `@router.get(...)`."""
     if isinstance(node, ast.Call):
         node = node.func
-    if isinstance(node, ast.Attribute):
-        return node.attr
     if isinstance(node, ast.Name):
-        return node.id
-    return None
+        return node.id in names
+    return isinstance(node, ast.Attribute) and node.attr in STEP_DECORATORS \
+        and isinstance(node.value, ast.Name) and node.value.id in modules
 
 
 def topic_warnings(steps: Iterable[Step]) -> list[StepWarning]:
