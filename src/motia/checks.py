@@ -56,10 +56,10 @@ def _steps_written_in(file: Path) -> tuple[int, str] | None:
         tree = ast.parse(source, str(file))
     except SyntaxError:
         return None
-    names, modules = _motia_imports(tree)
+    imported, modules = _motia_imports(tree)
     decorated = [(node.decorator_list[0].lineno, node.name) for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and any(_is_step_decorator(d, names, modules) for d in node.decorator_list)]
+                 and any(_is_step_decorator(d, imported, modules) for d in node.decorator_list)]
     if decorated:
         line, name = min(decorated)
         more = f" (and {len(decorated) - 1} more)" if len(decorated) > 1 else ""
