@@ -155,10 +155,7 @@ class FlowContext(Generic[T]):
     def trace_id(self) -> str:
         # Lazy: most requests never read it, and a fresh id costs a syscall.
         if self._trace_id is None:
-            from .tracing import get_trace_id_from_span
-
-            self._trace_id = (get_trace_id_from_span() or trace_id_from(self._traceparent)
-                              or os.urandom(16).hex())
+            self._trace_id = trace_id_for(self._traceparent)
         return self._trace_id
 
     @property
@@ -272,6 +269,14 @@ class FlowContext(Generic[T]):
 
 async def _wait(awaitable: Any) -> Any:
     return await awaitable
+
+
+def trace_id_for(traceparent: str | None) -> str:
+    """The trace id of work started by a call carrying `traceparent`: the current span's when tracing, else the
+    caller's, else a new one."""
+    from .tracing import get_trace_id_from_span
+
+    return get_trace_id_from_span() or trace_id_from(traceparent) or os.urandom(16).hex()
 
 
 def trace_id_from(traceparent: str | None) -> str | None:

@@ -195,7 +195,8 @@ async def test_payload_that_does_not_decode_is_dead_lettered_at_once_with_the_er
     assert dead[0]["attempts"] == 1
     assert "Expected `float`, got `str` - at `$.total`" in dead[0]["error"]
     [logged] = [r for r in caplog.records if "does not match its type" in r.getMessage()]
-    assert "$.total" in logged.getMessage() and logged.trace_id == "3" * 32  # type: ignore[attr-defined]
+    # Its trace id is the handler's would-be one (the emit's here; tests/test_error_texts.py asserts it end to end).
+    assert "$.total" in logged.getMessage() and len(logged.trace_id) == 32  # type: ignore[attr-defined]
 
 
 async def test_false_condition_skips_the_message_without_retrying():

@@ -7,13 +7,12 @@ runs the handler with its time limit, and raises on failure (the engine then ret
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, NoReturn
 
 import msgspec
 
 from .. import _current
-from ..context import FlowContext, TriggerInfo, trace_id_from
+from ..context import FlowContext, TriggerInfo, trace_id_for
 from ..errors import INVALID_PAYLOAD
 from ..inputs import (
     StateTriggerInput,
@@ -119,8 +118,7 @@ class QueueFunction(TriggerFunction):
     def _refuse(self, what: str, reason: str, traceparent: str | None) -> NoReturn:
         """Log a payload the handler cannot take, under the trace of the emit that sent it, and fail the delivery
         as INVALID_PAYLOAD (the queue dead-letters it at once: the same payload never decodes)."""
-        # The trace id a FlowContext would have had: the emitter's, or a fresh one as for any new trace.
-        trace_id = trace_id_from(traceparent) or os.urandom(16).hex()
+        trace_id = trace_id_for(traceparent)  # the one the handler's context would have had
         log.error("step %s: payload on topic %r does not match its %s: %s", self.step.name, self.topic, what,
                   reason.removeprefix("payload does not match: "), extra={"step": self.step.name,
                                                                           "trace_id": trace_id})
