@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from tests.conftest import eventually
-from tests.test_startup_checks import motia, project
+from tests.test_startup_checks import motia, project, refused
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
@@ -51,25 +51,20 @@ def cron_step(expression: str, timezone: str = "UTC") -> dict[str, str]:
 
 
 def test_an_unknown_time_zone_names_the_closest_zones_not_the_cron_fields(tmp_path):
-    result = motia(project(tmp_path, cron_step("0 9 * * *", "Europe/Pariss")), "steps")
-    assert result.returncode == 1
-    assert result.stderr == ("error: steps/report_step.py:3: step 'report': Unknown time zone 'Europe/Pariss'\n"
-                             "  hint: use an IANA time zone name (or UTC); did you mean 'Europe/Paris'?\n")
+    assert refused(motia(project(tmp_path, cron_step("0 9 * * *", "Europe/Pariss")), "steps")) == (
+        "error: steps/report_step.py:3: step 'report': Unknown time zone 'Europe/Pariss'\n"
+        "  hint: use an IANA time zone name (or UTC); did you mean 'Europe/Paris'?\n")
 
 
 def test_a_cron_expression_with_too_few_fields_says_how_many_it_has_and_the_hint_what_to_write(tmp_path):
-    result = motia(project(tmp_path, cron_step("0 9 * *")), "steps")
-    assert result.returncode == 1
-    assert result.stderr == (
+    assert refused(motia(project(tmp_path, cron_step("0 9 * *")), "steps")) == (
         "error: steps/report_step.py:3: step 'report': Invalid cron expression '0 9 * *': it has 4 fields\n"
         "  hint: write 5 fields (minute hour day-of-month month day-of-week), 6 (seconds first), 7 (seconds first, "
         "then year), or an alias such as @daily\n")
 
 
 def test_a_cron_field_out_of_range_is_hinted_with_the_ranges(tmp_path):
-    result = motia(project(tmp_path, cron_step("0 25 * * *")), "steps")
-    assert result.returncode == 1
-    message, hint = result.stderr.splitlines()
+    message, hint = refused(motia(project(tmp_path, cron_step("0 25 * * *")), "steps")).splitlines()
     assert message.startswith("error: steps/report_step.py:3: step 'report': Invalid cron expression '0 25 * * *'")
     assert hint == ("  hint: the fields' ranges: minute 0-59, hour 0-23, day-of-month 1-31, month 1-12, "
                     "day-of-week 0-6 (0 is Sunday)")

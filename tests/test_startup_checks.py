@@ -30,6 +30,19 @@ def run_once(root: Path) -> subprocess.CompletedProcess[str]:
     return motia(root, "run", "--port", "0", "--stream-port", "0", "--memory")
 
 
+def refused(result: subprocess.CompletedProcess[str]) -> str:
+    """The error output of a command that must have failed with exit status 1."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stderr
+
+
+def warned(root: Path) -> str:
+    """The warnings `motia steps` prints for a project that loads (exit status 0)."""
+    result = motia(root, "steps")
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
 def project(root: Path, files: dict[str, str]) -> Path:
     for name, source in files.items():
         path = root / name
@@ -49,9 +62,7 @@ def test_a_fastapi_style_path_parameter_stops_start_up_saying_use_colon(tmp_path
         async def user_orders(req):
             return []
     """})
-    result = run_once(root)
-    assert result.returncode == 1
-    assert result.stderr == (
+    assert refused(run_once(root)) == (
         "error: steps/users_step.py:3: step 'user_orders': the path /users/{user_id}/orders writes a parameter "
         "as {user_id}\n  hint: write path parameters with a colon: /users/:user_id/orders\n")
 
@@ -64,9 +75,7 @@ def test_a_handler_annotated_with_the_body_type_stops_start_up_naming_the_fix(tm
     async def create_user(req: Body):
         return {"name": req.name}
     """})
-    result = run_once(root)
-    assert result.returncode == 1
-    assert result.stderr == (
+    assert refused(run_once(root)) == (
         "error: steps/users_step.py:8: step 'create_user': its request parameter 'req' is annotated Body, a body "
         "type; an HTTP handler receives an ApiRequest\n"
         "  hint: annotate it ApiRequest[Body] (from motia import ApiRequest) and read the body as req.body\n")
@@ -77,10 +86,9 @@ def test_start_up_errors_name_files_relative_to_the_project(tmp_path):
         "steps/a_step.py": "from motia import get\n\n@get('/x')\nasync def first(req):\n    return {}\n",
         "steps/b_step.py": "from motia import get\n\n@get('/x')\nasync def second(req):\n    return {}\n",
     })
-    result = run_once(root)
-    assert result.returncode == 1
-    assert str(tmp_path) not in result.stderr
-    assert result.stderr.startswith("error: steps/b_step.py:3: duplicate route GET /x (step 'second'); GET /x is "
+    stderr = refused(run_once(root))
+    assert str(tmp_path) not in stderr
+    assert stderr.startswith("error: steps/b_step.py:3: duplicate route GET /x (step 'second'); GET /x is "
                                     "already served by step 'first' at steps/a_step.py:3\n")
 
 
@@ -127,18 +135,14 @@ def emitter_and_consumer(declared: str, emitted: str, consumed: str) -> dict[str
 
 def test_a_declared_emit_no_step_consumes_is_a_warning_with_the_closest_topics(tmp_path):
     root = project(tmp_path, emitter_and_consumer("order.placd", "order.placd", "order.placed"))
-    result = motia(root, "steps")
-    assert result.returncode == 0
-    assert result.stderr == (
+    assert warned(root) == (
         "warning: steps/flow_step.py:3: step 'create' declares it emits 'order.placd', which no step consumes\n"
         "  hint: did you mean 'order.placed'?\n")
 
 
 def test_emitting_a_topic_the_step_does_not_declare_is_a_warning_naming_the_line(tmp_path):
     root = project(tmp_path, emitter_and_consumer("user.created", "user.craeted", "user.created"))
-    result = motia(root, "steps")
-    assert result.returncode == 0
-    assert result.stderr == (
+    assert warned(root) == (
         "warning: steps/flow_step.py:5: step 'create' emits 'user.craeted', which it does not declare "
         "(emits=['user.created'])\n  hint: did you mean 'user.created'?\n")
 
@@ -155,9 +159,7 @@ def test_a_project_with_only_src_is_served(tmp_path, motia_run):
 
 
 def test_no_steps_and_no_src_directory_is_explained(tmp_path):
-    result = run_once(tmp_path)
-    assert result.returncode == 1
-    assert result.stderr == (
+    assert refused(run_once(tmp_path)) == (
         "error: no steps/ or src/ directory here to find step files in\n"
         "  hint: run motia from your project's root, or name the steps directory with --dir\n")
 
