@@ -60,7 +60,7 @@ def test_groups_and_keys_with_a_slash_round_trip(served):
 
 def test_missing_key_and_bad_json_are_clear_errors(served):
     missing = motia("state", "get", "notes", "nope", "--url", served.url)
-    assert missing.returncode == 1 and "404" in missing.stderr
+    assert missing.returncode == 1 and "no value for key 'nope' in group 'notes'" in missing.stderr
     bad = motia("emit", "t", "{not json", "--url", served.url)
     assert bad.returncode == 2 and "DATA is not JSON" in bad.stderr
 

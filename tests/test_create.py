@@ -54,8 +54,12 @@ def test_the_project_has_one_step_of_each_kind(demo):
     graph = msgspec.json.decode(result.stdout, type=FlowGraph)
     assert sorted(kind for step in graph.steps for kind in step.kinds) == ["api", "cron", "event", "state", "stream"]
     assert {step.name: step.details for step in graph.steps}["create_todo"] == ["POST /todos"]
-    assert [(e.source, e.target) for e in graph.edges] == [
-        ("step:create_todo", "topic:todo.created"), ("topic:todo.created", "step:publish_todo")]
+    # One connected flow: the topic, the stream and the state groups the steps write link them.
+    assert sorted((e.source, e.target) for e in graph.edges) == [
+        ("state:todos", "step:audit_todo"), ("step:count_todos", "state:stats"),
+        ("step:create_todo", "state:todos"), ("step:create_todo", "topic:todo.created"),
+        ("step:daily_summary", "state:reports"), ("step:publish_todo", "stream:todos"),
+        ("stream:todos", "step:count_todos"), ("topic:todo.created", "step:publish_todo")]
 
 
 def test_the_generated_tests_pass_out_of_the_box(demo):

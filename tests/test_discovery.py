@@ -146,8 +146,20 @@ def test_an_explicit_steps_dir_replaces_steps(tmp_path):
 
 def test_missing_steps_directory_is_a_step_error_with_a_hint(tmp_path):
     with pytest.raises(StepError) as error:
+        discover(tmp_path, steps_dir=tmp_path / "flows")
+    assert str(tmp_path / "flows") in error.value.message
+    assert error.value.hint
+
+
+def test_a_project_without_steps_uses_src_alone(tmp_path):
+    write(tmp_path, "src/billing/from_src_step.py", route_step("from_src", "/b"))
+    assert names(discover(tmp_path)) == ["from_src"]
+
+
+def test_neither_steps_nor_src_is_a_step_error_with_a_hint(tmp_path):
+    with pytest.raises(StepError) as error:
         discover(tmp_path)
-    assert str(tmp_path / "steps") in error.value.message
+    assert error.value.message == "no steps/ or src/ directory here to find step files in"
     assert error.value.hint
 
 

@@ -25,7 +25,8 @@ class Services(Protocol):
 
     loop: asyncio.AbstractEventLoop | None
 
-    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None: ...
+    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None,
+                   step: str | None = None) -> None: ...
 
     async def call(self, function_id: str, data: Any) -> Any: ...
 

@@ -112,16 +112,29 @@ def _fail(message: object, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None):  # type: ignore[no-untyped-def]
+def _discover(steps_dir: Optional[Path], serving: Optional[tuple[str, int]] = None,  # type: ignore[no-untyped-def]
+              logged: bool = False):
+    """The project's registry; a step that does not load exits with its error. Warnings go to the log when the
+    command configured one (`logged`: `motia run`, in its log format), else to stderr."""
+    import logging
+
     from .discovery import discover
     from .errors import StepError
 
+    root = str(Path.cwd().resolve())
     try:
-        return discover(Path.cwd(), steps_dir)
+        registry = discover(Path.cwd(), steps_dir)
     except StepError as exc:
-        typer.secho(f"error: {exc.render()}", fg=typer.colors.RED, err=True)
-        _serve_unavailable_while_watched(serving, exc.render())
+        text = exc.render(root)
+        typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
+        _serve_unavailable_while_watched(serving, text)
         raise typer.Exit(1) from None
+    for warning in registry.warnings:
+        if logged:
+            logging.getLogger("motia").warning(warning.render(root))
+        else:
+            typer.secho(f"warning: {warning.render(root)}", fg=typer.colors.YELLOW, err=True)
+    return registry
 
 
 def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: str) -> None:
@@ -217,7 +230,7 @@ def run(
         stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
         access_log=access_log if access_log is not None else _watched(),
     )
-    registry = _discover(steps_dir, serving=None if engine_url else (host, port))
+    registry = _discover(steps_dir, serving=None if engine_url else (host, port), logged=True)
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
@@ -345,12 +358,21 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
     return options
 
 
+# The flag that moves each port an app listens on (`ListenError.role`).
+_PORT_FLAGS = {"HTTP": "--port", "the stream WebSocket": "--stream-port", "the worker port": "--engine-port"}
+
+
 def _serve(main: Any) -> None:
-    """Run the app's coroutine; a port in use (or another OS refusal) is a clear error."""
+    """Run the app's coroutine; a port in use (or another OS refusal) is a clear error naming the flag to use."""
+    from .runtime.app import ListenError
     from .runtime.app import run as run_loop
 
     try:
         run_loop(main)
+    except ListenError as exc:
+        flag = _PORT_FLAGS.get(exc.role, "--port")
+        move = f"choose another port: {flag} PORT ({flag} 0 picks a free one)"
+        _fail(f"{exc}\n  hint: {'stop it, or ' + move if exc.in_use else move}")
     except OSError as exc:
         _fail(exc)
 
@@ -521,7 +543,12 @@ def graph(
         sys.stdout.write(text)
         return
     output.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {output} ({_count(len(flow.steps), 'step')}, {_count(len(flow.topics), 'topic')})", err=True)
+    counts = [_count(len(flow.steps), "step")]
+    for kind, noun in (("topic", "topic"), ("stream", "stream"), ("state", "state group")):
+        found = sum(1 for node in flow.topics if node.kind == kind)
+        if found or kind == "topic":
+            counts.append(_count(found, noun))
+    typer.echo(f"wrote {output} ({', '.join(counts)})", err=True)
 
 
 def _count(n: int, noun: str) -> str:
@@ -572,7 +599,9 @@ app.add_typer(dlq_app, name="dlq")
 UrlOption = typer.Option("http://127.0.0.1:3111", "--url", help="Base URL of the running app (`motia run`).")
 
 
-def _admin(method: str, url: str, path: str, body: Any = None) -> Any:
+def _admin(method: str, url: str, path: str, body: Any = None, *, missing: str | None = None) -> Any:
+    """Call an operator route of the running app. A 404 is `missing` (what the user asked for is not there), any
+    other refusal the app's own message: never the raw HTTP exchange."""
     import json
     import urllib.error
     import urllib.request
@@ -584,12 +613,23 @@ def _admin(method: str, url: str, path: str, body: Any = None) -> Any:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
-        typer.secho(f"error: {method} {path} answered {exc.code}: {exc.read().decode(errors='replace')}",
-                    fg=typer.colors.RED, err=True)
+        if exc.code == 404 and missing is not None:
+            _fail(missing)
+        _fail(f"the app at {url} refused it ({exc.code}): {_error_message(exc.read())}")
     except (urllib.error.URLError, OSError) as exc:
-        typer.secho(f"error: cannot reach {url} ({exc}); is `motia run` running there?", fg=typer.colors.RED,
-                    err=True)
-    raise typer.Exit(1)
+        _fail(f"cannot reach {url} ({exc}); is `motia run` running there?")
+
+
+def _error_message(body: bytes) -> str:
+    """The `message` of an error envelope, or the body as text when it is not one."""
+    import msgspec
+
+    from .errors import ErrorEnvelope
+
+    try:
+        return msgspec.json.decode(body, type=ErrorEnvelope).error.message
+    except msgspec.DecodeError:
+        return body.decode(errors="replace").strip() or "(no message)"
 
 
 @app.command("emit")
@@ -634,8 +674,9 @@ def state_get(group: str, key: str, url: str = UrlOption) -> None:
     import json
     from urllib.parse import quote
 
-    typer.echo(json.dumps(_admin("GET", url, f"/__motia/state/{quote(group, safe='')}/{quote(key, safe='')}"),
-                          indent=2))
+    value = _admin("GET", url, f"/__motia/state/{quote(group, safe='')}/{quote(key, safe='')}",
+                   missing=f"no value for key {key!r} in group {group!r} (see motia state list {group})")
+    typer.echo(json.dumps(value, indent=2))
 
 
 @state_app.command("set")
@@ -657,15 +698,23 @@ def state_set(group: str, key: str, value: str = typer.Argument(..., help="The v
 @state_app.command("list")
 def state_list(group: Optional[str] = typer.Argument(None, help="A group; without it, the groups."),
                url: str = UrlOption) -> None:
-    """List the groups, or every key and value of one group."""
+    """List the groups, or every key and value of one group (exit status 1 when there are none)."""
     import json
     from urllib.parse import quote
 
     if group is None:
-        for name in _admin("GET", url, "/__motia/state").get("groups", []):
+        groups = _admin("GET", url, "/__motia/state").get("groups", [])
+        for name in groups:
             typer.echo(name)
+        if not groups:  # like grep: nothing matched is exit status 1
+            typer.echo("no state", err=True)
+            raise typer.Exit(1)
         return
-    typer.echo(json.dumps(_admin("GET", url, f"/__motia/state/{quote(group, safe='')}"), indent=2))
+    values = _admin("GET", url, f"/__motia/state/{quote(group, safe='')}")
+    if not values:
+        typer.echo(f"no keys in group {group!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(values, indent=2))
 
 
 @dlq_app.command("list")
@@ -674,20 +723,34 @@ def dlq_list(
     topic: Optional[str] = typer.Option(None, "--topic", help="Only this topic."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List dead letters: id, topic, subscriber, attempts and the last error."""
+    """List dead letters: id, topic, step, attempts and the last error (exit status 1 when there are none)."""
     import json
     from urllib.parse import quote
 
     letters = _admin("GET", url, "/__motia/dlq" + (f"?topic={quote(topic)}" if topic else ""))
     if as_json:
         typer.echo(json.dumps(letters, indent=2))
-        return
-    if not letters:
-        typer.echo("no dead letters")
-        return
-    for letter in letters:
-        typer.echo(f"{letter['id']:>6}  {letter['topic']}  -> {letter['function_id']}  "
-                   f"attempts={letter['attempts']}  {letter['error']}")
+    elif letters:
+        rows = [[str(letter["id"]), letter["topic"], _step_of(letter["function_id"]), str(letter["attempts"]),
+                 letter["error"] or ""] for letter in letters]
+        _table(["ID", "TOPIC", "STEP", "ATTEMPTS", "ERROR"], rows)
+    if not letters:  # like grep: nothing matched is exit status 1
+        typer.echo("no dead letters" + (f" on topic {topic!r}" if topic else ""), err=True)
+        raise typer.Exit(1)
+
+
+def _step_of(function_id: str) -> str:
+    """The step behind a function id (`steps::<name>::trigger::queue(topic)`), else the id itself (a function
+    of another worker, an iii SDK's)."""
+    name, found, _ = function_id.removeprefix("steps::").partition("::trigger::")
+    return name if function_id.startswith("steps::") and found else function_id
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns as wide as their widest cell, the last one left unpadded (an error text may be long)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        typer.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]))
 
 
 @dlq_app.command("redrive")
@@ -697,7 +760,7 @@ def dlq_redrive(
     topic: Optional[str] = typer.Option(None, "--topic", help="Redrive every dead letter of this topic."),
     everything: bool = typer.Option(False, "--all", help="Redrive every dead letter."),
 ) -> None:
-    """Put dead letters back on their queue, with their retries reset."""
+    """Put dead letters back on their queue, with their retries reset (exit status 1 when none matched)."""
     if not ids and not topic and not everything:
         typer.secho("error: say which dead letters: --id N, --topic T or --all", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
@@ -707,6 +770,10 @@ def dlq_redrive(
     if topic:
         body["topic"] = topic
     result = _admin("POST", url, "/__motia/dlq/redrive", body)
+    if not result["redriven"]:
+        asked = " ".join([*(f"--id {i}" for i in ids or ()), *([f"--topic {topic}"] if topic else []),
+                          *(["--all"] if everything else [])])
+        _fail(f"no dead letter matched {asked}: nothing was redriven (see motia dlq list)")
     typer.echo(f"redriven: {result['redriven']}")
 
 

@@ -12,7 +12,6 @@ from typing_extensions import TypeVar
 from ._current import Services
 from .log import StepLogger
 from .model import TriggerType, canonical_kind
-from .protocol import trace_id as new_trace_id
 from .pydantic_types import to_builtins
 from .records import Record
 from .tracing import get_trace_id_from_span
@@ -105,8 +104,7 @@ class FlowContext(Generic[T]):
     def trace_id(self) -> str:
         # Lazy: most requests never read it.
         if self._trace_id is None:
-            self._trace_id = (get_trace_id_from_span() or trace_id_from(self._traceparent)
-                              or new_trace_id())
+            self._trace_id = trace_id_for(self._traceparent)
         return self._trace_id
 
     @property
@@ -148,7 +146,8 @@ class FlowContext(Generic[T]):
 
     async def _emit(self, topic_or_event: str | Mapping[str, Any], data: Any) -> None:
         topic, payload, group = _event_parts(topic_or_event, data)
-        await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group)
+        await self._require_services().emit(topic, payload, trace_id=self.trace_id, message_group_id=group,
+                                            step=self.step)
 
     def enqueue(self, event: str | Mapping[str, Any], data: Any = None) -> Pending[None]:
         """Motia 1.x name of `emit`: `enqueue({"topic": ..., "data": ..., "messageGroupId": ...})`."""
@@ -219,6 +218,13 @@ class FlowContext(Generic[T]):
 
 async def _wait(awaitable: Any) -> Any:
     return await awaitable
+
+
+def trace_id_for(traceparent: str | None) -> str:
+    """The trace id of work started by a call carrying `traceparent`: the current span's when tracing, else the
+    caller's, else a new one."""
+
+    return get_trace_id_from_span() or trace_id_from(traceparent) or os.urandom(16).hex()
 
 
 def trace_id_from(traceparent: str | None) -> str | None:

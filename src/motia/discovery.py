@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .checks import skipped_step_files, topic_warnings
 from .dsl import step_of
 from .errors import StepError
 from .legacy import compile_step
@@ -36,16 +37,16 @@ def is_step_file(path: Path) -> bool:
 
 def find_step_files(directory: Path) -> list[Path]:
     """Every step file below `directory`, sorted, skipping hidden and tool directories."""
-    found: list[Path] = []
+    return [path for path in _python_files(directory) if is_step_file(path)]
+
+
+def _python_files(directory: Path) -> list[Path]:
+    """Every `.py` file below `directory`, sorted, skipping hidden and tool directories."""
     if not directory.is_dir():
-        return found
-    for path in sorted(directory.rglob("*.py")):
-        relative = path.relative_to(directory)
-        if any(part.startswith(".") or part in SKIP_DIRS for part in relative.parts[:-1]):
-            continue
-        if is_step_file(path):
-            found.append(path)
-    return found
+        return []
+    return [path for path in sorted(directory.rglob("*.py"))
+            if not any(part.startswith(".") or part in SKIP_DIRS
+                       for part in path.relative_to(directory).parts[:-1])]
 
 
 def step_dirs(root: Path, steps_dir: Path | None = None) -> list[Path]:
@@ -61,24 +62,46 @@ def step_dirs(root: Path, steps_dir: Path | None = None) -> list[Path]:
 def discover(root: Path | str = ".", steps_dir: Path | str | None = None) -> Registry:
     """Import every step file of a project and collect its steps into a Registry.
 
-    Raises StepError naming the file and line of the first broken step file, duplicate or invalid step.
+    Raises StepError naming the file and line of the first broken step file, duplicate or invalid step; what
+    loads but looks like a mistake is in `registry.warnings` (`motia.checks`).
     """
     root = Path(root).resolve()
     dirs = step_dirs(root, Path(steps_dir) if steps_dir is not None else None)
     if not dirs[0].is_dir():
-        raise StepError(
-            f"steps directory {dirs[0]} does not exist",
-            hint="run from your project root, or pass --dir path/to/steps",
-        )
+        if steps_dir is not None:
+            raise StepError(f"the steps directory {dirs[0]} does not exist",
+                            hint="name an existing directory with --dir, relative to where you run motia")
+        if not dirs[1:]:
+            raise StepError("no steps/ or src/ directory here to find step files in",
+                            hint="run motia from your project's root, or name the steps directory with --dir")
+        dirs = dirs[1:]  # a project that keeps its steps in `src/` only (README: both are scanned)
     registry = Registry()
     roots = [directory if directory.name == "src" and directory.parent == root else directory.parent
              for directory in dirs]
     _forget_other_projects(roots)
+    skipped: list[Path] = []
     for directory, import_root in zip(dirs, roots, strict=True):
-        for file in find_step_files(directory):
+        for file in _python_files(directory):
+            if not is_step_file(file):
+                skipped.append(file)
+                continue
             module = load_step_file(file, import_root)
             collect(registry, module, file)
+    registry.name = project_name(root)
+    registry.warnings.extend(skipped_step_files(skipped))
+    registry.warnings.extend(topic_warnings(registry))
     return registry
+
+
+def project_name(root: Path) -> str:
+    """`[project] name` of the project's pyproject.toml, else the name of its directory."""
+    import tomllib
+
+    try:
+        name = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name.strip() else root.name or "motia"
 
 
 def collect(registry: Registry, module: ModuleType, file: Path | None = None) -> None:

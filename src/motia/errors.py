@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import msgspec
 
 
@@ -23,11 +25,42 @@ class StepError(MotiaError):
         self.hint = hint
         super().__init__(self.render())
 
-    def render(self) -> str:
-        text = f"{self.location}: {self.message}" if self.location else self.message
-        if self.hint:
-            text += f"\n  hint: {self.hint}"
-        return text
+    def render(self, root: str | None = None) -> str:
+        return _render(self.location, self.message, self.hint, root)
+
+
+class StepWarning:
+    """A step that loads but is probably a mistake (`motia.checks`): where it is, what is odd, how to fix it."""
+
+    __slots__ = ("hint", "location", "message")
+
+    def __init__(self, message: str, location: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.location = location
+        self.hint = hint
+
+    def render(self, root: str | None = None) -> str:
+        return _render(self.location, self.message, self.hint, root)
+
+    def __repr__(self) -> str:
+        return f"StepWarning({self.render()!r})"
+
+
+def _render(location: str | None, message: str, hint: str | None, root: str | None) -> str:
+    """`file:line: message` and the hint on its own line; with `root`, files under it are named relative to it
+    (what a user in the project directory types), in the location, the message and the hint alike."""
+    text = f"{location}: {message}" if location else message
+    if hint:
+        text += f"\n  hint: {hint}"
+    return text.replace(root.rstrip("/") + "/", "") if root else text
+
+
+def did_you_mean(name: str, known: list[str], most: int = 3) -> str | None:
+    """`did you mean 'a' or 'b'?` naming the known names closest to a mistyped one; None when none is close."""
+    close = [repr(found) for found in difflib.get_close_matches(name, known, n=most)]
+    if not close:
+        return None
+    return f"did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
 
 
 class ErrorDetail(msgspec.Struct, omit_defaults=True):
@@ -71,6 +104,9 @@ INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
 TIMEOUT = "TIMEOUT"  # 504
+# A queue payload that does not match its subscriber's type: the same bytes never will, so the queue dead-letters
+# it at once instead of retrying.
+INVALID_PAYLOAD = "invalid_payload"
 
 _encoder = msgspec.json.Encoder()
 

@@ -10,7 +10,7 @@ import enum
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar, Protocol, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
@@ -162,6 +162,12 @@ class TriggerKind(msgspec.Struct, kw_only=True):
         """The topic the trigger consumes, if it is a subscription."""
         return None
 
+    @property
+    def feeds_from(self) -> tuple[str, Literal["topic", "stream", "state"]] | None:
+        """The flow graph's node that feeds the trigger: its topic, stream or state group (None for HTTP, cron
+        and a state trigger on every group)."""
+        return None
+
 
 class HttpTrigger(TriggerKind, tag="http", kw_only=True):
     kind = TriggerType.HTTP
@@ -222,6 +228,10 @@ class QueueTrigger(TriggerKind, tag="queue", kw_only=True):
     def consumes(self) -> str:
         return self.topic
 
+    @property
+    def feeds_from(self) -> tuple[str, Literal["topic"]]:
+        return self.topic, "topic"
+
 
 class CronTrigger(TriggerKind, tag="cron", kw_only=True):
     kind = TriggerType.CRON
@@ -269,6 +279,10 @@ class StateTrigger(TriggerKind, tag="state", kw_only=True):
     def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
         return "watchers", {"kind": "state", "of": self.scope or "*", "step": step}
 
+    @property
+    def feeds_from(self) -> tuple[str, Literal["state"]] | None:
+        return (self.scope, "state") if self.scope else None
+
 
 class StreamTrigger(TriggerKind, tag="stream", kw_only=True):
     kind = TriggerType.STREAM
@@ -287,6 +301,10 @@ class StreamTrigger(TriggerKind, tag="stream", kw_only=True):
 
     def summary(self) -> dict[str, Any]:
         return {"type": "stream", "stream_name": self.stream_name}
+
+    @property
+    def feeds_from(self) -> tuple[str, Literal["stream"]]:
+        return self.stream_name, "stream"
 
     def detail(self) -> str:
         return "stream " + "/".join(part for part in (self.stream_name, self.group_id, self.item_id) if part)

@@ -46,13 +46,14 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
 def openapi_document(
     registry: Registry | Iterable[Step],
     *,
-    title: str = DEFAULT_TITLE,
+    title: str | None = None,
     version: str = DEFAULT_VERSION,
     description: str | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every HTTP trigger of `registry` (a resolved Registry: `Registry.add` has
     filled in body and response types from the handlers' annotations). Deterministic: paths, statuses and
-    components are sorted, so the output can be committed and diffed."""
+    components are sorted, so the output can be committed and diffed. Titled `title`, else the project's name."""
+    title = title or document_title(registry)
     steps = list(registry.steps if isinstance(registry, Registry) else registry)
     routes = [(step, trigger, index) for step in steps
               for index, trigger in enumerate(step.triggers) if isinstance(trigger, HttpTrigger)]
@@ -91,6 +92,11 @@ def openapi_document(
     # Only the components something refers to (a query Struct is spread into parameters, not referenced).
     document["components"]["schemas"] = schemas.reachable_from(document["paths"], document["components"])
     return document
+
+
+def document_title(registry: Registry | Iterable[Step]) -> str:
+    """The title of an app's API documents: its project's name (`motia.discovery`), else "motia app"."""
+    return (registry.name if isinstance(registry, Registry) else None) or DEFAULT_TITLE
 
 
 def openapi_json(registry: Registry | Iterable[Step], **options: Any) -> bytes:

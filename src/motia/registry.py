@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from .crontab import CronError, CronSchedule
-from .errors import StepError
+from .errors import StepError, StepWarning
 from .model import (
     HTTP_METHODS,
     INFER,
@@ -20,9 +20,19 @@ from .model import (
     StreamDeclaration,
 )
 from .pydantic_types import check, is_pydantic
-from .signature import handler_shape, payload_type, request_body_type, response_types
+from .signature import (
+    HandlerShape,
+    handler_shape,
+    is_request_annotation,
+    payload_type,
+    request_body_type,
+    response_types,
+    type_name,
+)
 
 _PARAM = re.compile(r"^:[A-Za-z_][A-Za-z0-9_]*$")
+# `/users/{id}` (FastAPI, OpenAPI) would be a literal segment here: a route no request ever matches.
+_BRACED = re.compile(r"\{([^{}/]*)\}")
 
 
 def normalize_path(path: str) -> str:
@@ -46,6 +56,10 @@ class Registry:
         self.stream_auth: Callable[..., Any] | None = None
         # Step id -> file served by `GET /__motia/step/:stepId` (set by `motia.setup_step_endpoint`).
         self.step_files: dict[str, str] | None = None
+        # The project's name (`discovery.project_name`): the title of its OpenAPI document and docs pages.
+        self.name: str | None = None
+        # What discovery found odd but loadable (`motia.checks`): printed at start-up, never fatal.
+        self.warnings: list[StepWarning] = []
         self._names: dict[str, Step] = {}
         self._routes: dict[tuple[str, tuple[str, ...]], tuple[Step, HttpTrigger]] = {}
         self._stream_locations: dict[str, str] = {}
@@ -136,6 +150,8 @@ def resolve(step: Step) -> None:
         shape = handler_shape(step.handler)
     except (TypeError, ValueError) as exc:
         raise StepError(f"step {step.name!r}: {exc}", location) from None
+    if step.triggers and all(isinstance(t, HttpTrigger) for t in step.triggers):
+        _check_request_parameter(step, shape)
     for trigger in step.triggers:
         if isinstance(trigger, HttpTrigger):
             _resolve_http(step, trigger, shape.input_annotation, shape.return_annotation)
@@ -147,8 +163,20 @@ def resolve(step: Step) -> None:
             try:
                 CronSchedule(trigger.expression, trigger.timezone)
             except CronError as exc:
-                raise StepError(f"step {step.name!r}: {exc}", location,
-                                "use 5 fields (m h dom mon dow), 6 (seconds first), 7 (with year) or @daily") from None
+                raise StepError(f"step {step.name!r}: {exc}", location, exc.hint) from None
+
+
+def _check_request_parameter(step: Step, shape: HandlerShape) -> None:
+    """`async def create(req: Body)` (FastAPI's habit) would fail on every request: refuse it at start-up."""
+    if is_request_annotation(shape.input_annotation):
+        return
+    body = type_name(shape.input_annotation)
+    raise StepError(
+        f"step {step.name!r}: its request parameter {shape.input_name!r} is annotated {body}, a body type; an HTTP "
+        "handler receives an ApiRequest",
+        step.location,
+        f"annotate it ApiRequest[{body}] (from motia import ApiRequest) and read the body as {shape.input_name}.body",
+    )
 
 
 def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) -> None:
@@ -162,6 +190,11 @@ def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) 
         )
     trigger.method = method
     path = normalize_path(trigger.path)
+    braced = _BRACED.search(path)
+    if braced:
+        fixed = _BRACED.sub(r":\1", path)
+        raise StepError(f"step {step.name!r}: the path {path} writes a parameter as {braced.group(0)}", location,
+                        f"write path parameters with a colon: {fixed}")
     names = []
     for segment in path.strip("/").split("/"):
         if segment.startswith(":"):

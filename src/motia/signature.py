@@ -17,6 +17,7 @@ class HandlerShape(NamedTuple):
     is_async: bool
     input_annotation: Any  # annotation of the first parameter, or inspect.Parameter.empty
     return_annotation: Any  # or inspect.Parameter.empty
+    input_name: str | None = None  # the first parameter's name (for error texts)
 
 
 def handler_shape(fn: Callable[..., Any]) -> HandlerShape:
@@ -41,7 +42,8 @@ def handler_shape(fn: Callable[..., Any]) -> HandlerShape:
     params = [*positional, *optional]
     first = hints.get(params[0].name, inspect.Parameter.empty) if params else inspect.Parameter.empty
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-    return HandlerShape(arity, is_async, first, hints.get("return", inspect.Parameter.empty))
+    return HandlerShape(arity, is_async, first, hints.get("return", inspect.Parameter.empty),
+                        params[0].name if params else None)
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -70,6 +72,26 @@ def request_body_type(annotation: Any) -> Any:
         (body,) = typing.get_args(annotation)
         return None if body is NoneType else body
     return Any
+
+
+def is_request_annotation(annotation: Any) -> bool:
+    """Whether an HTTP handler's first parameter is annotated as what it receives: `ApiRequest[...]`,
+    `MotiaHttpArgs[...]`, `Any`/`object`, a TypeVar, or nothing. A body type there (FastAPI's habit) is not."""
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return True
+    if isinstance(annotation, typing.TypeVar) or wants_http_args(annotation):
+        return True
+    if _is_union(annotation):
+        return any(is_request_annotation(member) for member in typing.get_args(annotation))
+    origin = typing.get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, ApiRequest)
+
+
+def type_name(tp: Any) -> str:
+    """A type as a user writes it: `Body`, `list[Body]`, `dict[str, int]`."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__qualname__
+    return str(tp).replace("typing.", "")
 
 
 def accepts_none(tp: Any) -> bool:

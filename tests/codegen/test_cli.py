@@ -38,7 +38,7 @@ def test_check_fails_with_a_unified_diff_when_the_file_is_stale(app_copy):
     result = codegen("openapi", "--check", cwd=app_copy)
     assert result.returncode == 1
     assert "--- openapi.json (on disk)" in result.stdout and "+++ openapi.json (generated)" in result.stdout
-    assert '-    "title": "old title",' in result.stdout and '+    "title": "motia app",' in result.stdout
+    assert '-    "title": "old title",' in result.stdout and '+    "title": "app",' in result.stdout
     assert "openapi.json is stale: run `motia codegen openapi`" in result.stderr
     assert json.loads(path.read_text())["info"]["title"] == "old title"  # --check writes nothing
 

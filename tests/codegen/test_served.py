@@ -49,3 +49,23 @@ def test_motia_run_serves_the_document_the_example_ships(motia_run):
     served = motia_run(example("hello"), "--memory", "--stream-port", "0").client.get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == json.loads((example("hello") / "openapi.json").read_text())
+
+
+def test_the_served_documents_are_titled_with_the_projects_name(tmp_path, motia_run):
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "hello_step.py").write_text("from motia import get\n\n@get('/hi')\nasync def hi(req):\n"
+                                                      "    return {}\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "tea-shop"\nversion = "0.1.0"\n')
+    served = motia_run(tmp_path, "--memory", "--stream-port", "0")
+    assert served.client.get("/openapi.json").json()["info"]["title"] == "tea-shop"
+    assert "<title>tea-shop · " in served.client.get("/docs").text
+
+
+def test_without_a_pyproject_the_title_is_the_projects_directory(tmp_path):
+    from motia.discovery import discover
+
+    root = tmp_path / "bakery"
+    (root / "steps").mkdir(parents=True)
+    (root / "steps" / "hello_step.py").write_text("from motia import get\n\n@get('/hi')\nasync def hi(req):\n"
+                                                  "    return {}\n")
+    assert openapi_document(discover(root))["info"]["title"] == "bakery"

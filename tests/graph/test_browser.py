@@ -63,12 +63,14 @@ def screenshot(url: str, tmp_path: Path, name: str) -> Path:
 
 
 class Drawn(HTMLParser):
-    """The nodes the page's script drew: `<g data-step=...>` and `<g data-topic=...>` inside an <svg>."""
+    """The nodes the page's script drew: `<g data-step=...>` and `<g data-topic=...>` inside an <svg> (topics, and
+    streams and state groups as `kind name` in `resources`)."""
 
     def __init__(self, page: str) -> None:
         super().__init__()
         self.steps: list[str] = []
         self.topics: list[str] = []
+        self.resources: list[str] = []
         self.edges = 0
         self.body: dict[str, str | None] = {}
         self.feed(page)
@@ -83,7 +85,9 @@ class Drawn(HTMLParser):
         if "step" in classes and values.get("data-step"):
             self.steps.append(values["data-step"] or "")
         elif "topic" in classes and values.get("data-topic"):
-            self.topics.append(values["data-topic"] or "")
+            kind = values.get("data-kind") or "topic"
+            name = values["data-topic"] or ""
+            (self.topics if kind == "topic" else self.resources).append(name if kind == "topic" else f"{kind} {name}")
         elif "edge" in classes:
             self.edges += 1
 
@@ -147,6 +151,7 @@ def test_every_step_and_topic_of_the_orders_example_is_drawn(orders_app, tmp_pat
     assert drawn.body.get("data-rendered") == "true", "the page's script did not finish"
     assert sorted(drawn.steps) == sorted(step.name for step in registry)
     assert sorted(drawn.topics) == ["order.paid", "order.placed"]
+    assert sorted(drawn.resources) == ["state alerts", "state orders", "state reports"]
     assert drawn.edges == len(build_graph(registry).edges)
 
 
@@ -180,7 +185,8 @@ def test_a_long_flow_with_every_kind_of_step_is_drawn_top_to_bottom(tmp_path):
     # Every flow, the steps in none and the whole app: each step at least twice.
     assert set(drawn.steps) == {step.name for step in graph.steps}
     assert all(drawn.steps.count(step.name) >= 2 for step in graph.steps)
-    assert set(drawn.topics) == {topic.topic for topic in graph.topics}
+    assert set(drawn.topics) == {topic.topic for topic in graph.topics if topic.kind == "topic"}
+    assert set(drawn.resources) == {topic.label for topic in graph.topics if topic.kind != "topic"}
     png = screenshot(page.as_uri() + "#checkout", tmp_path, "graph-shop-checkout.png")
     _, _, colours = pixels(png)
     for kind in ("api", "event", "noop", "topic"):

@@ -35,7 +35,7 @@ def test_graph_writes_the_html_page_to_a_file(tmp_path):
     target = tmp_path / "graph.html"
     result = motia("graph", "--format", "html", "-o", str(target))
     assert result.returncode == 0, result.stderr
-    assert f"wrote {target} (8 steps, 2 topics)" in result.stderr
+    assert f"wrote {target} (8 steps, 2 topics, 3 state groups)" in result.stderr
     page = target.read_text()
     assert page.startswith("<!doctype html>") and "place_order" in page
     assert "<title>orders · flow graph</title>" in page  # named after the project directory

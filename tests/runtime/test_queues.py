@@ -178,22 +178,25 @@ async def test_after_the_last_retry_a_message_is_dead_lettered_and_can_be_redriv
     assert handled == ["p1"]
 
 
-async def test_payload_that_does_not_decode_is_a_failed_delivery_with_the_error_logged(caplog):
+async def test_payload_that_does_not_decode_is_dead_lettered_at_once_with_the_error_logged_under_its_trace(caplog):
     clock = ManualClock()
     calls = []
 
-    @on("order.placed", queue=QueueConfig(max_retries=0))
+    @on("order.placed", queue=QueueConfig(max_retries=3))
     async def record(order: Order):
         calls.append(order)
 
     with caplog.at_level(logging.ERROR):
         async with running(record, clock=clock) as app, http(app) as client:
             await app.worker.emit("order.placed", {"id": "o1", "total": "lots"}, trace_id="3" * 32)
-            await app.embedded.queues.wait_idle()
+            await app.embedded.queues.wait_idle()  # no retry waits for the clock
             dead = (await client.get("/__motia/dlq")).json()
     assert calls == []
+    assert dead[0]["attempts"] == 1
     assert "Expected `float`, got `str` - at `$.total`" in dead[0]["error"]
-    assert any("does not match its type" in r.getMessage() and "$.total" in r.getMessage() for r in caplog.records)
+    [logged] = [r for r in caplog.records if "does not match its type" in r.getMessage()]
+    # Its trace id is the handler's would-be one (the emit's here; tests/test_error_texts.py asserts it end to end).
+    assert "$.total" in logged.getMessage() and len(logged.trace_id) == 32  # type: ignore[attr-defined]
 
 
 async def test_false_condition_skips_the_message_without_retrying():

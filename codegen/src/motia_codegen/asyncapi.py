@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from motia.openapi import DEFAULT_TITLE, DEFAULT_VERSION, SchemaSet
+from motia.openapi import DEFAULT_VERSION, SchemaSet, document_title
 from motia.registry import Registry
 
 from .topics import Topic, topics
@@ -16,7 +16,7 @@ _KEY = re.compile(r"[^\w.-]")
 
 
 def asyncapi_document(
-    registry: Registry, *, title: str = DEFAULT_TITLE, version: str = DEFAULT_VERSION, description: str | None = None
+    registry: Registry, *, title: str | None = None, version: str = DEFAULT_VERSION, description: str | None = None
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of `registry`'s topics (deterministic: sorted by topic and step)."""
     catalogue = topics(registry)
@@ -77,7 +77,8 @@ def asyncapi_document(
 
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
-        "info": {"title": title, "version": version, **({"description": description} if description else {})},
+        "info": {"title": title or document_title(registry), "version": version,
+                 **({"description": description} if description else {})},
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": {key: operations[key] for key in sorted(operations)},

@@ -27,7 +27,9 @@ DirOption = typer.Option(
 CheckOption = typer.Option(
     False, "--check", help="Do not write: exit 1 with a unified diff when the file differs from what would be written."
 )
-TitleOption = typer.Option(None, "--title", help="info.title (default: motia app).")
+TitleOption = typer.Option(
+    None, "--title", help="info.title (default: the project's name from pyproject.toml, else its directory's)."
+)
 VersionOption = typer.Option(None, "--version", help="info.version (default: 0.1.0).")
 
 

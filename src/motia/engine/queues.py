@@ -16,13 +16,13 @@ messages become dead letters.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections import deque
 from typing import Any
 
 import msgspec
 
+from ..errors import INVALID_PAYLOAD, did_you_mean
 from ..protocol import QueueConfig, new_id, queue_config
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
@@ -225,10 +225,8 @@ class QueueModule:
         if topic in self.subscriptions:
             return None
         why = f"no function subscribes to topic {topic!r}: the message is dropped"
-        close = [repr(known) for known in difflib.get_close_matches(topic, list(self.subscriptions), n=3)]
-        if not close:
-            return why
-        return f"{why}; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
+        close = did_you_mean(topic, list(self.subscriptions))
+        return f"{why}; {close}" if close else why
 
     def _start(self, subscriber: Subscriber) -> None:
         for message in self.store.queue_pending(subscriber.function_id):
@@ -420,15 +418,15 @@ class QueueModule:
         history.append(AttemptError(attempt=message.attempts, at=self.clock.now(), error=message.error))
         del history[:-ERROR_HISTORY]
         retries = message.attempts - 1
-        if retries >= subscriber.settings.max_retries:
+        if retries >= subscriber.settings.max_retries or code == INVALID_PAYLOAD:
             message.failed_at = self.clock.now()
             subscriber.known.discard(message.id)
             self.store.queue_dead(message)
             self.store.request_flush()
-            log.error(
-                "message %s on %s to %s dead-lettered after %d attempts: %s",
-                message.id, message.topic, subscriber.function_id, message.attempts, message.error,
-            )
+            when = ("at once, as its payload does not match the subscriber's type (retrying cannot help)"
+                    if code == INVALID_PAYLOAD else f"after {message.attempts} attempts")
+            log.error("message %s on %s to %s dead-lettered %s: %s", message.id, message.topic,
+                      subscriber.function_id, when, message.error)
             return True
         delay = subscriber.settings.backoff(message.attempts)
         message.available_at = self.clock.now() + delay

@@ -1,4 +1,5 @@
-"""The flow graph of an app: its steps, the topics between them and the edges a Workbench flow view draws.
+"""The flow graph of an app: its steps, the topics, streams and state groups between them, and the edges a
+Workbench flow view draws.
 
 `build_graph(registry)` makes the model the renderers (`text`, `page`) and the layout read.
 """
@@ -11,6 +12,7 @@ from typing import Any, Literal, cast
 
 import msgspec
 
+from ..checks import written
 from ..model import Emit, Step, Trigger
 from ..registry import Registry
 
@@ -38,13 +40,23 @@ class StepNode(msgspec.Struct, kw_only=True):
         return self.kinds[0]
 
 
+NodeKind = Literal["topic", "stream", "state"]
+
+
 class TopicNode(msgspec.Struct, kw_only=True):
-    """A topic, with the names of the steps that emit it and that subscribe to it (virtual ones included)."""
+    """What links steps: a topic (`kind` "topic"), a stream or a state group, with the names of the steps that
+    emit to or write it and of those it triggers (virtual ones included). `topic` is its name."""
 
     id: str
     topic: str
     emitters: list[str] = []
     subscribers: list[str] = []
+    kind: NodeKind = "topic"
+
+    @property
+    def label(self) -> str:
+        """The name as drawn: `order.placed`, `stream todos`, `state orders`."""
+        return self.topic if self.kind == "topic" else f"{self.kind} {self.topic}"
 
 
 class Edge(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -114,10 +126,11 @@ def build_graph(registry: Registry | Iterable[Step], root: Path | str | None = N
     seen_edges: set[tuple[str, str, str, bool]] = set()
     flows: list[str] = []
 
-    def topic(name: str) -> TopicNode:
-        node = topics.get(name)
+    def topic(name: str, kind: NodeKind = "topic") -> TopicNode:
+        node_id = topic_id(name) if kind == "topic" else f"{kind}:{name}"
+        node = topics.get(node_id)
         if node is None:
-            node = topics[name] = TopicNode(id=topic_id(name), topic=name)
+            node = topics[node_id] = TopicNode(id=node_id, topic=name, kind=kind)
         return node
 
     def add(edge: Edge) -> None:
@@ -135,8 +148,9 @@ def build_graph(registry: Registry | Iterable[Step], root: Path | str | None = N
         ))
         flows.extend(f for f in step.flows if f not in flows)
         for trigger in step.triggers:
-            if trigger.consumes is not None:
-                node = topic(trigger.consumes)
+            source = trigger.feeds_from
+            if source is not None:
+                node = topic(*source)
                 _append_once(node.subscribers, step.name)
                 add(Edge(source=node.id, target=node_id, kind="subscribe",
                          conditional=trigger.condition is not None, label=_condition_label(trigger.condition)))
@@ -149,7 +163,12 @@ def build_graph(registry: Registry | Iterable[Step], root: Path | str | None = N
                 node = topic(emit.topic)
                 _append_once(node.emitters, step.name)
                 add(_emit_edge(node_id, node.id, emit, virtual))
+        for kind, name in written(step.handler):
+            node = topic(name, kind)  # type: ignore[arg-type]
+            _append_once(node.emitters, step.name)
+            add(Edge(source=node_id, target=node.id, kind="emit"))
     return FlowGraph(steps=steps, topics=list(topics.values()), edges=edges, flows=flows)
+
 
 
 def _location(step: Step, root: Path | str | None) -> str | None:

@@ -29,7 +29,7 @@ class _Ids:
         self._ids: dict[str, str] = {}
         taken: set[str] = set()
         for node in graph.nodes():
-            prefix = "step" if isinstance(node, StepNode) else "topic"
+            prefix = "step" if isinstance(node, StepNode) else node.kind
             raw = node.name if isinstance(node, StepNode) else node.topic
             base = prefix + "_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in raw)
             candidate, n = base, 2
@@ -87,8 +87,9 @@ def to_mermaid(graph: FlowGraph) -> str:
 
     lines += _steps_by_flow(graph, step_line, lambda index, flow: [
         f'  subgraph flow_{index}["{_mermaid_text(flow)}"]'], "  end")
-    for topic in graph.topics:
-        lines.append(f'  {ids[topic.id]}(["{_mermaid_text(topic.topic)}"]):::topic')
+    for topic in graph.topics:  # topics are stadiums; streams and state groups, cylinders in their kind's colour
+        shape = '(["{}"])' if topic.kind == "topic" else '[("{}")]'
+        lines.append(f"  {ids[topic.id]}{shape.format(_mermaid_text(topic.label))}:::{topic.kind}")
     styles = []
     for index, edge in enumerate(graph.edges):
         arrow = "-.->" if edge.virtual else "-->"
@@ -106,7 +107,8 @@ def _dot_text(text: str) -> str:
 
 
 def to_dot(graph: FlowGraph) -> str:
-    """A Graphviz digraph: clusters per flow, boxes for steps coloured by kind, ellipses for topics."""
+    """A Graphviz digraph: clusters per flow, boxes for steps coloured by kind, ellipses for topics, cylinders for
+    streams and state groups."""
     lines = [
         "digraph motia {",
         "  rankdir=LR;",
@@ -124,10 +126,11 @@ def to_dot(graph: FlowGraph) -> str:
     lines += _steps_by_flow(graph, step_line, lambda index, flow: [
         f"  subgraph cluster_{index} {{", f'    label="{_dot_text(flow)}"; style="rounded,dashed"; color="#94a3b8";'],
         "  }")
-    fill, stroke = KIND_COLORS["topic"]
     for topic in graph.topics:
-        lines.append(f'  "{_dot_text(topic.id)}" [shape=ellipse, style=filled, fillcolor="{fill}", '
-                     f'color="{stroke}", label="{_dot_text(topic.topic)}"];')
+        fill, stroke = KIND_COLORS[topic.kind]
+        shape = "ellipse" if topic.kind == "topic" else "cylinder"
+        lines.append(f'  "{_dot_text(topic.id)}" [shape={shape}, style=filled, fillcolor="{fill}", '
+                     f'color="{stroke}", label="{_dot_text(topic.label)}"];')
     for edge in graph.edges:
         attributes = []
         if edge.label:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import secrets
 import signal
@@ -40,6 +41,21 @@ from .worker import OPENAPI_PATH, Worker
 from .workers import WorkerPool, parent_watch
 
 log = logging.getLogger("motia")
+
+
+class ListenError(OSError):
+    """A port the app cannot listen on. `role` says which ("HTTP", "the stream WebSocket", "the worker port"),
+    so that the command line can name the flag that moves it."""
+
+    def __init__(self, role: str, host: str, port: int, cause: OSError) -> None:
+        reason = ("another program uses that port (another motia run?)" if cause.errno == errno.EADDRINUSE
+                  else (cause.strerror or str(cause)).lower())
+        super().__init__(cause.errno, f"cannot listen on {host}:{port} for {role}: {reason}")
+        self.role = role
+        self.in_use = cause.errno == errno.EADDRINUSE
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class _Server(uvicorn.Server):
@@ -153,13 +169,19 @@ class App:
             # No other worker can ever connect: a remembered subscription the steps did not make again is that
             # of a removed or renamed step, and would otherwise collect a copy of every message until retention.
             self.embedded.queues.forget_away()
-        await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
+        try:
+            await self.embedded.start(stream_host=self.stream_host, stream_port=self.stream_port)
+        except OSError as exc:  # binding the stream port is the only system call there
+            raise ListenError("the stream WebSocket", self.stream_host, self.stream_port or 0, exc) from None
         self.stream_port = self.embedded.streams.port
         channels = Channels()  # one set for every port: a channel made on one may be read on another
         for settings in self.worker_ports:
             server = WorkerServer(self.engine, settings=settings, channels=channels)
             self.worker_servers.append(server)
-            await server.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise ListenError("the worker port", settings.host, settings.port, exc) from None
             log.info("worker port on %s%s", server.url, _guards(settings))
         if self.worker_servers:
             self.engine_port = self.worker_servers[0].port
@@ -361,7 +383,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ListenError("HTTP", host, port, exc) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock

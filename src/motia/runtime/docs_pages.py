@@ -71,7 +71,7 @@ def docs_paths() -> dict[str, str]:
 
 def serve_docs(engine: Engine, registry: Registry, title: str | None = None) -> None:
     """Serve `/docs`, `/redoc`, `/asyncapi` (+ `/asyncapi.json`) and their assets, except paths a step serves."""
-    name = html.escape(title or Path.cwd().name or "motia")
+    name = html.escape(title or registry.name or Path.cwd().name or "motia")
     taken = {t.path for step in registry for t in step.triggers if isinstance(t, HttpTrigger) and t.method == "GET"}
 
     def add(path: str, handler: Builtin) -> None:

@@ -7,12 +7,13 @@ runs the handler with its time limit, and raises on failure (the engine then ret
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
 from .. import _current
-from ..context import FlowContext, TriggerInfo
+from ..context import FlowContext, TriggerInfo, trace_id_for
+from ..errors import INVALID_PAYLOAD
 from ..inputs import (
     StateTriggerInput,
     StreamAuthInput,
@@ -96,9 +97,9 @@ class QueueFunction(TriggerFunction):
             self.decoder = decoder(trigger.input)
 
     async def __call__(self, message: InvokeFunction) -> None:
-        await self.run(self.decode(message.data), message)
+        await self.run(self.decode(message.data, message.traceparent), message)
 
-    def decode(self, data: Any) -> Any:
+    def decode(self, data: Any, traceparent: str | None = None) -> Any:
         try:
             if isinstance(data, msgspec.Raw):
                 value = self.decoder.decode(data)
@@ -109,16 +110,21 @@ class QueueFunction(TriggerFunction):
             else:
                 value = data
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            log.error("step %s: payload on topic %r does not match its type: %s", self.step.name, self.topic, exc,
-                      extra={"step": self.step.name, "trace_id": ""})
-            raise HandledError("invalid_payload", f"payload does not match: {exc}") from None
+            self._refuse("type", f"payload does not match: {exc}", traceparent)
         if self.validator is not None:
             problems = [f"{e.json_path}: {e.message}" for e in self.validator.iter_errors(value)]
             if problems:
-                log.error("step %s: payload on topic %r does not match its schema: %s", self.step.name, self.topic,
-                          "; ".join(problems))
-                raise HandledError("invalid_payload", "; ".join(problems))
+                self._refuse("schema", "; ".join(problems), traceparent)
         return value
+
+    def _refuse(self, what: str, reason: str, traceparent: str | None) -> NoReturn:
+        """Log a payload the handler cannot take, under the trace of the emit that sent it, and fail the delivery
+        as INVALID_PAYLOAD (the queue dead-letters it at once: the same payload never decodes)."""
+        trace_id = trace_id_for(traceparent)  # the one the handler's context would have had
+        log.error("step %s: payload on topic %r does not match its %s: %s", self.step.name, self.topic, what,
+                  reason.removeprefix("payload does not match: "), extra={"step": self.step.name,
+                                                                          "trace_id": trace_id})
+        raise HandledError(INVALID_PAYLOAD, reason)
 
 
 class CronFunction(TriggerFunction):

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .. import _current, tracing
-from ..errors import MotiaError
+from ..errors import MotiaError, did_you_mean
 from ..model import (
     CronTrigger,
     HttpTrigger,
@@ -74,6 +74,11 @@ class Worker:
         self._streams: dict[str, Stream[Any]] = {}
         # function id -> (step name, trigger type): what the `step:<name>` span of an invocation says.
         self._step_of_function: dict[str, tuple[str, str]] = {}
+        # Step name -> the topics it declares, for steps that declare some: emitting another is a WARNING, once
+        # per step and topic (a topic computed at run time escapes the start-up check that reads the source).
+        self._declared = {step.name: frozenset(e.topic for e in (*step.emits, *step.virtual_emits))
+                          for step in registry if step.emits or step.virtual_emits}
+        self._warned_undeclared: set[tuple[str, str]] = set()
         for stream in registry.streams.values():
             self._add_stream(stream)
         if registry.stream_auth is not None:
@@ -219,9 +224,18 @@ class Worker:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
         return result.result
 
-    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None:
+    async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None,
+                   step: str | None = None) -> None:
         if self.transport is None:
             raise MotiaError("the worker is not connected to an engine")
+        if step is not None:
+            declared = self._declared.get(step)
+            if declared is not None and topic not in declared and (step, topic) not in self._warned_undeclared:
+                self._warned_undeclared.add((step, topic))
+                close = did_you_mean(topic, sorted(declared))
+                log.warning("step %s emitted %r, which it does not declare (emits=%r)%s (logged once per step and "
+                            "topic)", step, topic, sorted(declared), f"; {close}" if close else "",
+                            extra={"step": step, "trace_id": trace_id})
         payload: dict[str, Any] = {"topic": topic, "data": data}
         if message_group_id is not None:
             payload["messageGroupId"] = message_group_id

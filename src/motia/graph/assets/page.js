@@ -116,18 +116,25 @@
     return g;
   }
 
+  // A topic, or a stream or state group (`kind`: drawn in that kind's colours, named "stream todos").
+  function nodeLabel(topic) {
+    return topic.kind && topic.kind !== "topic" ? topic.kind + " " + topic.topic : topic.topic;
+  }
+
   function drawTopic(svg, topic, box) {
-    var dangling = !topic.emitters.length || !topic.subscribers.length;
-    var g = el("g", { "class": "node topic" + (dangling ? " dangling" : ""), "data-id": topic.id,
-      "data-topic": topic.topic, transform: "translate(" + box[0] + "," + box[1] + ")" }, svg);
-    el("rect", { width: box[2], height: box[3], rx: box[3] / 2,
-      style: "fill: var(--topic-bg); stroke: var(--topic)" }, g);
+    var kind = topic.kind || "topic";
+    var dangling = kind === "topic" && (!topic.emitters.length || !topic.subscribers.length);
+    var g = el("g", { "class": "node topic " + kind + (dangling ? " dangling" : ""), "data-id": topic.id,
+      "data-topic": topic.topic, "data-kind": kind, transform: "translate(" + box[0] + "," + box[1] + ")" }, svg);
+    el("rect", { width: box[2], height: box[3], rx: kind === "topic" ? box[3] / 2 : 6,
+      style: "fill: var(--" + kind + "-bg); stroke: var(--" + kind + ")" }, g);
     var name = el("text", { "class": "name", x: box[2] / 2, y: box[3] / 2 + 4, "text-anchor": "middle" }, g);
-    name.textContent = topic.topic;
+    name.textContent = nodeLabel(topic);
     fit(name, box[2] - 24);
     var title = el("title", {}, g);
-    title.textContent = "topic " + topic.topic +
-      (topic.subscribers.length ? "" : "\nno step subscribes to it") + (topic.emitters.length ? "" : "\nno step emits it");
+    title.textContent = kind === "topic" ? "topic " + topic.topic +
+      (topic.subscribers.length ? "" : "\nno step subscribes to it") + (topic.emitters.length ? "" : "\nno step emits it")
+      : nodeLabel(topic);
     return g;
   }
 
@@ -184,11 +191,12 @@
       row("source", s.location);
     } else {
       var t = topics[nodeId];
+      var written = t.kind && t.kind !== "topic";
       html("h3", t.topic, aside);
       dl = html("dl", null, aside);
-      row("kind", "topic");
-      row("emitted by", t.emitters.length ? t.emitters : "no step");
-      row("consumed by", t.subscribers.length ? t.subscribers : "no step");
+      row("kind", written ? (t.kind === "state" ? "state group" : "stream") : "topic");
+      row(written ? "written by" : "emitted by", t.emitters.length ? t.emitters : "no step");
+      row(written ? "triggers" : "consumed by", t.subscribers.length ? t.subscribers : "no step");
     }
   }
 
