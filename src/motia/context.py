@@ -12,6 +12,7 @@ from typing_extensions import TypeVar
 from ._current import Services
 from .log import StepLogger
 from .model import TriggerType, canonical_kind
+from .protocol import trace_id as new_trace_id
 from .pydantic_types import to_builtins
 from .records import Record
 from .tracing import get_trace_id_from_span
@@ -223,8 +224,7 @@ async def _wait(awaitable: Any) -> Any:
 def trace_id_for(traceparent: str | None) -> str:
     """The trace id of work started by a call carrying `traceparent`: the current span's when tracing, else the
     caller's, else a new one."""
-
-    return get_trace_id_from_span() or trace_id_from(traceparent) or os.urandom(16).hex()
+    return get_trace_id_from_span() or trace_id_from(traceparent) or new_trace_id()
 
 
 def trace_id_from(traceparent: str | None) -> str | None:
