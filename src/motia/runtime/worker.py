@@ -13,6 +13,7 @@ import msgspec
 
 from .. import _current, tracing
 from ..errors import MotiaError
+from ..recording import Recorder
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
     ErrorBody,
@@ -64,6 +65,8 @@ class Worker:
         self._streams: dict[str, Stream[Any]] = {}
         # function id -> (step name, trigger type): what the `step:<name>` span of an invocation says.
         self._step_of_function: dict[str, tuple[str, str]] = {}
+        # Records every invocation, emit and engine call for the console when set (`App(record=True)`).
+        self.recorder: Recorder | None = None
         for stream in registry.streams.values():
             self._add_stream(stream)
         if registry.stream_auth is not None:
@@ -185,7 +188,10 @@ class Worker:
                 error=ErrorBody("function_not_found", f"Function {message.function_id} not found"),
             )
         try:
-            if tracing.HAS_OTEL and tracing.enabled():
+            if self.recorder is not None:
+                result = await self.recorder.invocation(self._run, function, message,
+                                                        self._step_of_function.get(message.function_id))
+            elif tracing.HAS_OTEL and tracing.enabled():
                 result = await self._traced(function, message)
             else:
                 result = await function(message)
@@ -197,6 +203,11 @@ class Worker:
                 message.invocation_id, message.function_id, error=ErrorBody("invocation_failed", str(exc))
             )
         return InvocationResult(message.invocation_id, message.function_id, result)
+
+    async def _run(self, function: Function, message: InvokeFunction) -> Any:
+        if tracing.HAS_OTEL and tracing.enabled():
+            return await self._traced(function, message)
+        return await function(message)
 
     async def _traced(self, function: Function, message: InvokeFunction) -> Any:
         """`function(message)` inside its step's `step:<name>` span, continuing the caller's trace."""
@@ -229,10 +240,10 @@ class Worker:
         if tracing.HAS_OTEL and tracing.enabled():
             with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
                 traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
-                result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+                result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         else:
             traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
-            result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+            result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         if result.error is not None:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
         return result.result
@@ -245,14 +256,25 @@ class Worker:
             payload["messageGroupId"] = message_group_id
         if tracing.HAS_OTEL and tracing.enabled():
             with tracing.operation_span("enqueue", **{"motia.enqueue.topic": topic}):
-                result = await self.transport.invoke(InvokeFunction(
-                    "iii::durable::publish", payload, traceparent=tracing.traceparent_for(trace_id, span_id())))
+                result = await self._invoke_recorded("emit", f"emit {topic}", "iii::durable::publish", payload,
+                                                     tracing.traceparent_for(trace_id, span_id()))
         else:
-            result = await self.transport.invoke(
-                InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
-            )
+            result = await self._invoke_recorded("emit", f"emit {topic}", "iii::durable::publish", payload,
+                                                 f"00-{trace_id}-{span_id()}-01")
         if result.error is not None:
             raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
+
+    async def _invoke_recorded(self, kind: str, name: str, function_id: str, data: Any,
+                               traceparent: str | None) -> InvocationResult:
+        """Invoke through the transport; with a recorder, as a span of the running invocation."""
+        assert self.transport is not None
+        if self.recorder is None:
+            return await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        with self.recorder.call(kind, name, function_id, _span_attributes(function_id, data), traceparent) as span:
+            result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+            if result.error is not None:
+                span.fail(f"{result.error.code}: {result.error.message}")
+            return result
 
     def stream(self, name: str) -> Stream[Any]:
         stream = self._streams.get(name)
