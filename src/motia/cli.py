@@ -89,6 +89,15 @@ StreamMaxSubscriptionsOption = typer.Option(
 StreamMaxConnectionsOption = typer.Option(
     1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
 )
+RecordOption = typer.Option(
+    None, "--record/--no-record", help="Record every trace and log line for the console's traces and logs pages "
+    "and their /__motia/api routes (on by default under `motia dev`, off under `motia run`).",
+)
+RecordWindowOption = typer.Option(
+    86400.0, "--record-window", help="Seconds of recorded traces and logs kept in recording.db beside the store.",
+)
+RecordTracesOption = typer.Option(1000, "--record-traces", help="Most recorded traces kept in memory.")
+RecordLogsOption = typer.Option(10000, "--record-logs", help="Most recorded log lines kept in memory.")
 OperatorHostOption = typer.Option(
     None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
     "names (repeatable; e.g. the name a local reverse proxy passes on)."
@@ -166,6 +175,10 @@ def run(
         help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
     docs: Optional[bool] = DocsOption,
+    record: Optional[bool] = RecordOption,
+    record_window: float = RecordWindowOption,
+    record_traces: int = RecordTracesOption,
+    record_logs: int = RecordLogsOption,
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -192,7 +205,8 @@ def run(
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
-    application = _embedded_app(registry, **options, docs=docs)
+    application = _embedded_app(registry, **options, docs=docs,
+                                **_recording(record, record_window, record_traces, record_logs))
 
     def started() -> None:
         from .banner import banner_data, render
@@ -211,6 +225,23 @@ def run(
             typer.echo(render(info, color=sys.stderr.isatty()), err=True)
 
     _serve(application.serve(on_started=started))
+
+
+def _recording(record: Optional[bool], window: float, traces: int, lines: int) -> dict[str, Any]:
+    """The App's recording options: on under `motia dev` (a watched child) unless `--no-record`, off under
+    `motia run` unless `--record` (recording costs a few percent of throughput: bench/run.py measures it)."""
+    import os
+
+    from .recording import RecordingConfig
+    from .reload import CHILD_ENV
+
+    if record is None:
+        record = os.environ.get(CHILD_ENV) == "1"
+    try:
+        config = RecordingConfig(max_traces=traces, max_logs=lines, window=window)
+    except ValueError as exc:
+        _fail(f"{exc} (--record-window, --record-traces, --record-logs)")
+    return {"record": record, "recording": config}
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:
