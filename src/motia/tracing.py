@@ -24,6 +24,7 @@ HAS_OTEL = os.environ.get("MOTIA_OTEL", "1") != "0" and importlib.util.find_spec
 
 __all__ = [
     "HAS_OTEL",
+    "call_attributes",
     "enabled",
     "extract_parent_context",
     "get_trace_id_from_span",
@@ -128,6 +129,21 @@ def operation_span(operation: str, **attributes: Any) -> Iterator[Any]:
     with tracer.start_as_current_span(operation, kind=_api().SpanKind.CLIENT,
                                       attributes={k: v for k, v in attributes.items() if v is not None}) as span:
         yield span
+
+
+def call_attributes(function_id: str, data: Any) -> dict[str, Any]:
+    """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...),
+    without the ones it does not have."""
+    if not isinstance(data, dict):
+        return {}
+    if function_id.startswith("state::"):
+        found = {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
+    elif function_id.startswith("stream::"):
+        found = {"motia.stream.name": data.get("stream_name"), "motia.stream.group_id": data.get("group_id"),
+                 "motia.stream.item_id": data.get("item_id")}
+    else:
+        return {}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def record_exception(span: Any, exc: Exception) -> None:

@@ -122,7 +122,7 @@ async def test_log_lines_filter_by_step_level_trace_and_text():
         assert await logs(step="place") == [("place", "placing order")]
         assert await logs(level="warning", step="bill") == [("bill", "handler failed"), ("bill", "billed")]
         # motia's own lines are recorded too: the queue's retry, between the two
-        assert [m for s, m in await logs(level="warning") if s is None][0].startswith("delivery 1 of message")
+        assert next(m for s, m in await logs(level="warning") if s is None).startswith("delivery 1 of message")
         assert ("place", "placing order") in await logs(trace_id=trace_id)
         assert await logs(trace_id="f" * 32) == []
         assert await logs(q="BILLED") == [("bill", "billed")]
@@ -133,15 +133,15 @@ async def test_log_lines_filter_by_step_level_trace_and_text():
 
 async def test_the_live_tail_pushes_matching_lines_as_they_are_logged():
     place, bill, _ = _shop()
-    async with running(place, bill, record=True) as app, http(app) as client:
-        async with client.stream("GET", "/__motia/api/logs/tail", params={"step": "bill"}) as tail:
-            assert tail.headers["content-type"] == "text/event-stream"
-            lines = tail.aiter_lines()
-            assert await lines.__anext__() == ": tail"  # subscribed: what is logged from now on is pushed
-            await client.post("/orders", json={"id": "o4"})
-            events: list[str] = []
-            while len([e for e in events if e.startswith("data:")]) < 2:
-                events.append(await asyncio.wait_for(lines.__anext__(), 10))
+    async with (running(place, bill, record=True) as app, http(app) as client,
+                client.stream("GET", "/__motia/api/logs/tail", params={"step": "bill"}) as tail):
+        assert tail.headers["content-type"] == "text/event-stream"
+        lines = tail.aiter_lines()
+        assert await lines.__anext__() == ": tail"  # subscribed: what is logged from now on is pushed
+        await client.post("/orders", json={"id": "o4"})
+        events: list[str] = []
+        while len([e for e in events if e.startswith("data:")]) < 2:
+            events.append(await asyncio.wait_for(lines.__anext__(), 10))
     data = [e for e in events if e.startswith("data:")]
     assert '"message":"handler failed"' in data[0] and '"message":"billed"' in data[1]
     assert all('"step":"bill"' in line for line in data)  # the `place` line was not sent

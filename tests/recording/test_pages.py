@@ -117,7 +117,8 @@ def test_the_logs_page_tails_live_filters_and_links_to_traces(app, tmp_path):
             form.elements.step.value = 'bill'; form.elements.level.value = 'warning';
             form.querySelector('button').click(); })()""")
         page.wait("document.querySelector('[data-tail=live]') && document.querySelectorAll('li.log').length === 1")
-        shown = page.js("[...document.querySelectorAll('li.log')].map(l => [l.dataset.step, l.querySelector('.message').textContent])")
+        shown = page.js("[...document.querySelectorAll('li.log')]"
+                        ".map(l => [l.dataset.step, l.querySelector('.message').textContent])")
         assert shown == [["bill", "handler failed"]]
         _not_blank(page.screenshot(ARTIFACTS / "recording-logs.png"))
         # A line's trace link opens that trace.

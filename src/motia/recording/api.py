@@ -22,7 +22,7 @@ import msgspec
 from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, span_id
 from .model import LogLine, Span, TraceSummary
-from .recorder import Recorder, as_log_line
+from .recorder import Recorder
 
 _JSON = {"content-type": "application/json", "cache-control": "no-store"}
 _LEVEL_ORDER = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -136,7 +136,7 @@ class LogFilter:
                 self.trace_id is not None and line.trace_id != self.trace_id):
             return False
         if self.text is not None and self.text not in line.message.lower():
-            return bool(line.fields) and self.text in _encoder.encode(line.fields).decode(errors="replace").lower()
+            return line.fields is not None and self.text in bytes(line.fields).decode(errors="replace").lower()
         return True
 
 
@@ -176,8 +176,7 @@ def tail_logs(recorder: Recorder, request: HttpRequestData) -> HttpResponseData:
                     continue
                 if not batch:  # the recorder stopped
                     return
-                for raw in batch:
-                    line = as_log_line(raw)
+                for line in batch:
                     if wanted(line):
                         wanted.after = line.seq
                         yield _event(line)
@@ -190,7 +189,8 @@ def _event(line: LogLine) -> bytes:
     return b"id: %d\nevent: log\ndata: %s\n\n" % (line.seq, _encoder.encode(line))
 
 
-async def rerun(recorder: Recorder, request: HttpRequestData, send_http: SendHttp, enqueue: Enqueue) -> HttpResponseData:
+async def rerun(recorder: Recorder, request: HttpRequestData, send_http: SendHttp,
+                enqueue: Enqueue) -> HttpResponseData:
     try:
         body = request.raw_body if request.raw_body is not None else _encoder.encode(request.body)
         asked = _rerun_request.decode(body or b"")
@@ -206,8 +206,8 @@ async def rerun(recorder: Recorder, request: HttpRequestData, send_http: SendHtt
         return _error(422, errors.VALIDATION_ERROR, f"The {what} {asked.trace_id!r} has no HTTP request or queue "
                       "message to re-send")
     span = candidates[0]
-    sent = span.request
-    assert sent is not None
+    assert span.request is not None
+    sent: dict[str, Any] = msgspec.json.decode(span.request)
     if sent.get("streamed"):
         return _error(422, errors.VALIDATION_ERROR, "That request's body was streamed to its handler and not kept: "
                       "it cannot be re-sent")
@@ -225,10 +225,8 @@ async def rerun(recorder: Recorder, request: HttpRequestData, send_http: SendHtt
         except OSError as exc:
             return _error(502, errors.INTERNAL_ERROR, f"Could not re-send the request to the app: {exc}")
     else:
-        data = sent.get("data")
-        if isinstance(data, msgspec.Raw):
-            data = msgspec.json.decode(data)
-        answer["message_id"] = await enqueue(sent.get("topic") or "default", sent["function_id"], data, traceparent)
+        answer["message_id"] = await enqueue(sent.get("topic") or "default", sent["function_id"], sent.get("data"),
+                                             traceparent)
     return _ok(answer)
 
 

@@ -1,32 +1,29 @@
-"""The recording's history on disk: a SQLite file beside the store (`recording.db` in the data dir), written in
-batches from a thread, so a restart keeps the traces and log lines of the last `RecordingConfig.window`."""
+"""The recording's history on disk: a SQLite file beside the store (`recording.db` in the data dir), written from a
+thread, so a restart keeps the traces and log lines of the last `RecordingConfig.window`.
+
+Each save is one row per table holding the batch as a JSON array (one insert, one encode: a row per span would
+cost the app more than the span itself); a batch goes once its newest entry is older than the window.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from .model import LogLine, Span
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS spans (trace_id TEXT NOT NULL, start REAL NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS spans_start ON spans (start);
-CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY, time REAL NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS logs_time ON logs (time);
+CREATE TABLE IF NOT EXISTS span_batches (id INTEGER PRIMARY KEY, newest REAL NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log_batches (id INTEGER PRIMARY KEY, newest REAL NOT NULL, data BLOB NOT NULL);
 """
 
 
-def _unencodable(value: Any) -> str:
-    return repr(value)  # a log field of any type is kept as its repr rather than lost
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_unencodable)
-_spans = msgspec.json.Decoder(Span)
-_lines = msgspec.json.Decoder(LogLine)
+_encoder = msgspec.json.Encoder()
+_spans = msgspec.json.Decoder(list[Span])
+_lines = msgspec.json.Decoder(list[LogLine])
 
 
 class History:
@@ -52,32 +49,31 @@ class History:
         oldest first."""
         with self._lock:
             db = self._open()
-            traces = [row[0] for row in db.execute(
-                "SELECT trace_id FROM spans WHERE start >= ? GROUP BY trace_id ORDER BY MIN(start) DESC LIMIT ?",
-                (since, max_traces))]
-            spans: list[Span] = []
-            if traces:
-                marks = ",".join("?" * len(traces))
-                spans = [_spans.decode(row[0]) for row in db.execute(
-                    f"SELECT data FROM spans WHERE start >= ? AND trace_id IN ({marks}) ORDER BY start",  # noqa: S608
-                    (since, *traces))]
-            lines = [_lines.decode(row[0]) for row in db.execute(
-                "SELECT data FROM (SELECT seq, data FROM logs WHERE time >= ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
-                (since, max_lines))]
-        return spans, lines
+            span_rows = db.execute("SELECT data FROM span_batches WHERE newest >= ? ORDER BY id", (since,)).fetchall()
+            line_rows = db.execute("SELECT data FROM log_batches WHERE newest >= ? ORDER BY id", (since,)).fetchall()
+        spans = sorted((span for row in span_rows for span in _spans.decode(row[0]) if span.start >= since),
+                       key=lambda span: span.start)
+        firsts: dict[str, float] = {}
+        for span in spans:
+            firsts.setdefault(span.trace_id, span.start)
+        kept = set(sorted(firsts, key=firsts.__getitem__)[-max_traces:])
+        lines = [line for row in line_rows for line in _lines.decode(row[0]) if line.time >= since]
+        return [span for span in spans if span.trace_id in kept], lines[-max_lines:]
 
     def save(self, spans: list[Span], lines: list[LogLine], before: float) -> None:
-        """Add `spans` and `lines`, and forget what is older than `before`."""
+        """Add `spans` and `lines`, and forget the batches older than `before`."""
         with self._lock:
             db = self._open()
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT INTO spans (trace_id, start, data) VALUES (?, ?, ?)",
-                               [(s.trace_id, s.start, _encoder.encode(s)) for s in spans])
-                db.executemany("INSERT OR REPLACE INTO logs (seq, time, data) VALUES (?, ?, ?)",
-                               [(line.seq, line.time, _encoder.encode(line)) for line in lines])
-                db.execute("DELETE FROM spans WHERE start < ?", (before,))
-                db.execute("DELETE FROM logs WHERE time < ?", (before,))
+                if spans:
+                    db.execute("INSERT INTO span_batches (newest, data) VALUES (?, ?)",
+                               (max(span.start for span in spans), _encoder.encode(spans)))
+                if lines:
+                    db.execute("INSERT INTO log_batches (newest, data) VALUES (?, ?)",
+                               (max(line.time for line in lines), _encoder.encode(lines)))
+                db.execute("DELETE FROM span_batches WHERE newest < ?", (before,))
+                db.execute("DELETE FROM log_batches WHERE newest < ?", (before,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -25,7 +25,8 @@ import msgspec
 
 from .. import _current, log
 from ..context import trace_id_from
-from ..protocol import HttpRequestData, HttpResponseData, span_id
+from ..protocol import HttpRequestData, HttpResponseData, InvocationResult, span_id
+from ..tracing import call_attributes
 from .history import History
 from .model import LogLine, Span
 
@@ -34,6 +35,12 @@ _log = logging.getLogger("motia.runtime.recording")
 # The span of the invocation running in this task (or a sync handler's thread): (trace id, span id). The emits
 # and engine calls a handler makes are recorded as its children.
 current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("motia_span", default=None)
+
+# Span ids of invocations (children name them as their parent): a counter from a random start, unique in the
+# process and unlikely to meet another run's, at a fraction of a random draw's cost.
+_span_ids = itertools.count(random.getrandbits(62) + 1)
+# Wall-clock time = perf_counter() + _WALL: one clock read per span edge, not two.
+_WALL = time.time() - time.perf_counter()
 
 # What a trigger type is called in a span (the worker's trigger type names are the iii protocol's).
 _KINDS = {"http": "http", "durable:subscriber": "queue", "cron": "cron", "state": "state", "stream": "stream"}
@@ -62,8 +69,13 @@ class RecordingConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("the recording window and flush interval must be positive numbers of seconds")
 
 
-# A log line as the tap stores it: (seq, time, level number, message, step, trace id, fields, logger name).
-_Line = tuple[int, float, int, str, "str | None", "str | None", "dict[str, Any]", "str | None"]
+def _unencodable(value: Any) -> str:
+    return repr(value)  # a log field of any type is kept as its repr rather than lost
+
+
+def encode(value: Any) -> msgspec.Raw:
+    """`value` as JSON bytes (from any thread: the module-level encode keeps no shared state)."""
+    return msgspec.Raw(msgspec.json.encode(value, enc_hook=_unencodable))
 
 
 class Recorder:
@@ -72,15 +84,20 @@ class Recorder:
     def __init__(self, config: RecordingConfig | None = None, path: Path | None = None) -> None:
         self.config = config or RecordingConfig()
         self.history = History(path) if path is not None else None
-        self.traces: collections.OrderedDict[str, list[Span]] = collections.OrderedDict()
-        self.logs: collections.deque[_Line] = collections.deque(maxlen=self.config.max_logs)
+        self.traces: dict[str, list[Span]] = {}  # oldest first
+        self._order: collections.deque[str] = collections.deque()  # the same ids: the oldest leaves in O(1)
+        self.logs: collections.deque[LogLine] = collections.deque(maxlen=self.config.max_logs)
         self.owner: Any = None  # the worker whose handlers' lines are recorded (set by the runtime)
         self._seq = itertools.count(1)
         self._unsaved_spans: list[Span] = []
-        self._unsaved_logs: list[_Line] = []
-        self._reruns: dict[str, str] = {}  # a rerun's new trace id -> the trace it re-sends
-        self._tails: list[asyncio.Queue[list[_Line]]] = []
-        self._tail_lines: list[_Line] = []
+        self._unsaved_logs: list[LogLine] = []
+        # trace id -> (function id, parent span id) -> deliveries so far: a queue span's attempt number.
+        self._attempts: dict[str, dict[tuple[str, str | None], int]] = {}
+        self._reruns: dict[str, str] = {}
+        # A queue function's span name and the start of its message's JSON (`{"topic":..,"function_id":..,"data":`).
+        self._queue_parts: dict[str, tuple[str, bytes]] = {}  # a rerun's new trace id -> the trace it re-sends
+        self._tails: list[asyncio.Queue[list[LogLine]]] = []
+        self._tail_lines: list[LogLine] = []
         self._tail_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -97,11 +114,8 @@ class Recorder:
                                                    self.config.max_logs)
             for span in spans:
                 self._keep(span)
-            last = 0
-            for line in lines:
-                self.logs.append((line.seq, line.time, _level_number(line.level), line.message, line.step,
-                                  line.trace_id, line.fields, line.logger))
-                last = line.seq
+            self.logs.extend(lines)
+            last = lines[-1].seq if lines else 0
             self._seq = itertools.count(last + 1)
             self._flusher = asyncio.create_task(self._flush_every(self.config.flush_interval))
         log.add_tap(self.log)
@@ -141,14 +155,15 @@ class Recorder:
         spans, self._unsaved_spans = self._unsaved_spans, []
         lines, self._unsaved_logs = self._unsaved_logs, []
         assert self.history is not None
-        self.history.save(spans, [as_log_line(line) for line in lines], time.time() - self.config.window)
+        self.history.save(spans, lines, time.time() - self.config.window)
 
     # --- spans ----------------------------------------------------------------------------------------
 
     async def invocation(self, call: Callable[[Any, Any], Awaitable[Any]], function: Any, message: Any,
                          step: tuple[str, str] | None) -> Any:
         """`call(function, message)`, recorded as a span of its trace (a new trace when the message carries
-        none: the handler's `ctx.trace_id` is then the recorded one)."""
+        none: the handler's `ctx.trace_id` is then the recorded one). On the path of every invocation: a few
+        microseconds (bench/events.py --recording)."""
         if step is None:  # a built-in route (OpenAPI, the step endpoint), not a step
             return await call(function, message)
         step_name, trigger_type = step
@@ -158,16 +173,17 @@ class Recorder:
         if kind == "http":
             headers = data.headers if type(data) is HttpRequestData else (data or {}).get("headers") or {}
             traceparent = headers.get("traceparent") or traceparent
-        trace_id = trace_id_from(traceparent)
+        if traceparent is not None and len(traceparent) == 55 and traceparent[2] == "-":  # ours, well-formed
+            trace_id, parent_id = traceparent[3:35], traceparent[36:52]
+        else:
+            trace_id = trace_id_from(traceparent)
+            parent_id = traceparent.split("-")[2] if trace_id is not None and traceparent is not None else None
         if trace_id is None:
             trace_id = f"{random.getrandbits(128) or 1:032x}"
-            parent_id = None
             message.traceparent = f"00-{trace_id}-{span_id()}-01"
-        else:
-            parent_id = traceparent.split("-")[2]  # type: ignore[union-attr]
-        own_id = span_id()
+        own_id = f"{next(_span_ids):016x}"
         token = current_span.set((trace_id, own_id))
-        start, began = time.time(), time.perf_counter()
+        began = time.perf_counter()
         status, error, result = "ok", None, None
         try:
             result = await call(function, message)
@@ -179,52 +195,62 @@ class Recorder:
             raise
         finally:
             current_span.reset(token)
-            duration = (time.perf_counter() - began) * 1000
-            attributes: dict[str, Any] = {}
+            ended = time.perf_counter()
+            attributes = None
             request = None
-            if kind == "http":
+            if kind == "queue":
+                parts = self._queue_parts.get(message.function_id)
+                if parts is None:
+                    topic = getattr(function, "topic", None)
+                    head = bytes(encode({"topic": topic, "function_id": message.function_id}))
+                    parts = self._queue_parts[message.function_id] = (f"queue {topic}", head[:-1] + b',"data":')
+                name = parts[0]
+                # In process the payload is the message's JSON bytes (`msgspec.Raw`): kept as they are.
+                request = msgspec.Raw(parts[1] + (data if isinstance(data, msgspec.Raw) else encode(data)) + b"}")
+            elif kind == "http":
                 name, request = _http_request(data)
                 if isinstance(result, HttpResponseData):
-                    attributes["status_code"] = result.status_code
+                    attributes = msgspec.Raw(b'{"status_code":%d}' % result.status_code)
                     if result.status_code >= 500:
                         status, error = "error", error or f"HTTP {result.status_code}"
-            elif kind == "queue":
-                topic = getattr(function, "topic", None)
-                name = f"queue {topic}"
-                # In process the payload is the message's JSON bytes (`msgspec.Raw`): kept as they are.
-                request = {"topic": topic, "function_id": message.function_id, "data": data}
             else:
                 name = f"{kind} {step_name}"
-            span = Span(trace_id, own_id, kind, name, message.function_id, start, duration, status,
-                        parent_id=parent_id, step=step_name, error=error, attributes=attributes, request=request,
-                        rerun_of=self._reruns.pop(trace_id, None))
-            if kind == "queue":
-                span.attempt = 1 + sum(1 for s in self.traces.get(trace_id, ()) if s.function_id ==
-                                       message.function_id and s.parent_id == parent_id)
+            span = Span(trace_id, own_id, kind, name, message.function_id, began + _WALL, (ended - began) * 1000,
+                        status, parent_id, step_name, error, None, attributes, request,
+                        self._reruns.pop(trace_id, None) if self._reruns else None)
+            if kind == "queue":  # deliveries of one message share their function and parent (the emit)
+                attempts = self._attempts.get(trace_id)
+                if attempts is None:
+                    attempts = self._attempts[trace_id] = {}
+                key = (message.function_id, parent_id)
+                span.attempt = attempts[key] = attempts.get(key, 0) + 1
             self.add(span)
 
-    @contextlib.contextmanager
-    def call(self, kind: str, name: str, function_id: str, attributes: dict[str, Any],
-             traceparent: str | None) -> Iterator[Outcome]:
-        """Record what runs inside as a child span of the running invocation (an emit, a state or stream call);
+    async def call(self, kind: str, name: str, function_id: str, data: Any, traceparent: str | None,
+                   invoke: Awaitable[InvocationResult]) -> InvocationResult:
+        """`await invoke`, recorded as a child span of the running invocation (an emit, a state or stream call);
         `traceparent` is what the call carries, so what it triggers (a queue delivery) becomes its child."""
-        outcome = Outcome()
         running = current_span.get()
         if running is None:  # outside any handler (start-up code): no trace to join
-            yield outcome
-            return
+            return await invoke
         trace_id, parent_id = running
-        own_id = traceparent.split("-")[2] if traceparent else span_id()
-        start, began = time.time(), time.perf_counter()
+        own_id = traceparent[36:52] if traceparent is not None else f"{next(_span_ids):016x}"
+        began = time.perf_counter()
+        error = None
         try:
-            yield outcome
+            result = await invoke
+            if result.error is not None:
+                error = f"{result.error.code}: {result.error.message}"
+            return result
         except BaseException as exc:
-            outcome.fail(f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.add(Span(trace_id, own_id, kind, name, function_id, start, (time.perf_counter() - began) * 1000,
-                          "error" if outcome.error else "ok", parent_id=parent_id, error=outcome.error,
-                          attributes={k: v for k, v in attributes.items() if v is not None}))
+            found = call_attributes(function_id, data)
+            attributes = encode(found) if found else None
+            self.add(Span(trace_id, own_id, kind, name, function_id, began + _WALL,
+                          (time.perf_counter() - began) * 1000, "error" if error else "ok", parent_id, None, error,
+                          None, attributes))
 
     def add(self, span: Span) -> None:
         self._keep(span)
@@ -235,8 +261,11 @@ class Recorder:
         spans = self.traces.get(span.trace_id)
         if spans is None:
             spans = self.traces[span.trace_id] = []
-            if len(self.traces) > self.config.max_traces:
-                self.traces.popitem(last=False)
+            self._order.append(span.trace_id)
+            if len(self._order) > self.config.max_traces:
+                oldest = self._order.popleft()
+                del self.traces[oldest]
+                self._attempts.pop(oldest, None)
         elif len(spans) >= self.config.max_spans_per_trace:
             return
         spans.append(span)
@@ -255,7 +284,8 @@ class Recorder:
             return
         if exc_info:
             fields = {**fields, "exception": "".join(traceback.format_exception(*exc_info)).rstrip()}
-        line = (next(self._seq), time.time(), level, message, step, trace_id, fields, logger)
+        line = LogLine(next(self._seq), time.time(), _LEVELS.get(level) or logging.getLevelName(level).lower(),
+                       message, step, trace_id, logger, encode(fields) if fields else None)
         self.logs.append(line)
         if self.history is not None:
             self._unsaved_logs.append(line)
@@ -274,29 +304,17 @@ class Recorder:
 
     def lines(self) -> list[LogLine]:
         """Every line in memory, oldest first."""
-        return [as_log_line(line) for line in list(self.logs)]
+        return list(self.logs)
 
     @contextlib.contextmanager
-    def tail(self) -> Iterator[asyncio.Queue[list[_Line]]]:
+    def tail(self) -> Iterator[asyncio.Queue[list[LogLine]]]:
         """A queue of the batches of lines logged from now on (an empty batch: the recorder stopped)."""
-        queue: asyncio.Queue[list[_Line]] = asyncio.Queue()
+        queue: asyncio.Queue[list[LogLine]] = asyncio.Queue()
         self._tails.append(queue)
         try:
             yield queue
         finally:
             self._tails.remove(queue)
-
-
-class Outcome:
-    """How a recorded call ended: `fail(reason)` when it answered with an error instead of raising."""
-
-    __slots__ = ("error",)
-
-    def __init__(self) -> None:
-        self.error: str | None = None
-
-    def fail(self, reason: str) -> None:
-        self.error = reason
 
 
 class _DiagnosticHandler(logging.Handler):
@@ -315,7 +333,7 @@ class _DiagnosticHandler(logging.Handler):
                           getattr(record, "trace_id", None) or None, fields, record.exc_info, record.name)
 
 
-def _http_request(data: Any) -> tuple[str, dict[str, Any]]:
+def _http_request(data: Any) -> tuple[str, msgspec.Raw]:
     """An HTTP span's name and what a rerun re-sends of its request."""
     if type(data) is not HttpRequestData:
         data = msgspec.convert(data, HttpRequestData) if isinstance(data, dict) else data
@@ -331,15 +349,4 @@ def _http_request(data: Any) -> tuple[str, dict[str, Any]]:
             request["body_base64"] = base64.b64encode(body).decode()
     elif data.raw_body is None and data.request_body is not None:
         request["streamed"] = True  # read as it came: not kept, so it cannot be re-sent
-    return f"{data.method} {data.path}", request
-
-
-def as_log_line(line: _Line) -> LogLine:
-    seq, created, level, message, step, trace_id, fields, logger = line
-    return LogLine(seq, created, _LEVELS.get(level) or logging.getLevelName(level).lower(), message, step=step,
-                   trace_id=trace_id, logger=logger, fields=fields)
-
-
-def _level_number(name: str) -> int:
-    number = logging.getLevelName(name.upper())
-    return number if isinstance(number, int) else logging.INFO
+    return f"{data.method} {data.path}", encode(request)

@@ -13,7 +13,6 @@ import msgspec
 
 from .. import _current, tracing
 from ..errors import MotiaError
-from ..recording import Recorder
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
     ErrorBody,
@@ -28,6 +27,7 @@ from ..protocol import (
     new_id,
     span_id,
 )
+from ..recording import Recorder
 from ..registry import Registry
 from ..streams import Stream
 from .functions import (
@@ -238,7 +238,7 @@ class Worker:
             raise MotiaError("the worker is not connected to an engine")
         context = _current.current_context.get()
         if tracing.HAS_OTEL and tracing.enabled():
-            with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
+            with tracing.operation_span(function_id, **tracing.call_attributes(function_id, data)):
                 traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
                 result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         else:
@@ -268,13 +268,10 @@ class Worker:
                                traceparent: str | None) -> InvocationResult:
         """Invoke through the transport; with a recorder, as a span of the running invocation."""
         assert self.transport is not None
+        invoke = self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
         if self.recorder is None:
-            return await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
-        with self.recorder.call(kind, name, function_id, _span_attributes(function_id, data), traceparent) as span:
-            result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
-            if result.error is not None:
-                span.fail(f"{result.error.code}: {result.error.message}")
-            return result
+            return await invoke
+        return await self.recorder.call(kind, name, function_id, data, traceparent, invoke)
 
     def stream(self, name: str) -> Stream[Any]:
         stream = self._streams.get(name)
@@ -287,18 +284,6 @@ def _header_traceparent(data: Any) -> str | None:
     """An HTTP request's own `traceparent` header: a traced client's trace continues into the step."""
     headers = data.get("headers") if isinstance(data, dict) else getattr(data, "headers", None)
     return headers.get("traceparent") if isinstance(headers, dict) else None
-
-
-def _span_attributes(function_id: str, data: Any) -> dict[str, Any]:
-    """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...)."""
-    if not isinstance(data, dict):
-        return {}
-    if function_id.startswith("state::"):
-        return {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
-    if function_id.startswith("stream::"):
-        return {"motia.stream.name": data.get("stream_name"), "motia.stream.group_id": data.get("group_id"),
-                "motia.stream.item_id": data.get("item_id")}
-    return {}
 
 
 def step_metadata(step: Step) -> dict[str, Any]:
