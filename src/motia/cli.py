@@ -191,6 +191,9 @@ def run(
 
     log.configure(log_level, log_format)
     load_env_files(Path.cwd())
+    from .tracing import export_from_env
+
+    export_from_env()  # OTEL_* variables (from the environment or .env) asking for OTLP
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
     options = _options(
