@@ -13,7 +13,7 @@ from .registry import Registry
 
 # How the banner names each page an App serves (App.pages), in the order listed.
 PAGE_NAMES = {"swagger": "API docs", "redoc": "API reference", "asyncapi": "topics (AsyncAPI)",
-              "openapi": "OpenAPI", "graph": "flow graph"}
+              "openapi": "OpenAPI", "graph": "flow graph", "traces": "traces", "logs": "logs"}
 
 
 def banner_data(

@@ -36,6 +36,7 @@ def _project(tmp_path: Path) -> Path:
 def test_recorded_traces_and_logs_survive_a_restart(tmp_path, motia_run):
     project = _project(tmp_path)
     first = motia_run(project, "--record", "--stream-port", "0")
+    assert first.wait_for_output(r"traces\s+(http://\S+)").endswith("/__motia/recording/traces")  # in the banner
     trace_id = first.client.post("/orders", json={"id": "o1"}).json()["trace_id"]
     eventually(lambda: len(first.client.get(f"/__motia/api/traces/{trace_id}").json().get("spans", [])) == 3)
     first.stop()
