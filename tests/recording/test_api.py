@@ -5,47 +5,16 @@ connection; rerun."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from motia import ApiRequest, FlowContext, QueueConfig, api, on
+from motia import api
 from tests.conftest import eventually_async, http, running
+from tests.recording.shop import shop
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def info_lines() -> Iterator[None]:
-    """Step lines at info reach the recording (`motia run` sets this level itself)."""
-    logger = logging.getLogger("motia")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
-
-
-def _shop() -> tuple[Any, Any, list[str]]:
-    attempts: list[str] = []
-
-    @api("POST", "/orders")
-    async def place(req: ApiRequest[dict], ctx: FlowContext) -> dict:
-        ctx.logger.info("placing order", order=req.body["id"])
-        await ctx.state.set("orders", req.body["id"], req.body)
-        await ctx.emit("order.placed", {"id": req.body["id"]})
-        return {"trace_id": ctx.trace_id}
-
-    @on("order.placed", queue=QueueConfig(max_retries=2, backoff_delay_ms=0))
-    async def bill(data: dict, ctx: FlowContext) -> None:
-        attempts.append(data["id"])
-        if len(attempts) == 1:
-            raise RuntimeError("card processor down")
-        ctx.logger.warning("billed", order=data["id"])
-
-    return place, bill, attempts
 
 
 async def _trace(client: httpx.AsyncClient, trace_id: str, spans: int) -> dict[str, Any]:
@@ -57,7 +26,7 @@ async def _trace(client: httpx.AsyncClient, trace_id: str, spans: int) -> dict[s
 
 
 async def test_a_request_its_emit_and_a_retried_delivery_are_one_trace_with_their_logs():
-    place, bill, attempts = _shop()
+    place, bill, attempts = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         trace_id = (await client.post("/orders", json={"id": "o1"})).json()["trace_id"]
         found = await _trace(client, trace_id, 5)
@@ -83,7 +52,7 @@ async def test_a_request_its_emit_and_a_retried_delivery_are_one_trace_with_thei
 
 
 async def test_the_traces_list_is_newest_first_and_filters_by_step():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
 
     @api("GET", "/ping")
     async def ping() -> dict:
@@ -102,14 +71,14 @@ async def test_the_traces_list_is_newest_first_and_filters_by_step():
 
 
 async def test_an_unknown_trace_is_a_404():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         missing = await client.get("/__motia/api/traces/" + "0" * 31 + "7")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
 
 
 async def test_log_lines_filter_by_step_level_trace_and_text():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         trace_id = (await client.post("/orders", json={"id": "o3"})).json()["trace_id"]
         await _trace(client, trace_id, 5)
@@ -132,7 +101,7 @@ async def test_log_lines_filter_by_step_level_trace_and_text():
 
 
 async def test_the_live_tail_pushes_matching_lines_as_they_are_logged():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
     async with (running(place, bill, record=True) as app, http(app) as client,
                 client.stream("GET", "/__motia/api/logs/tail", params={"step": "bill"}) as tail):
         assert tail.headers["content-type"] == "text/event-stream"
@@ -149,7 +118,7 @@ async def test_the_live_tail_pushes_matching_lines_as_they_are_logged():
 
 
 async def test_rerun_resends_a_recorded_request_as_a_new_trace_linked_to_the_original():
-    place, bill, attempts = _shop()
+    place, bill, attempts = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         original = (await client.post("/orders", json={"id": "o5"}, headers={"x-tenant": "t1"})).json()["trace_id"]
         await _trace(client, original, 5)
@@ -169,7 +138,7 @@ async def test_rerun_resends_a_recorded_request_as_a_new_trace_linked_to_the_ori
 
 
 async def test_rerun_resends_a_queue_message_to_its_function_only():
-    place, bill, attempts = _shop()
+    place, bill, attempts = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         original = (await client.post("/orders", json={"id": "o6"})).json()["trace_id"]
         found = await _trace(client, original, 5)
@@ -186,7 +155,7 @@ async def test_rerun_resends_a_queue_message_to_its_function_only():
 
 
 async def test_without_recording_the_routes_are_absent_and_nothing_is_kept():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
     async with running(place, bill) as app, http(app) as client:
         await client.post("/orders", json={"id": "o7"})
         assert (await client.get("/__motia/api/traces")).status_code == 404
@@ -194,7 +163,7 @@ async def test_without_recording_the_routes_are_absent_and_nothing_is_kept():
 
 
 async def test_the_routes_refuse_a_foreign_host_like_every_operator_route():
-    place, bill, _ = _shop()
+    place, bill, _ = shop()
     async with running(place, bill, record=True) as app, http(app) as client:
         refused = await client.get("/__motia/api/traces", headers={"host": "evil.example"})
         form = await client.post("/__motia/api/rerun", content=b"trace_id=x",

@@ -3,18 +3,15 @@ recording on: they click, fill and read the DOM; a screenshot of each is checked
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from motia import ApiRequest, FlowContext, QueueConfig, api, on
 from tests.conftest import eventually
 from tests.graph.test_browser import ARTIFACTS, pixels
 from tests.recording.cdp import CHROMIUM, Browser
+from tests.recording.shop import shop
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,37 +19,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def info_lines() -> Iterator[None]:
-    logger = logging.getLogger("motia")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
-
-
-def _steps() -> list[Any]:
-    calls: list[str] = []
-
-    @api("POST", "/orders")
-    async def place(req: ApiRequest[dict], ctx: FlowContext) -> dict:
-        ctx.logger.info("placing order", order=req.body["id"])
-        await ctx.emit("order.placed", req.body)
-        return {"trace_id": ctx.trace_id}
-
-    @on("order.placed", queue=QueueConfig(max_retries=1, backoff_delay_ms=0))
-    async def bill(data: dict, ctx: FlowContext) -> None:
-        calls.append(data["id"])
-        if len(calls) == 1:
-            raise RuntimeError("card processor down")
-        ctx.logger.info("billed", order=data["id"])
-
-    return [place, bill]
-
-
 @pytest.fixture
 def app(serve) -> httpx.Client:
-    return serve(*_steps(), record=True)
+    place, bill, _ = shop()
+    return serve(place, bill, record=True)
 
 
 def _url(app: httpx.Client) -> str:
@@ -80,9 +50,9 @@ def test_the_traces_page_lists_traces_draws_a_timeline_and_shows_a_spans_logs(ap
         assert page.js("document.querySelector('tr.trace').dataset.trace") == trace_id
         assert page.js("document.querySelector('tr.trace td').textContent") == "POST /orders"
         page.js("document.querySelector('tr.trace').click()")
-        page.wait("document.querySelectorAll('.span').length >= 4")
+        page.wait("document.querySelectorAll('.span').length >= 5")
         kinds = page.js("[...document.querySelectorAll('.span')].map(s => s.dataset.kind)")
-        assert sorted(kinds) == ["emit", "http", "queue", "queue"]
+        assert sorted(kinds) == ["call", "emit", "http", "queue", "queue"]
         failed = page.js("[...document.querySelectorAll('.span.queue.error .label')].map(l => l.textContent)")
         assert failed == ["queue order.placedattempt 1bill"]
         # A span's click shows its facts and the log lines its step wrote while it ran.
@@ -112,9 +82,9 @@ def test_the_logs_page_tails_live_filters_and_links_to_traces(app, tmp_path):
         # Pushed: a line logged after the page opened appears without a reload.
         second = _order(app, "o2")
         page.wait("[...document.querySelectorAll('li.log')].some(l => l.textContent.includes('\"order\":\"o2\"'))")
-        # Filters: the step `bill` at warning and above keeps only the failed attempt's error line.
+        # Filters: the step `bill` at error and above keeps only the failed attempt's error line.
         page.js("""(() => { const form = document.querySelector('form.filters');
-            form.elements.step.value = 'bill'; form.elements.level.value = 'warning';
+            form.elements.step.value = 'bill'; form.elements.level.value = 'error';
             form.querySelector('button').click(); })()""")
         page.wait("document.querySelector('[data-tail=live]') && document.querySelectorAll('li.log').length === 1")
         shown = page.js("[...document.querySelectorAll('li.log')]"
