@@ -21,6 +21,8 @@ SPINE = {"motia.protocol", "motia.errors", "motia._deadlines", "motia.crontab", 
 ENGINE_MAY_IMPORT = SPINE
 # Entry points: the only modules outside the runtime that may import the engine or the runtime.
 ENTRY_POINTS = {"motia.cli", "motia.testing"}
+# Operator packages the runtime serves (the console): like the runtime, they read the engine.
+OPERATOR = {"motia.console"}
 # Loaded on demand: imported only inside functions, never at a module's top level outside their own package.
 ON_DEMAND = {"motia.graph", "motia_codegen"}
 
@@ -83,9 +85,10 @@ def violations(src: Path) -> dict[str, list[Import]]:
         "the engine imports only itself and the spine (never the runtime, the DSL, the legacy forms or the model)":
             [i for i in found if within(i.importer, "motia.engine") and not within(i.target, "motia.engine")
              and i.target not in ENGINE_MAY_IMPORT],
-        "only the runtime and the entry points import the engine":
+        "only the runtime, the operator packages and the entry points import the engine":
             [i for i in found if within(i.target, "motia.engine") and not within(i.importer, "motia.engine")
-             and not within(i.importer, "motia.runtime") and i.importer not in ENTRY_POINTS],
+             and not within(i.importer, "motia.runtime") and i.importer not in ENTRY_POINTS
+             and not any(within(i.importer, p) for p in OPERATOR)],
         "only the entry points import the runtime":
             [i for i in found if within(i.target, "motia.runtime") and not within(i.importer, "motia.runtime")
              and i.importer not in ENTRY_POINTS],

@@ -41,7 +41,9 @@ def test_the_build_writes_both_wheels_with_the_docs_assets(tmp_path):
         names = set(archive.namelist())
     for asset in ("motia/docs_assets/swagger-ui/swagger-ui-bundle.js", "motia/docs_assets/swagger-ui/LICENSE",
                   "motia/docs_assets/redoc/redoc.standalone.js", "motia/docs_assets/redoc/LICENSE",
-                  "motia/docs_assets/asyncapi.js", "motia/py.typed"):
+                  "motia/docs_assets/asyncapi.js", "motia/py.typed",
+                  # the console's pages (motia/console/assets: plain files, every one of them shipped)
+                  *(f"motia/console/assets/{page.name}" for page in (ROOT / "src/motia/console/assets").iterdir())):
         assert asset in names, asset
     assert metadata(runtime)["Name"] == "motia-py"
     generators = metadata(next(tmp_path.glob("motia_codegen-*.whl")))

@@ -75,6 +75,17 @@ DocsOption = typer.Option(
     None, "--docs/--no-docs", show_default=False,
     help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
 )
+ConsoleOption = typer.Option(
+    None, "--console/--no-console", show_default=False,
+    help="Serve the console at /__motia/ (flows, endpoint tester, state, streams, queues, cron). Default: on under "
+    "`motia dev` (and --watch) when --host is a loopback address, off otherwise. Another interface needs "
+    "--console-token.",
+)
+ConsoleTokenOption = typer.Option(
+    None, "--console-token", envvar="MOTIA_CONSOLE_TOKEN",
+    help="A secret the console asks for (open /__motia/?token=... once, or send X-Motia-Console-Token); "
+    "required to serve it on a non-loopback --host.",
+)
 ConfigOption = typer.Option(
     None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
     "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
@@ -179,6 +190,8 @@ def run(
     record_window: float = RecordWindowOption,
     record_traces: int = RecordTracesOption,
     record_logs: int = RecordLogsOption,
+    console: Optional[bool] = ConsoleOption,
+    console_token: Optional[str] = ConsoleTokenOption,
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -209,7 +222,8 @@ def run(
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
         return
     application = _embedded_app(registry, **options, docs=docs,
-                                **_recording(record, record_window, record_traces, record_logs))
+                                **_recording(record, record_window, record_traces, record_logs),
+                                **_console_options(options.get("host", host), console, console_token))
 
     def started() -> None:
         from .banner import banner_data, render
@@ -245,6 +259,22 @@ def _recording(record: Optional[bool], window: float, traces: int, lines: int) -
     except ValueError as exc:
         _fail(f"{exc} (--record-window, --record-traces, --record-logs)")
     return {"record": record, "recording": config}
+
+
+def _console_options(host: str, console: Optional[bool], token: Optional[str]) -> dict[str, Any]:
+    """On by default under `motia dev` where it may be served (loopback, or with a token); asked for where it
+    may not be, a clear error."""
+    import os
+
+    from .console import unavailable_reason
+    from .reload import CHILD_ENV
+
+    reason = unavailable_reason(host, token)
+    if console is None:
+        console = os.environ.get(CHILD_ENV) == "1" and reason is None
+    elif console and reason is not None:
+        _fail(reason)
+    return {"console": console, "console_token": token}
 
 
 def _embedded_app(registry: Any, **options: Any) -> Any:

@@ -8,8 +8,11 @@ A tick that finds the previous run still going is skipped and logged.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from datetime import datetime, timezone
 from typing import Any
+
+import msgspec
 
 from ..crontab import CronError, CronSchedule
 from .clock import Clock, Timer
@@ -17,6 +20,19 @@ from .engine import Engine, TriggerEntry
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine.cron")
+
+RECENT_RUNS = 20  # runs each job remembers for the console (in memory: a restart forgets them)
+
+
+class CronRun(msgspec.Struct, kw_only=True):
+    """One run of a job: when it was due and started (epoch seconds), how long it took, how it ended."""
+
+    scheduled: float
+    started: float
+    duration_ms: float | None = None  # None while it runs
+    outcome: str = "running"  # "ok", "failed" or "running"
+    error: str | None = None
+    manual: bool = False  # started by `run_now`, not by the schedule
 
 
 class CronJob:
@@ -31,6 +47,7 @@ class CronJob:
         self.next_fire: float | None = None
         self.fired = 0
         self.skipped = 0
+        self.runs: deque[CronRun] = deque(maxlen=RECENT_RUNS)
 
 
 class CronModule:
@@ -109,15 +126,33 @@ class CronModule:
         if self.started:
             self._arm(job, after=scheduled)
 
-    async def _run(self, job: CronJob, scheduled: float) -> None:
+    def run_now(self, job: CronJob) -> bool:
+        """Start a run of `job` now, outside its schedule (the console's "run now"); False while one runs."""
+        if job.running:
+            return False
+        job.running = True
+        self.tasks.spawn(self._run(job, self.clock.now(), manual=True), name=f"cron:{job.function_id}")
+        return True
+
+    async def _run(self, job: CronJob, scheduled: float, manual: bool = False) -> None:
+        started = self.clock.now()
+        run = CronRun(scheduled=scheduled, started=started, manual=manual)
+        job.runs.append(run)
         payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
-                   "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
+                   "scheduled_time": _iso(scheduled), "actual_time": _iso(started)}
         try:
             job.fired += 1
             result = await self.engine.invoke(job.function_id, payload, namespace=job.namespace, metadata=job.metadata)
             if result.error is not None:
+                run.outcome, run.error = "failed", result.error.message
                 log.error("cron %s failed: %s", job.function_id, result.error.message)
+            else:
+                run.outcome = "ok"
+        except BaseException:
+            run.outcome, run.error = "failed", "stopped before it finished"
+            raise
         finally:
+            run.duration_ms = round((self.clock.now() - started) * 1000, 3)
             job.running = False
 
 

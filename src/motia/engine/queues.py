@@ -65,6 +65,17 @@ def parse_settings(config: Any) -> QueueSettings:
 AWAY_RETENTION = 7 * 24 * 3600
 
 
+ERROR_HISTORY = 20  # failed attempts remembered per message
+
+
+class AttemptError(msgspec.Struct, kw_only=True):
+    """One failed delivery attempt of a message: which, when (epoch seconds), and the error."""
+
+    attempt: int
+    at: float
+    error: str
+
+
 class Subscription:
     """A (topic, function) pair the engine remembers, connected or not: publish stores a copy for each."""
 
@@ -118,6 +129,8 @@ class QueueModule:
         self.accepting = True
         self.delivered = 0
         self.failed = 0
+        # message id -> its failed attempts, for the console (in memory: the store keeps the last error only).
+        self.attempt_errors: dict[int, list[AttemptError]] = {}
         engine.add_trigger_type("durable:subscriber", self)
         engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
         engine.enqueue = self.enqueue
@@ -415,12 +428,16 @@ class QueueModule:
             code, message_text = "visibility_timeout", "no result within the visibility timeout"
         if code is None:
             subscriber.known.discard(message.id)
+            self.attempt_errors.pop(message.id, None)
             self.store.queue_ack(message.id)
             self.store.request_flush()
             self.delivered += 1
             return True
         self.failed += 1
         message.error = f"{code}: {message_text}"
+        history = self.attempt_errors.setdefault(message.id, [])
+        history.append(AttemptError(attempt=message.attempts, at=self.clock.now(), error=message.error))
+        del history[:-ERROR_HISTORY]
         retries = message.attempts - 1
         if retries >= subscriber.settings.max_retries:
             message.failed_at = self.clock.now()
@@ -505,6 +522,7 @@ class QueueModule:
         if not isinstance(message_id, int):
             raise BuiltinError("discard_failed", "'id' must be a message id")
         discarded = self.store.queue_discard(message_id)
+        self.attempt_errors.pop(message_id, None)
         await self.store.flush()
         return {"discarded": discarded}
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from ..console import CONSOLE_PATH, serve_console, unavailable_reason
 from ..engine.channels import Channels
 from ..engine.clock import Clock
 from ..engine.cors import CorsPolicy
@@ -81,7 +82,10 @@ class App:
         docs: bool | None = None,
         record: bool = False,
         recording: RecordingConfig | None = None,
+        console: bool = False,
+        console_token: str | None = None,
     ) -> None:
+        """`console` serves the console at /__motia/ (loopback `host` only, unless a `console_token` is given)."""
         self.registry = registry
         self.limits = limits or HttpLimits()
         # The worker ports (external workers, `motia run --engine`): `worker_ports` (config.yaml's
@@ -123,6 +127,13 @@ class App:
         if docs:
             serve_docs(self.engine, registry)
             self.pages.update(docs_paths())
+        access = None  # the console's checks (its token, Origin), which the recording's routes take on too
+        if console:
+            reason = unavailable_reason(host, console_token)
+            if reason is not None:
+                raise ValueError(reason)
+            access = serve_console(self.embedded, registry, token=console_token)
+            self.pages["console"] = CONSOLE_PATH
         self.worker = Worker(registry, default_timeout=default_timeout)
         # Recording (`--record`): every trace and log line for the console, kept beside the store's file.
         self.recorder: Recorder | None = None
@@ -131,8 +142,9 @@ class App:
             self.recorder = Recorder(recording, history)
             self.worker.recorder = self.recorder
             self.recorder.owner = self.worker
-            if admin:
-                serve_recording(self.engine, self.recorder, lambda: self.url)
+            if admin or access is not None:  # its pages and APIs are the console's traces and logs
+                serve_recording(self.engine, self.recorder, lambda: self.url,
+                                access.guard if access is not None else None)
                 self.pages.update(RECORDING_PAGES)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None

@@ -36,8 +36,13 @@ show();
 """
 
 
-def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], str]) -> None:
-    """Bind the recording's routes; `base_url()` is the app's own HTTP address (a rerun re-sends requests there)."""
+Handler = Callable[[HttpRequestData], Awaitable[HttpResponseData]]
+
+
+def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], str],
+                    guard: Callable[[Handler], Handler] | None = None) -> None:
+    """Bind the recording's routes; `base_url()` is the app's own HTTP address (a rerun re-sends requests there);
+    `guard` wraps each route (the console's token and Origin checks, when the console is served)."""
 
     async def send_http(method: str, path: str, query: dict[str, Any], headers: dict[str, str], body: bytes) -> int:
         async with httpx.AsyncClient(base_url=base_url(), timeout=60) as client:
@@ -52,34 +57,36 @@ def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], s
     async def rerun(request: HttpRequestData) -> HttpResponseData:
         return await api.rerun(recorder, request, send_http, enqueue)
 
-    def bound(handler: Callable[[Recorder, HttpRequestData], HttpResponseData]) -> Callable[..., Any]:
+    def bound(handler: Callable[[Recorder, HttpRequestData], HttpResponseData]) -> Handler:
         async def serve(request: HttpRequestData) -> HttpResponseData:
             return handler(recorder, request)
 
         return serve
 
-    _route(engine, "GET", TRACES_PATH, bound(api.list_traces))
-    _route(engine, "GET", f"{TRACES_PATH}/:id", bound(api.get_trace))
-    _route(engine, "GET", LOGS_PATH, bound(api.list_logs))
-    _route(engine, "GET", f"{LOGS_PATH}/tail", bound(api.tail_logs))
-    _route(engine, "POST", RERUN_PATH, rerun)
+    def route(method: str, path: str, function: Handler) -> None:
+        _route(engine, method, path, guard(function) if guard is not None else function)
+
+    route("GET", TRACES_PATH, bound(api.list_traces))
+    route("GET", f"{TRACES_PATH}/:id", bound(api.get_trace))
+    route("GET", LOGS_PATH, bound(api.list_logs))
+    route("GET", f"{LOGS_PATH}/tail", bound(api.tail_logs))
+    route("POST", RERUN_PATH, rerun)
     for name, path in PAGES.items():
         page = _PAGE.format(name=name).encode()
-        _route(engine, "GET", path, _static(page, "text/html; charset=utf-8"))
+        route("GET", path, _static(page, "text/html; charset=utf-8"))
     for asset in ("traces.js", "logs.js", "recording.css"):
         file = _ASSETS / asset
-        _route(engine, "GET", f"/__motia/recording/assets/{asset}",
-               _static(file.read_bytes(), _ASSET_TYPES[file.suffix]))
+        route("GET", f"/__motia/recording/assets/{asset}", _static(file.read_bytes(), _ASSET_TYPES[file.suffix]))
 
 
-def _static(body: bytes, content_type: str) -> Callable[[HttpRequestData], Awaitable[HttpResponseData]]:
+def _static(body: bytes, content_type: str) -> Handler:
     async def serve(request: HttpRequestData) -> HttpResponseData:
         return HttpResponseData(200, {"content-type": content_type, "cache-control": "no-store"}, body)
 
     return serve
 
 
-def _route(engine: Engine, method: str, path: str, function: Callable[..., Awaitable[HttpResponseData]]) -> None:
+def _route(engine: Engine, method: str, path: str, function: Handler) -> None:
     function_id = f"motia::recording::{method.lower()}({path})"
     engine.add_builtin(function_id, function)
     engine.register_trigger(TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method},

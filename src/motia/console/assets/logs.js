@@ -1,7 +1,7 @@
 // The logs page: recorded log lines, then a live tail pushed by the server (Server-Sent Events), filtered by step,
 // level, trace id and text. Each line with a trace id links to its trace. `render(root, params)` draws into root.
 
-import { traceLink } from "./traces.js";
+import { traceLink, useStyles } from "./traces.js";
 
 const API = "/__motia/api";
 const KEEP = 2000;  // lines shown at most (the oldest go)
@@ -39,6 +39,7 @@ function line(entry) {
 }
 
 export async function render(root, params = []) {
+  useStyles();
   if (tail) tail.close();
   const form = el("form", { class: "toolbar filters" },
     el("input", { type: "search", name: "step", placeholder: "step" }),
@@ -88,4 +89,5 @@ export async function render(root, params = []) {
   };
   form.addEventListener("submit", (event) => { event.preventDefault(); start(); });
   await start();
+  return () => { if (tail) { tail.close(); tail = null; } };  // the console shell calls it when the page is left
 }

@@ -4,6 +4,14 @@
 
 const API = "/__motia/api";
 
+export function useStyles() {
+  // The pages' stylesheet sits beside them (in the console shell and on the standalone pages alike).
+  const href = new URL("./recording.css", import.meta.url).href;
+  if (![...document.querySelectorAll("link[rel=stylesheet]")].some((link) => link.href === href)) {
+    document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href }));
+  }
+}
+
 export function traceLink(traceId) {
   // In the console shell pages live at #/traces/...; on the standalone page at #/...
   if (location.pathname.startsWith("/__motia/recording/")) return `/__motia/recording/traces#/${traceId}`;
@@ -33,6 +41,7 @@ const ms = (value) => (value < 1 ? value.toFixed(2) : value < 100 ? value.toFixe
 const clock = (seconds) => new Date(seconds * 1000).toLocaleTimeString();
 
 export async function render(root, params = []) {
+  useStyles();
   const parts = Array.isArray(params) ? params : Object.values(params || {});
   const traceId = parts.filter((part) => /^[0-9a-f]{32}$/.test(part)).pop();
   root.replaceChildren(el("section", { class: "recording traces" }, el("p", { class: "muted" }, "Loading…")));
