@@ -76,8 +76,8 @@ def shoot(page: Any, name: str) -> Path:
 
 def test_the_shell_lists_every_page_and_opens_on_flows(page):
     shown(page, "")
-    assert page.locator("nav a").all_inner_texts() == ["Flows", "Endpoints", "State", "Streams", "Queues & cron", "Traces",
-                                                       "Logs"]
+    assert page.locator("nav a").all_inner_texts() == ["Flows", "Endpoints", "State", "Streams", "Queues & cron",
+                                                       "Traces", "Logs"]
     assert page.evaluate("document.body.dataset.page") == "flows"
     assert page.locator("#app-title").inner_text() != ""
 

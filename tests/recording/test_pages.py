@@ -96,3 +96,18 @@ def test_the_logs_page_tails_live_filters_and_links_to_traces(app, tmp_path):
         page.wait("document.querySelector('.timeline')")
         assert page.js("location.hash") == f"#/{first}"
     assert second != first
+
+
+def test_the_pages_open_in_the_console_shell(serve, tmp_path):
+    place, bill, _ = shop()
+    app = serve(place, bill, record=True, console=True)
+    trace_id = _order(app, "o1")
+    with Browser(tmp_path / "profile") as page:
+        page.goto(f"{_url(app)}/__motia/#/traces/{trace_id}")
+        page.wait("document.querySelectorAll('.span').length >= 5")
+        assert page.js("getComputedStyle(document.querySelector('.span .bar')).position") == "absolute"  # its CSS
+        page.js("document.querySelector('a[data-page=logs]').click()")
+        page.wait("document.querySelector('[data-tail=live]') && document.querySelector('li.log a.trace-link')")
+        page.js("document.querySelector('li.log a.trace-link').click()")
+        page.wait("document.querySelector('.timeline')")
+        assert page.js("location.hash") == f"#/traces/{trace_id}"
