@@ -2,6 +2,7 @@
 
     python bench/events.py [--events 20000]      # the table: standard and FIFO topics, 1 and 3 subscribers
     python bench/events.py --rss 1000000         # RSS while a million events go through one subscriber
+    python bench/events.py --recording           # one subscriber, SQLite, with recording off and on
 
 Throughput: emit N events as fast as 64 concurrent emitters (64 tasks, as 64 steps emitting) can and time
 until the last handler ran. Latency: emit at half the measured rate for 2 s and record handler start minus
@@ -51,20 +52,20 @@ def consumer(latencies: list[float], fifo: bool) -> Any:
     return consume
 
 
-async def measure(store: str, events: int, fanout: int, fifo: bool = False) -> dict[str, float]:
+async def measure(store: str, events: int, fanout: int, fifo: bool = False, record: bool = False) -> dict[str, float]:
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         options: dict[str, Any] = {"memory": True} if store == "memory" else {"data_dir": Path(tmp)}
-        app = App(build(latencies, fanout, fifo), port=0, stream_port=None, **options)
+        app = App(build(latencies, fanout, fifo), port=0, stream_port=None, record=record, **options)
         await app.start()
         try:
             emit = app.worker.emit
-            trace = "0" * 31 + "1"
             emitters = 64
             sequence = iter(range(10**9))
 
             async def one() -> None:
                 n = next(sequence)
+                trace = f"{n + 1:032x}"  # a trace per event, as emits from as many requests
                 if fifo:
                     group = str(n % GROUPS)
                     await emit("bench", {"t": time.perf_counter(), "g": group, "n": n}, trace_id=trace,
@@ -76,11 +77,12 @@ async def measure(store: str, events: int, fanout: int, fifo: bool = False) -> d
                 for _ in range(count):
                     await one()
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             shares = [events // emitters + (1 if n < events % emitters else 0) for n in range(emitters)]
             await asyncio.gather(*(emitter(share) for share in shares))
             await app.embedded.queues.wait_idle()
             elapsed = time.perf_counter() - started
+            cpu_us = (time.process_time() - cpu) / events * 1e6
             rate = events / elapsed
             latencies.clear()
             paced = min(events, int(rate))  # 2 s at half the rate
@@ -101,6 +103,7 @@ async def measure(store: str, events: int, fanout: int, fifo: bool = False) -> d
     ordered = sorted(latencies)
     return {
         "events_per_s": rate,
+        "cpu_us": cpu_us,
         "p50_ms": statistics.median(ordered) * 1000,
         "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
     }
@@ -170,6 +173,23 @@ async def queue_handoff(events: int, emitters: int = 64, consumers: int = 10) ->
     return events / elapsed
 
 
+async def recording(events: int, rounds: int = 3) -> None:
+    """One subscriber, standard topic, with recording off and on, alternated in one process, best of `rounds`:
+    events/s, and the process's CPU time per event (steadier on a busy machine)."""
+    print("| store | events/s off | events/s on | on / off | CPU/event off | CPU/event on | on / off |")
+    print("|---|---|---|---|---|---|---|")
+    for store in ("memory", "sqlite"):
+        rate = {False: 0.0, True: 0.0}
+        cpu = {False: float("inf"), True: float("inf")}
+        for _ in range(rounds):
+            for record in (False, True):
+                result = await measure(store, events, 1, record=record)
+                rate[record] = max(rate[record], result["events_per_s"])
+                cpu[record] = min(cpu[record], result["cpu_us"])
+        print(f"| {store} | {rate[False]:,.0f} | {rate[True]:,.0f} | {rate[True] / rate[False]:.2f} | "
+              f"{cpu[False]:.0f} us | {cpu[True]:.0f} us | {cpu[True] / cpu[False]:.2f} |")
+
+
 async def main(events: int) -> None:
     ceiling = await queue_handoff(events)
     print("| topic | store | subscribers | events/s (emit→handled) | p50 at half rate | p99 at half rate | "
@@ -202,8 +222,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--rss", type=int, default=0, help="run this many events and report RSS instead")
+    parser.add_argument("--recording", action="store_true", help="compare recording off and on instead")
     options = parser.parse_args()
-    if options.rss:
+    if options.recording:
+        run(recording(options.events))
+    elif options.rss:
         async def rss() -> None:
             print_rss(await rss_run(options.rss))
 

@@ -3,7 +3,7 @@
 Writes a dated Markdown table to bench/results/ and prints it. Machines here are noisy: compare the ratios,
 not the absolute numbers. HTTP runs pin the server to cpu0 and wrk to cpu1 (3 s warm-up, then --seconds).
 
-    python bench/run.py [--seconds 10] [--only http,workers,logging,official,events,calls,ws,startup,codegen]
+    python bench/run.py [--seconds 10] [--only http,workers,logging,official,events,recording,calls,ws,startup,codegen]
 """
 
 from __future__ import annotations
@@ -214,6 +214,36 @@ def events_section() -> list[str]:
     return lines + rss
 
 
+def recording_section(seconds: int, rounds: int = 2) -> list[str]:
+    """What recording every trace and log line (`--record`) costs: the HTTP hello row and the events row, with
+    recording off and on, alternated in the same run (goal: at most 10% fewer requests or events per second)."""
+    lines = ["## Recording (`--record`)", "", "examples/seed's hello step (one INFO line per request, to a file; "
+             "SQLite store, so the history is written too) with recording off and on, alternated, best of "
+             f"{rounds} (wrk as above); then the events benchmark's one-subscriber rows (best of 3). Goal: on / off "
+             ">= 0.90.", ""]
+    if shutil.which("wrk") is not None:
+        best: dict[bool, dict[str, float]] = {}
+        for _ in range(rounds):
+            for record in (False, True):
+                port = free_port()
+                with tempfile.TemporaryDirectory() as tmp:
+                    command, cwd = motia_run(ROOT / "examples" / "seed", "--log-level", "info",
+                                             "--record" if record else "--no-record")(port, Path(tmp))
+                    with server(command, port, cwd, Path(tmp) / "server.log") as process:
+                        figures = wrk(f"http://127.0.0.1:{port}{GET[1]}", seconds, None, process.pid)
+                if record not in best or figures["rps"] > best[record]["rps"]:
+                    best[record] = figures
+        off, on = best[False], best[True]
+        lines += ["| route | req/s off | req/s on | on / off | CPU/req off | CPU/req on | on / off |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {GET[0]} | {off['rps']:,.0f} | {on['rps']:,.0f} | {on['rps'] / off['rps']:.2f} | "
+                  f"{off['cpu_us']:.0f} us | {on['cpu_us']:.0f} us | {on['cpu_us'] / off['cpu_us']:.2f} |", ""]
+    else:
+        lines += ["HTTP skipped: wrk is not installed", ""]
+    events = subprocess_section("", [PY, "bench/events.py", "--recording", "--events", "20000"], "")
+    return lines + [line for line in events if line.startswith("|")] + [""]
+
+
 def subprocess_section(title: str, command: list[str], note: str, *, verbatim: bool = False) -> list[str]:
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
@@ -268,7 +298,7 @@ def startup_section() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", default="http,workers,logging,official,events,calls,ws,startup,codegen")
+    parser.add_argument("--only", default="http,workers,logging,official,events,recording,calls,ws,startup,codegen")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     today = datetime.date.today().isoformat()
@@ -290,6 +320,8 @@ def main() -> None:
             "ours, each a worker of `motia engine` (engine and worker on cpu0, wrk on cpu1).")
     if "events" in parts:
         lines += events_section()
+    if "recording" in parts:
+        lines += recording_section(args.seconds)
     if "calls" in parts:
         lines += subprocess_section("Sync-style calls", [PY, "bench/calls.py"],
                                     "CPU per call a handler makes (awaited or not), best of 5 requests of 5,000 "

@@ -10,7 +10,8 @@ from .registry import Registry
 
 # How the banner names each page an App serves (App.pages), in the order listed.
 PAGE_NAMES = {"swagger": "API docs", "redoc": "API reference", "asyncapi": "topics (AsyncAPI)",
-              "openapi": "OpenAPI", "graph": "flow graph", "console": "console"}
+              "openapi": "OpenAPI", "graph": "flow graph", "console": "console", "traces": "traces",
+              "logs": "logs"}
 
 
 def banner_data(

@@ -100,6 +100,15 @@ StreamMaxSubscriptionsOption = typer.Option(
 StreamMaxConnectionsOption = typer.Option(
     1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
 )
+RecordOption = typer.Option(
+    None, "--record/--no-record", help="Record every trace and log line for the console's traces and logs pages "
+    "and their /__motia/api routes (on by default under `motia dev`, off under `motia run`).",
+)
+RecordWindowOption = typer.Option(
+    86400.0, "--record-window", help="Seconds of recorded traces and logs kept in recording.db beside the store.",
+)
+RecordTracesOption = typer.Option(1000, "--record-traces", help="Most recorded traces kept in memory.")
+RecordLogsOption = typer.Option(10000, "--record-logs", help="Most recorded log lines kept in memory.")
 OperatorHostOption = typer.Option(
     None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
     "names (repeatable; e.g. the name a local reverse proxy passes on)."
@@ -188,6 +197,10 @@ def run(
         help="With --engine: the engine's worker token, sent as `Authorization: Bearer` (as iii SDKs send III_TOKEN).",
     ),
     docs: Optional[bool] = DocsOption,
+    record: Optional[bool] = RecordOption,
+    record_window: float = RecordWindowOption,
+    record_traces: int = RecordTracesOption,
+    record_logs: int = RecordLogsOption,
     console: Optional[bool] = ConsoleOption,
     console_token: Optional[str] = ConsoleTokenOption,
     access_log: Optional[bool] = typer.Option(
@@ -211,6 +224,9 @@ def run(
 
     log.configure(log_level, log_format)
     load_env_files(Path.cwd())
+    from .tracing import export_from_env
+
+    export_from_env()  # OTEL_* variables (from the environment or .env) asking for OTLP
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
     if engine_url and access_log:
@@ -237,6 +253,7 @@ def run(
     if workers > 1:
         options["workers"] = _worker_pool(workers, steps_dir, timeout, drain_timeout, log_level, log_format)
     application = _embedded_app(registry, **options, docs=docs,
+                                **_recording(record, record_window, record_traces, record_logs),
                                 **_console_options(options.get("host", host), console, console_token))
 
     def started() -> None:
@@ -256,6 +273,23 @@ def run(
             typer.echo(render(info, color=sys.stderr.isatty()), err=True)
 
     _serve(application.serve(on_started=started))
+
+
+def _recording(record: Optional[bool], window: float, traces: int, lines: int) -> dict[str, Any]:
+    """The App's recording options: on under `motia dev` (a watched child) unless `--no-record`, off under
+    `motia run` unless `--record` (recording costs a few percent of throughput: bench/run.py measures it)."""
+    import os
+
+    from .recording import RecordingConfig
+    from .reload import CHILD_ENV
+
+    if record is None:
+        record = os.environ.get(CHILD_ENV) == "1"
+    try:
+        config = RecordingConfig(max_traces=traces, max_logs=lines, window=window)
+    except ValueError as exc:
+        _fail(f"{exc} (--record-window, --record-traces, --record-logs)")
+    return {"record": record, "recording": config}
 
 
 def _console_options(host: str, console: Optional[bool], token: Optional[str]) -> dict[str, Any]:

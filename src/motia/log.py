@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import msgspec
@@ -23,6 +24,20 @@ from ._log_writer import BackgroundWriter, flush_all
 STEP_LOGGER = logging.getLogger("motia.step")
 _json = msgspec.json.Encoder()
 _record_callers = False
+# Who else receives every step line (the console's recording, `motia.recording`): called with
+# (level, message, step, trace_id, fields, exc_info) on the logging thread, so each must only append.
+_taps: tuple[Callable[..., None], ...] = ()
+
+
+def add_tap(tap: Callable[..., None]) -> None:
+    """Give `tap` every step line from now on (`motia.recording` records them for the console)."""
+    global _taps
+    _taps = (*_taps, tap)
+
+
+def remove_tap(tap: Callable[..., None]) -> None:
+    global _taps
+    _taps = tuple(t for t in _taps if t != tap)
 
 
 def record_callers(enabled: bool = True) -> None:
@@ -143,8 +158,11 @@ class StepLogger:
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
             elif not isinstance(exc_info, tuple):
                 exc_info = sys.exc_info()
+        text = str(message)
+        for tap in _taps:
+            tap(level, text, self.step or None, self.trace_id or None, merged, exc_info)
         if logging.getLogRecordFactory() is not logging.LogRecord:  # someone wants their own records
-            STEP_LOGGER.log(level, str(message), exc_info=exc_info, stacklevel=3,
+            STEP_LOGGER.log(level, text, exc_info=exc_info, stacklevel=3,
                             extra={"step": self.step or None, "trace_id": self.trace_id or None, "fields": merged})
             return
         if _record_callers:
@@ -153,11 +171,11 @@ class StepLogger:
         else:
             writer = _sole_writer(level)
             if writer is not None:  # nobody else sees the record: the writer's formatter only needs a line
-                writer.put(StepLine(time.time(), level, str(message), exc_info, self.step or None,
+                writer.put(StepLine(time.time(), level, text, exc_info, self.step or None,
                                     self.trace_id or None, merged))
                 return
             caller = None
-        STEP_LOGGER.handle(StepRecord(level, str(message), exc_info, self.step or None, self.trace_id or None,
+        STEP_LOGGER.handle(StepRecord(level, text, exc_info, self.step or None, self.trace_id or None,
                                        merged, caller))
 
     def debug(self, message: Any, data: Any = None, *, exc_info: Any = None, **fields: Any) -> None:

@@ -2,9 +2,10 @@
 enqueue call, and W3C `traceparent` carried across the engine so an HTTP -> queue -> queue chain is one
 trace. The names are official motia 1.0's (`motia.tracing`).
 
-Without `opentelemetry` installed, with `MOTIA_OTEL=0`, or until the app configures a tracer provider
-(`opentelemetry.trace.set_tracer_provider(...)`, or `motia.init_iii(otel_config=...)`), every function here is a
-cheap no-op: the span helpers yield None, and OpenTelemetry is not even imported.
+Without `opentelemetry` installed, with `MOTIA_OTEL=0`, or until a tracer provider is configured (by the app:
+`opentelemetry.trace.set_tracer_provider(...)` or `motia.init_iii(otel_config=...)`; or by `motia run` from the
+standard `OTEL_*` variables, `export_from_env`), every function here is a cheap no-op: the span helpers yield
+None, and OpenTelemetry is not even imported.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import contextvars
 import functools
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -24,7 +26,9 @@ HAS_OTEL = os.environ.get("MOTIA_OTEL", "1") != "0" and importlib.util.find_spec
 
 __all__ = [
     "HAS_OTEL",
+    "call_attributes",
     "enabled",
+    "export_from_env",
     "extract_parent_context",
     "get_trace_id_from_span",
     "get_tracer",
@@ -40,6 +44,46 @@ __all__ = [
 incoming_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "motia_incoming_traceparent", default=None
 )
+
+
+def export_from_env() -> bool:
+    """Export spans over OTLP as the standard variables ask, the way OpenTelemetry's own SDKs read them: when
+    `OTEL_TRACES_EXPORTER` names `otlp`, or (it unset) an `OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT` is given, and
+    `OTEL_SDK_DISABLED` is not `true`, install an SDK tracer provider (resource from `OTEL_SERVICE_NAME` and
+    `OTEL_RESOURCE_ATTRIBUTES`, `motia` by default) with a batch processor (`OTEL_BSP_*`) and the OTLP exporter of
+    `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (`http/protobuf` by default, or `grpc`), which reads its endpoint,
+    headers, timeout and TLS settings itself. A provider the app set first is kept. True when installed."""
+    env = os.environ
+    if not HAS_OTEL or env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    named = env.get("OTEL_TRACES_EXPORTER")
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not ("otlp" in [name.strip() for name in named.split(",")] if named else endpoint):
+        return False
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf").strip()
+    try:
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        logging.getLogger("motia").warning(
+            "the OTEL_* variables ask for an OTLP exporter (%s) that is not installed (%s): spans are not exported; "
+            "pip install opentelemetry-exporter-otlp", protocol, exc.name)
+        return False
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return False  # the app configured tracing itself
+    named_service = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    provider = TracerProvider(resource=Resource.create({} if named_service else {"service.name": "motia"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return True
 
 
 def _api() -> Any:
@@ -128,6 +172,21 @@ def operation_span(operation: str, **attributes: Any) -> Iterator[Any]:
     with tracer.start_as_current_span(operation, kind=_api().SpanKind.CLIENT,
                                       attributes={k: v for k, v in attributes.items() if v is not None}) as span:
         yield span
+
+
+def call_attributes(function_id: str, data: Any) -> dict[str, Any]:
+    """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...),
+    without the ones it does not have."""
+    if not isinstance(data, dict):
+        return {}
+    if function_id.startswith("state::"):
+        found = {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
+    elif function_id.startswith("stream::"):
+        found = {"motia.stream.name": data.get("stream_name"), "motia.stream.group_id": data.get("group_id"),
+                 "motia.stream.item_id": data.get("item_id")}
+    else:
+        return {}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def record_exception(span: Any, exc: Exception) -> None:

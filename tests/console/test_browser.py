@@ -1,12 +1,15 @@
 """The console in a real browser: Debian's chromium, driven with Playwright (its wheel brings the driver; the
 browser is the system's). Each page is opened, clicked, filled and read; a screenshot of each is checked for
-content and written to docs/console/ (docs/console.md shows them), so every test run makes them anew.
+content; with MOTIA_SCREENSHOTS=1 they are written to docs/console/ (docs/console.md shows them), otherwise to a
+temporary directory, so that a test run leaves the checkout as it was.
 
 One browser and one served app for the module; the tests run in file order and build on each other's data."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from tests.console.conftest import served_console
 from tests.graph.test_browser import BROWSERS, pixels
 
 CHROMIUM = next((path for path in map(shutil.which, BROWSERS) if path), None)
-SHOTS = ROOT / "docs" / "console"
+SHOTS = ROOT / "docs" / "console" if os.environ.get("MOTIA_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp())
 WINDOW = {"width": 1400, "height": 900}
 
 pytestmark = [
@@ -62,7 +65,7 @@ def go(page: Any, route: str) -> None:
 
 
 def shoot(page: Any, name: str) -> Path:
-    """A screenshot of the page into docs/console/, checked for content (not a blank or error page)."""
+    """A screenshot of the page (into docs/console/ with MOTIA_SCREENSHOTS=1), checked for content (not a blank or error page)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / f"{name}.png"
     page.screenshot(path=str(target))
@@ -76,7 +79,8 @@ def shoot(page: Any, name: str) -> Path:
 
 def test_the_shell_lists_every_page_and_opens_on_flows(page):
     shown(page, "")
-    assert page.locator("nav a").all_inner_texts() == ["Flows", "Endpoints", "State", "Streams", "Queues & cron"]
+    assert page.locator("nav a").all_inner_texts() == ["Flows", "Endpoints", "State", "Streams", "Queues & cron",
+                                                       "Traces", "Logs"]
     assert page.evaluate("document.body.dataset.page") == "flows"
     assert page.locator("#app-title").inner_text() != ""
 

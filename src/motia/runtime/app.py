@@ -31,10 +31,13 @@ from ..engine.rbac import WorkerPortConfig
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
+from ..recording import Recorder, RecordingConfig
 from ..registry import Registry
 from .access_log import AccessLog
 from .docs_pages import docs_paths, serve_docs
 from .graph_page import GRAPH_PATH, serve_graph
+from .recording_pages import PAGES as RECORDING_PAGES
+from .recording_pages import serve_recording
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport
 from .worker import OPENAPI_PATH, Worker
@@ -96,6 +99,8 @@ class App:
         stream_limits: StreamLimits | None = None,
         operator_hosts: Sequence[str] = (),
         docs: bool | None = None,
+        record: bool = False,
+        recording: RecordingConfig | None = None,
         console: bool = False,
         console_token: str | None = None,
         access_log: bool = False,
@@ -147,19 +152,33 @@ class App:
         if docs:
             serve_docs(self.engine, registry)
             self.pages.update(docs_paths())
+        access = None  # the console's checks (its token, Origin), which the recording's routes take on too
         if console:
             reason = unavailable_reason(host, console_token)
             if reason is not None:
                 raise ValueError(reason)
-            serve_console(self.embedded, registry, token=console_token)
+            access = serve_console(self.embedded, registry, token=console_token)
             self.pages["console"] = CONSOLE_PATH
         self.worker = Worker(registry, default_timeout=default_timeout)
+        # Recording (`--record`): every trace and log line for the console, kept beside the store's file.
+        self.recorder: Recorder | None = None
+        if record:
+            history = store.path.parent / "recording.db" if isinstance(store, SqliteStore) else None
+            self.recorder = Recorder(recording, history)
+            self.worker.recorder = self.recorder
+            self.recorder.owner = self.worker
+            if admin or access is not None:  # its pages and APIs are the console's traces and logs
+                serve_recording(self.engine, self.recorder, lambda: self.url,
+                                access.guard if access is not None else None)
+                self.pages.update(RECORDING_PAGES)
         self.transport: InProcessTransport | None = None
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
 
     async def start_engine(self) -> None:
         """Register the steps with the engine and start it (stream and worker ports, cron), without HTTP."""
+        if self.recorder is not None:
+            await self.recorder.start()
         if (len(self.registry) or self.registry.streams or self.engine_port is None) and self.workers is None:
             # `motia engine` has no steps of its own: an in-process worker would only add an empty OpenAPI
             # document, a replica of the one its workers serve.
@@ -248,6 +267,8 @@ class App:
         flush the store, disconnect the worker."""
         if self._server is not None:
             self._server.should_exit = True
+        if self.recorder is not None:
+            self.recorder.end_tails()  # an open live tail would hold the server's shutdown until its drain timeout
         if self._server_task is not None:
             await self._server_task
             self._server_task = None
@@ -264,6 +285,8 @@ class App:
             await self.transport.close()
             self.transport = None
         self.worker.detach()
+        if self.recorder is not None:
+            await self.recorder.stop()
 
     async def serve(self, on_started: Callable[[], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then shut down gracefully."""

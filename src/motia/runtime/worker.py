@@ -37,6 +37,7 @@ from ..protocol import (
     span_id,
     trigger_config,
 )
+from ..recording import Recorder
 from ..registry import Registry
 from ..streams import Stream
 from .functions import (
@@ -79,6 +80,8 @@ class Worker:
         self._declared = {step.name: frozenset(e.topic for e in (*step.emits, *step.virtual_emits))
                           for step in registry if step.emits or step.virtual_emits}
         self._warned_undeclared: set[tuple[str, str]] = set()
+        # Records every invocation, emit and engine call for the console when set (`App(record=True)`).
+        self.recorder: Recorder | None = None
         for stream in registry.streams.values():
             self._add_stream(stream)
         if registry.stream_auth is not None:
@@ -172,7 +175,10 @@ class Worker:
                 error=ErrorBody("function_not_found", f"Function {message.function_id} not found"),
             )
         try:
-            if tracing.HAS_OTEL and tracing.enabled():
+            if self.recorder is not None:
+                result = await self.recorder.invocation(self._run, function, message,
+                                                        self._step_of_function.get(message.function_id))
+            elif tracing.HAS_OTEL and tracing.enabled():
                 result = await self._traced(function, message)
             else:
                 result = await function(message)
@@ -184,6 +190,11 @@ class Worker:
                 message.invocation_id, message.function_id, error=ErrorBody("invocation_failed", str(exc))
             )
         return InvocationResult(message.invocation_id, message.function_id, result)
+
+    async def _run(self, function: Function, message: InvokeFunction) -> Any:
+        if tracing.HAS_OTEL and tracing.enabled():
+            return await self._traced(function, message)
+        return await function(message)
 
     async def _traced(self, function: Function, message: InvokeFunction) -> Any:
         """`function(message)` inside its step's `step:<name>` span, continuing the caller's trace."""
@@ -214,12 +225,12 @@ class Worker:
             raise MotiaError("the worker is not connected to an engine")
         context = _current.current_context.get()
         if tracing.HAS_OTEL and tracing.enabled():
-            with tracing.operation_span(function_id, **_span_attributes(function_id, data)):
+            with tracing.operation_span(function_id, **tracing.call_attributes(function_id, data)):
                 traceparent = tracing.traceparent_for(context.trace_id, span_id()) if context is not None else None
-                result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+                result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         else:
             traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
-            result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+            result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         if result.error is not None:
             raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
         return result.result
@@ -241,14 +252,22 @@ class Worker:
             payload["messageGroupId"] = message_group_id
         if tracing.HAS_OTEL and tracing.enabled():
             with tracing.operation_span("enqueue", **{"motia.enqueue.topic": topic}):
-                result = await self.transport.invoke(InvokeFunction(
-                    "iii::durable::publish", payload, traceparent=tracing.traceparent_for(trace_id, span_id())))
+                result = await self._invoke_recorded("emit", f"emit {topic}", "iii::durable::publish", payload,
+                                                     tracing.traceparent_for(trace_id, span_id()))
         else:
-            result = await self.transport.invoke(
-                InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
-            )
+            result = await self._invoke_recorded("emit", f"emit {topic}", "iii::durable::publish", payload,
+                                                 f"00-{trace_id}-{span_id()}-01")
         if result.error is not None:
             raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
+
+    async def _invoke_recorded(self, kind: str, name: str, function_id: str, data: Any,
+                               traceparent: str | None) -> InvocationResult:
+        """Invoke through the transport; with a recorder, as a span of the running invocation."""
+        assert self.transport is not None
+        invoke = self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
+        if self.recorder is None:
+            return await invoke
+        return await self.recorder.call(kind, name, function_id, data, traceparent, invoke)
 
     def stream(self, name: str) -> Stream[Any]:
         stream = self._streams.get(name)
@@ -275,18 +294,6 @@ def _header_traceparent(data: Any) -> str | None:
     """An HTTP request's own `traceparent` header: a traced client's trace continues into the step."""
     headers = data.get("headers") if isinstance(data, dict) else getattr(data, "headers", None)
     return headers.get("traceparent") if isinstance(headers, dict) else None
-
-
-def _span_attributes(function_id: str, data: Any) -> dict[str, Any]:
-    """The official span attributes of a state or stream call (`motia.state.scope`, `motia.stream.name`...)."""
-    if not isinstance(data, dict):
-        return {}
-    if function_id.startswith("state::"):
-        return {"motia.state.scope": data.get("scope"), "motia.state.key": data.get("key")}
-    if function_id.startswith("stream::"):
-        return {"motia.stream.name": data.get("stream_name"), "motia.stream.group_id": data.get("group_id"),
-                "motia.stream.item_id": data.get("item_id")}
-    return {}
 
 
 def step_metadata(step: Step) -> dict[str, Any]:

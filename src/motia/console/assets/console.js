@@ -11,6 +11,8 @@ const PAGES = [
   { name: "state", title: "State" },
   { name: "streams", title: "Streams" },
   { name: "queues", title: "Queues & cron" },
+  { name: "traces", title: "Traces" },
+  { name: "logs", title: "Logs" },
 ];
 
 const root = document.getElementById("page");
