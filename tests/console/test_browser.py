@@ -65,7 +65,8 @@ def go(page: Any, route: str) -> None:
 
 
 def shoot(page: Any, name: str) -> Path:
-    """A screenshot of the page (into docs/console/ with MOTIA_SCREENSHOTS=1), checked for content (not a blank or error page)."""
+    """A screenshot of the page (into docs/console/ with MOTIA_SCREENSHOTS=1), checked for content (not a blank
+    or an error page)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / f"{name}.png"
     page.screenshot(path=str(target))

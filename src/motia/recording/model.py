@@ -54,6 +54,7 @@ class LogLine(msgspec.Struct, omit_defaults=True, gc=False):
     trace_id: str | None = None
     logger: str | None = None
     fields: MaybeRaw = None  # a JSON object
+    span_id: str | None = None  # the invocation (handler run) that wrote it, when it ran in one
 
 
 class TraceSummary(msgspec.Struct, omit_defaults=True):

@@ -284,8 +284,10 @@ class Recorder:
             return
         if exc_info:
             fields = {**fields, "exception": "".join(traceback.format_exception(*exc_info)).rstrip()}
+        running = current_span.get()
         line = LogLine(next(self._seq), time.time(), _LEVELS.get(level) or logging.getLevelName(level).lower(),
-                       message, step, trace_id, logger, encode(fields) if fields else None)
+                       message, step, trace_id, logger, encode(fields) if fields else None,
+                       running[1] if running is not None else None)
         self.logs.append(line)
         if self.history is not None:
             self._unsaved_logs.append(line)

@@ -145,8 +145,10 @@ async function rerun(traceId, spanId, status) {
 
 function showSpan(detail, span, logs, rerunStatus) {
   const end = span.start + span.duration_ms / 1000;
-  // A line belongs to a span when its step logged it while the span ran (lines carry a trace id, not a span id).
-  const own = logs.filter((line) => line.step === span.step && line.time >= span.start && line.time <= end + 0.0005);
+  // A line belongs to the handler run that wrote it (its span_id); a line written outside one (no span_id) to the
+  // span its step was running at the time.
+  const own = logs.filter((line) => line.span_id ? line.span_id === span.span_id
+    : line.step === span.step && line.time >= span.start && line.time <= end + 0.0005);
   const facts = [["kind", span.kind], ["function", span.function_id], ["step", span.step], ["status", span.status],
                  ["duration", ms(span.duration_ms)], ["attempt", span.attempt], ["error", span.error],
                  ...Object.entries(span.attributes || {})].filter(([, value]) => value !== undefined && value !== null);
