@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
 from .operator_guard import OperatorGuard
 from .options import EngineOptions
 from .pubsub import PubSubModule
-from .queues import QueueModule, QueueSettings
+from .queues import QueueModule, Queues, QueueSettings
 from .state import StateModule
 from .store import Store
 from .streams import StreamLimits, StreamModule
@@ -41,10 +41,12 @@ class EmbeddedEngine:
         options: EngineOptions | None = None,
         stream_limits: StreamLimits | None = None,
         operator_hosts: Iterable[str] = (),
+        queues: Callable[[Engine, Tasks, Clock], Queues] | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
         are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces).
-        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`)."""
+        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`).
+        `queues` builds the queue module when the queues live elsewhere than `store` (Redis Streams)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
@@ -54,7 +56,8 @@ class EmbeddedEngine:
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
                                middleware_timeout=options.http_middleware_timeout_ms / 1000,
                                operator_guard=OperatorGuard(operator_hosts))
-        self.queues = QueueModule(self.core, store, self.tasks, self.clock)
+        self.queues: Queues = (queues or (lambda core, tasks, clock: QueueModule(core, store, tasks, clock)))(
+            self.core, self.tasks, self.clock)
         self.queues.queue_settings.update(queue_settings or {})
         self.state = StateModule(self.core, store, self.tasks)
         self.streams = StreamModule(self.core, store, self.tasks, self.clock, stream_limits)

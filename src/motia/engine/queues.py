@@ -19,7 +19,7 @@ import asyncio
 import difflib
 import logging
 from collections import deque
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -63,6 +63,23 @@ def parse_settings(config: Any) -> QueueSettings:
 
 # How long a subscription whose worker is away is remembered (seconds the engine runs while it is away).
 AWAY_RETENTION = 7 * 24 * 3600
+
+
+class Queues(Protocol):
+    """What the rest of the engine uses of a queue module: `QueueModule` (the engine's store) or
+    `redis.queues.RedisQueueModule` (Redis Streams, shared by several nodes)."""
+
+    queue_settings: dict[str, QueueSettings]
+    away_retention: float
+
+    async def publish(self, data: Any) -> Any: ...
+    def unheard(self, topic: str) -> str | None: ...
+    def forget_away(self) -> None: ...
+    def busy(self, *, count_waiting: bool = True) -> bool: ...
+    async def wait_idle(self) -> None: ...
+    async def stop(self, timeout: float) -> None: ...
+    async def dlq_list(self, data: Any) -> Any: ...
+    async def dlq_redrive(self, data: Any) -> Any: ...
 
 
 class Subscription:

@@ -1,0 +1,1 @@
+"""The Redis store: engine nodes sharing one Redis (`--store redis://...`)."""

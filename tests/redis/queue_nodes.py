@@ -1,0 +1,63 @@
+"""Engine nodes in one event loop, each with its own Redis client on the test's real redis-server: the queue
+module's behaviour across nodes without processes (tests/redis/test_queue_processes.py has the processes)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from motia.engine.embedded import EmbeddedEngine
+from motia.engine.engine import TriggerEntry
+from motia.engine.redis.queues import RedisQueueModule
+from motia.engine.store import MemoryStore
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+class Node:
+    """One engine whose queues live in Redis; its functions are built-ins (they run in the test)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.name = name
+        self.client = aioredis.Redis.from_url(url)
+        self.engine = EmbeddedEngine(
+            MemoryStore(), admin=False,
+            queues=lambda core, tasks, clock: RedisQueueModule(core, self.client, tasks, clock, url=url, node=name),
+        )
+        self.queues = self.engine.queues
+        assert isinstance(self.queues, RedisQueueModule)
+        self.triggers: dict[str, str] = {}
+
+    def subscribe(self, function_id: str, topic: str, handler: Handler, **queue_config: Any) -> None:
+        async def run(data: Any) -> Any:
+            return await handler(msgspec.json.decode(data) if isinstance(data, msgspec.Raw) else data)
+
+        self.engine.core.add_builtin(function_id, run)
+        trigger_id = str(uuid.uuid4())
+        self.triggers[function_id] = trigger_id
+        error = self.engine.core.register_trigger(TriggerEntry(
+            trigger_id, "durable:subscriber", function_id, {"topic": topic, "queue_config": queue_config}, None, None))
+        assert error is None, error
+
+    def unsubscribe(self, function_id: str) -> None:
+        self.engine.core.unregister_trigger(self.triggers.pop(function_id))
+
+    async def call(self, function_id: str, data: Any = None) -> Any:
+        result = await self.engine.core.invoke(function_id, data)
+        if result.error is not None:
+            raise RuntimeError(f"{result.error.code}: {result.error.message}")
+        return msgspec.json.decode(msgspec.json.encode(result.result))
+
+    async def publish(self, topic: str, data: Any, group: str | None = None) -> None:
+        message: dict[str, Any] = {"topic": topic, "data": data}
+        if group is not None:
+            message["messageGroupId"] = group
+        await self.call("iii::durable::publish", message)
+
+    async def close(self) -> None:
+        await self.engine.stop(drain_timeout=1)
+        await self.client.aclose()
