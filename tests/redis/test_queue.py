@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
@@ -260,3 +261,35 @@ async def test_publishing_to_a_topic_nobody_subscribes_to_is_reported(nodes):
     [one] = nodes(1)
     await one.publish("nowhere", {"n": 1})
     assert one.queues.unheard("nowhere") == "no function subscribes to topic 'nowhere': the message is dropped"
+
+
+async def test_a_subscription_away_longer_than_the_retention_is_forgotten_and_its_messages_dead_lettered(nodes):
+    async def handle(data: Any) -> None:
+        pass
+
+    one, two = nodes(2)
+    one.subscribe("mail", "signups", handle)
+    await one.queues.wait_idle()
+    one.unsubscribe("mail")
+    await two.publish("signups", {"n": 1})
+    two.queues.away_retention = 0  # the next publish finds it away for too long
+    await two.publish("signups", {"n": 2})
+    [letter] = await one.call("motia::dlq::list")
+    assert (letter["data"], letter["function_id"]) == ({"n": 1}, "mail")
+    assert letter["error"] == "subscriber_gone: away for more than 0s"
+    assert (await one.call("engine::queue::list_topics"))["topics"] == []
+
+
+async def test_the_enqueue_action_delivers_to_one_function_through_a_named_queue(nodes):
+    handled: list[Any] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data)
+
+    [one] = nodes(1)
+    one.engine.core.add_builtin("resize", handle)
+    receipt = await one.queues.enqueue("images", "resize", {"id": 3}, None)
+    assert receipt.isdigit()
+    await until(lambda: len(handled) == 1)
+    assert [msgspec.json.decode(raw) for raw in handled] == [{"id": 3}]
+    assert (await one.call("engine::queue::list_topics"))["topics"] == []  # not a topic subscription

@@ -227,9 +227,11 @@ class Subscriber:
 class Lane:
     """This node's reader of one (topic, function) stream."""
 
-    def __init__(self, topic: str, subscriber: Subscriber) -> None:
+    def __init__(self, topic: str, subscriber: Subscriber, *, remembered: bool = True) -> None:
         self.topic = topic
         self.subscriber = subscriber
+        # A topic subscription (publish finds it in Redis) or a named queue of the `enqueue` action (it does not).
+        self.remembered = remembered
         self.keys = Keys(topic, subscriber.function_id)
         self.task: asyncio.Task[None] | None = None
         self.next_due = 0.0  # when the delayed set may next hold something due (0: look now)
@@ -337,9 +339,10 @@ class RedisQueueModule:
         sure the stream and its consumer group exist (from the first entry: what waited while away)."""
         subscriber, keys = lane.subscriber, lane.keys
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.subs, subscriber.function_id, _encode(subscriber.settings))
-            pipe.hset(keys.seen, subscriber.function_id, str(self.clock.now()))
-            pipe.sadd(TOPICS_KEY, lane.topic)
+            if lane.remembered:
+                pipe.hset(keys.subs, subscriber.function_id, _encode(subscriber.settings))
+                pipe.hset(keys.seen, subscriber.function_id, repr(self.clock.now()))
+            pipe.sadd(TOPICS_KEY, lane.topic)  # where `motia dlq` looks for dead letters
             await pipe.execute()
         try:
             await self.client.xgroup_create(keys.stream, GROUP, id="0", mkstream=True)
@@ -447,7 +450,7 @@ class RedisQueueModule:
             subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
         if queue not in subscriber.lanes:
-            lane = subscriber.lanes[queue] = Lane(queue, subscriber)
+            lane = subscriber.lanes[queue] = Lane(queue, subscriber, remembered=False)
             lane.task = self.tasks.spawn(self._read(lane), name=f"queue:{function_id}:{queue}")
         now = self.clock.now()
         message = Message(message_id(), msgspec.Raw(payload), now, None, traceparent)
@@ -522,7 +525,7 @@ class RedisQueueModule:
                     log.warning("message %s on %s to %s sat unacknowledged for %ss: delivering it again",
                                 _str(entry_id), lane.topic, subscriber.function_id, visibility)
                     self._dispatch(lane, entry_id, fields)
-        if now >= lane.next_seen:
+        if lane.remembered and now >= lane.next_seen:
             lane.next_seen = now + SEEN_INTERVAL
             await self.client.hset(keys.seen, subscriber.function_id, repr(now))
 
