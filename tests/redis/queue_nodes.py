@@ -3,6 +3,7 @@ module's behaviour across nodes without processes (tests/redis/test_queue_proces
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,8 +44,12 @@ class Node:
             trigger_id, "durable:subscriber", function_id, {"topic": topic, "queue_config": queue_config}, None, None))
         assert error is None, error
 
-    def unsubscribe(self, function_id: str) -> None:
+    async def unsubscribe(self, function_id: str) -> None:
+        """Unbind and wait for this node's readers of the function to end (each finishes its current read)."""
+        subscriber = self.queues.subscribers[function_id]
+        readers = [lane.task for lane in subscriber.lanes.values() if lane.task is not None]
         self.engine.core.unregister_trigger(self.triggers.pop(function_id))
+        await asyncio.wait(readers)
 
     async def call(self, function_id: str, data: Any = None) -> Any:
         result = await self.engine.core.invoke(function_id, data)

@@ -183,7 +183,7 @@ async def test_a_message_left_pending_by_a_dead_consumer_is_reclaimed_after_the_
     [one] = nodes(1)
     one.subscribe("audit", "orders", handle, visibilityTimeout=0.5)
     await one.queues.wait_idle()
-    one.unsubscribe("audit")  # this node stops reading; a consumer that will die takes the next message
+    await one.unsubscribe("audit")  # this node stops reading; a consumer that will die takes the next message
     await one.publish("orders", {"n": 1})
     dying = aioredis.Redis.from_url(redis_server.url)
     keys = Keys("orders", "audit")
@@ -205,7 +205,7 @@ async def test_messages_wait_in_redis_while_no_node_holds_the_subscription(nodes
     one, two = nodes(2)
     one.subscribe("mail", "signups", handle)
     await one.queues.wait_idle()
-    one.unsubscribe("mail")
+    await one.unsubscribe("mail")
     for n in range(3):
         await two.publish("signups", {"n": n})  # two never subscribed: the subscription is in Redis
     [away] = (await two.call("engine::queue::list_topics"))["topics"][0]["subscribers"]
@@ -270,7 +270,7 @@ async def test_a_subscription_away_longer_than_the_retention_is_forgotten_and_it
     one, two = nodes(2)
     one.subscribe("mail", "signups", handle)
     await one.queues.wait_idle()
-    one.unsubscribe("mail")
+    await one.unsubscribe("mail")
     await two.publish("signups", {"n": 1})
     two.queues.away_retention = 0  # the next publish finds it away for too long
     await two.publish("signups", {"n": 2})

@@ -49,6 +49,7 @@ SEEN_INTERVAL = 10.0
 CONNECTED_WINDOW = 3 * SEEN_INTERVAL
 # Redis gone: how the readers and the acks wait for it to come back.
 OUTAGE_BACKOFF = ReconnectPolicy(initial_delay=0.05, max_delay=2.0)
+READ_BLOCK = 250  # ms a read waits for new entries (a retry coming due sooner shortens it)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -234,6 +235,9 @@ class Lane:
         self.remembered = remembered
         self.keys = Keys(topic, subscriber.function_id)
         self.task: asyncio.Task[None] | None = None
+        # Cleared to stop: the reader ends after its current read (a blocking read cancelled half-way would
+        # leave what it took pending until the visibility timeout).
+        self.reading = True
         self.next_due = 0.0  # when the delayed set may next hold something due (0: look now)
         self.next_claim = 0.0
         self.next_seen = 0.0
@@ -320,14 +324,13 @@ class RedisQueueModule:
             if not bindings:  # the subscription stays in Redis (away); this node stops reading it
                 del subscriber.topic_triggers[topic]
                 lane = subscriber.lanes.pop(topic, None)
-                if lane is not None and lane.task is not None:
-                    lane.task.cancel()
+                if lane is not None:
+                    lane.reading = False
                     self.tasks.spawn(self._mark_away(lane.keys, subscriber.function_id), name="queue:away")
         if not subscriber.trigger_ids:
             del self.subscribers[subscriber.function_id]
             for lane in subscriber.lanes.values():
-                if lane.task is not None:
-                    lane.task.cancel()
+                lane.reading = False
 
     async def _mark_away(self, keys: Keys, function_id: str) -> None:
         # Backdated so that it counts as away at once unless another node still refreshes it.
@@ -469,7 +472,7 @@ class RedisQueueModule:
         subscriber, keys = lane.subscriber, lane.keys
         outage = 0
         subscribed = False
-        while self.accepting:
+        while self.accepting and lane.reading:
             try:
                 if not subscribed:
                     await self._subscribe(lane)
@@ -481,7 +484,7 @@ class RedisQueueModule:
                 count = subscriber.free
                 subscriber.free -= count  # reserved before the await: the function's other lanes see it
                 try:
-                    block = max(10, min(250, int((lane.next_due - self.clock.now()) * 1000)))
+                    block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
                     reply = await self.client.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
                                                          count=count, block=block)
                 finally:
@@ -667,12 +670,12 @@ class RedisQueueModule:
         """Read no more; give deliveries in flight `timeout` seconds, then cancel them (their entries stay
         pending, and the visibility timeout hands them to another node or to the next start)."""
         self.accepting = False
-        busy: set[asyncio.Task[None]] = set()
-        for subscriber in self.subscribers.values():
-            busy |= subscriber.in_flight
-            for lane in subscriber.lanes.values():
-                if lane.task is not None:
-                    lane.task.cancel()
+        readers = {lane.task for s in self.subscribers.values() for lane in s.lanes.values() if lane.task}
+        if readers:  # each ends after its current read (at most READ_BLOCK), delivering what it took
+            _, late = await asyncio.wait(readers, timeout=timeout)
+            for reader in late:
+                reader.cancel()
+        busy = {task for subscriber in self.subscribers.values() for task in subscriber.in_flight}
         if busy:
             _, late = await asyncio.wait(busy, timeout=timeout)
             for task in late:
