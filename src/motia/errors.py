@@ -70,6 +70,7 @@ CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
 INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # 503 (the shared store, Redis, does not answer: try again)
 TIMEOUT = "TIMEOUT"  # 504
 
 _encoder = msgspec.json.Encoder()
