@@ -14,6 +14,11 @@ class InvocationClosed(MotiaError):
     caller has been answered (504, a failed attempt), so what the thread still does is refused."""
 
 
+class StoreUnavailable(MotiaError):
+    """A state, stream or emit call the shared store (Redis) did not answer: the HTTP request it served is
+    answered 503, and the same call succeeds again once the store is back."""
+
+
 class StepError(MotiaError):
     """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
 

@@ -71,9 +71,13 @@ class EmbeddedEngine:
             self.streams.auth_function = stream_auth_function
         self.cron = CronModule(self.core, self.tasks, self.clock)
         self.pubsub = PubSubModule(self.core, self.tasks)
+        if not isinstance(store, Store):
+            store.share(self.streams, self.pubsub, self.cron)
         self._admin_routes()
 
     async def start(self, *, stream_host: str = "127.0.0.1", stream_port: int | None = 3112) -> None:
+        if not isinstance(self.store, Store):
+            await self.store.start(self.tasks)
         if stream_port is not None:
             await self.streams.serve(stream_host, stream_port)
         self.cron.start()

@@ -18,6 +18,8 @@ from ..store import StoreError
 INSTALL_HINT = "pip install 'motia-py[redis]'"
 # How long one connect may take before the server counts as unreachable (at start and when reconnecting).
 CONNECT_TIMEOUT = 5.0
+# Connections one node opens at most (Redis takes 10,000 clients by default: room for many nodes).
+MAX_CONNECTIONS = 64
 
 
 class RedisUnavailable(StoreError):
@@ -88,10 +90,12 @@ def connect(url: str) -> Any:
         raise RedisUnavailable(f"--store {redact(url)}: {_reason(exc, url)}") from None
     # No retry inside the client: a write whose reply was lost may have been applied, and sending it again
     # would apply it twice (an increment counted twice). A failed command is STORE_UNAVAILABLE to its caller;
-    # the next command opens a new connection.
-    return redis.asyncio.Redis.from_url(
-        url, socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=30, retry=Retry(NoBackoff(), 0),
+    # the next command opens a new connection. Commands beyond MAX_CONNECTIONS in flight wait for one.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=CONNECT_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
+        health_check_interval=30, retry=Retry(NoBackoff(), 0),
     )
+    return redis.asyncio.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 def _reason(error: Exception, url: str) -> str:
