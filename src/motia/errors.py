@@ -14,6 +14,11 @@ class InvocationClosed(MotiaError):
     caller has been answered (504, a failed attempt), so what the thread still does is refused."""
 
 
+class StoreUnavailable(MotiaError):
+    """A state, stream or emit call the shared store (Redis) did not answer: the HTTP request it served is
+    answered 503, and the same call succeeds again once the store is back."""
+
+
 class StepError(MotiaError):
     """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
 
@@ -70,6 +75,7 @@ CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
 INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # 503 (the shared store, Redis, does not answer: try again)
 TIMEOUT = "TIMEOUT"  # 504
 
 _encoder = msgspec.json.Encoder()

@@ -9,26 +9,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 
 from motia.engine.embedded import EmbeddedEngine
 from motia.engine.engine import TriggerEntry
+from motia.engine.redis import RedisStore
 from motia.engine.redis.queues import RedisQueueModule
-from motia.engine.store import MemoryStore
 
 Handler = Callable[[Any], Awaitable[Any]]
 
 
 class Node:
-    """One engine whose queues live in Redis; its functions are built-ins (they run in the test)."""
+    """One engine on a `RedisStore` (as `--store redis://...` builds it); its functions are built-ins (they run
+    in the test)."""
 
     def __init__(self, url: str, name: str) -> None:
         self.name = name
-        self.client = aioredis.Redis.from_url(url)
-        self.engine = EmbeddedEngine(
-            MemoryStore(), admin=False,
-            queues=lambda core, tasks, clock: RedisQueueModule(core, self.client, tasks, clock, url=url, node=name),
-        )
+        self.engine = EmbeddedEngine(RedisStore(url), admin=False)
         self.queues = self.engine.queues
         assert isinstance(self.queues, RedisQueueModule)
         self.triggers: dict[str, str] = {}
@@ -64,5 +60,4 @@ class Node:
         await self.call("iii::durable::publish", message)
 
     async def close(self) -> None:
-        await self.engine.stop(drain_timeout=1)
-        await self.client.aclose()
+        await self.engine.stop(drain_timeout=1)  # closes the store's client

@@ -17,7 +17,6 @@ import redis.asyncio as aioredis
 
 from motia.engine.engine import BuiltinError
 from motia.engine.redis.queues import GROUP, Keys
-from motia.engine.store import StoreError
 from tests.redis.conftest import RedisServer
 from tests.redis.queue_nodes import Node
 
@@ -231,7 +230,7 @@ async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_
         try:
             await (one if n % 2 else two).publish("ticks", {"n": n})
         except RuntimeError as exc:  # while Redis is away (it is back at once here)
-            assert "unreachable" in str(exc)
+            assert "STORE_UNAVAILABLE" in str(exc)
             continue
         acknowledged.append(n)
     assert len(acknowledged) >= 250
@@ -250,8 +249,9 @@ async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_a
     await one.publish("signups", {"n": 1})
     await until(lambda: handled == [1])
     redis_server.stop(kill=True)
-    with pytest.raises(StoreError, match=rf"the queue store \(Redis at {redis_server.url}\) is unreachable"):
-        await one.queues.publish({"topic": "signups", "data": {"n": 2}})
+    refused = await one.engine.core.invoke("iii::durable::publish", {"topic": "signups", "data": {"n": 2}})
+    assert refused.error is not None and refused.error.code == "STORE_UNAVAILABLE"  # HTTP answers it with a 503
+    assert refused.error.message.startswith(f"Redis at {redis_server.url} does not answer")
     await asyncio.to_thread(redis_server.start)
     await one.publish("signups", {"n": 3})
     await until(lambda: handled == [1, 3])

@@ -3,13 +3,15 @@
 One job per (function, expression): several workers registering the same step fire it once per tick, and
 a tick runs once even when its timer fires early or late.
 A tick that finds the previous run still going is skipped and logged.
+Nodes sharing a store (Redis) each arm their timers; a `TickLock` lets one of them run each tick.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from ..crontab import CronError, CronSchedule
 from .clock import Clock, Timer
@@ -17,6 +19,24 @@ from .engine import Engine, TriggerEntry
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine.cron")
+
+
+class Claim(enum.Enum):
+    RUN = "run"  # this node runs the tick
+    TAKEN = "taken"  # another node took this tick
+    STILL_RUNNING = "still running"  # this node took the tick, but a run (on some node) is still going
+
+
+class TickLock(Protocol):
+    """Which node runs a tick, when several nodes carry the same job."""
+
+    async def claim(self, job: str, scheduled: float) -> tuple[Claim, str]:
+        """The outcome, and the token that `hold` and `release` take when it is RUN."""
+
+    async def hold(self, job: str, token: str) -> None:
+        """Keep the run's lock until cancelled."""
+
+    async def release(self, job: str, token: str) -> None: ...
 
 
 class CronJob:
@@ -42,6 +62,7 @@ class CronModule:
         self.jobs: dict[tuple[str, str, str, str], CronJob] = {}
         self._by_trigger: dict[str, tuple[str, str, str, str]] = {}
         self.started = False
+        self.lock: TickLock | None = None  # set when nodes share a store
         engine.add_trigger_type("cron", self)
 
     def register(self, trigger: TriggerEntry) -> str | None:
@@ -110,15 +131,45 @@ class CronModule:
             self._arm(job, after=scheduled)
 
     async def _run(self, job: CronJob, scheduled: float) -> None:
-        payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
-                   "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
         try:
-            job.fired += 1
-            result = await self.engine.invoke(job.function_id, payload, namespace=job.namespace, metadata=job.metadata)
-            if result.error is not None:
-                log.error("cron %s failed: %s", job.function_id, result.error.message)
+            if self.lock is None:
+                await self._invoke(job, scheduled)
+            else:
+                await self._run_locked(job, scheduled, self.lock)
         finally:
             job.running = False
+
+    async def _run_locked(self, job: CronJob, scheduled: float, lock: TickLock) -> None:
+        name = f"{job.namespace}/{job.function_id}/{job.schedule.expression}/{job.schedule.timezone}"
+        try:
+            claim, token = await lock.claim(name, scheduled)
+        except Exception as exc:  # the shared store does not answer: no node can know the tick is its own
+            log.warning("cron %s: the tick at %s is skipped: %s", job.function_id, _iso(scheduled), exc)
+            return
+        if claim is Claim.TAKEN:
+            return
+        if claim is Claim.STILL_RUNNING:
+            job.skipped += 1
+            log.warning("cron %s: the previous run is still going (on this or another node); skipping the tick "
+                        "at %s", job.function_id, _iso(scheduled))
+            return
+        holder = self.tasks.spawn(lock.hold(name, token), name=f"cron-lock:{job.function_id}")
+        try:
+            await self._invoke(job, scheduled)
+        finally:
+            holder.cancel()
+            try:
+                await lock.release(name, token)
+            except Exception as exc:  # the lock lapses by itself
+                log.warning("cron %s: cannot release its run lock: %s", job.function_id, exc)
+
+    async def _invoke(self, job: CronJob, scheduled: float) -> None:
+        payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
+                   "scheduled_time": _iso(scheduled), "actual_time": _iso(self.clock.now())}
+        job.fired += 1
+        result = await self.engine.invoke(job.function_id, payload, namespace=job.namespace, metadata=job.metadata)
+        if result.error is not None:
+            log.error("cron %s failed: %s", job.function_id, result.error.message)
 
 
 def _iso(epoch: float) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .. import _current, tracing
-from ..errors import MotiaError
+from ..errors import STORE_UNAVAILABLE, MotiaError, StoreUnavailable
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, function_ids
 from ..protocol import (
     ErrorBody,
@@ -234,7 +234,7 @@ class Worker:
             traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
             result = await self.transport.invoke(InvokeFunction(function_id, data, traceparent=traceparent))
         if result.error is not None:
-            raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
+            raise _failed(f"{function_id} failed", result.error)
         return result.result
 
     async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None) -> None:
@@ -252,7 +252,7 @@ class Worker:
                 InvokeFunction("iii::durable::publish", payload, traceparent=f"00-{trace_id}-{span_id()}-01")
             )
         if result.error is not None:
-            raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
+            raise _failed(f"emit to {topic!r} failed", result.error)
 
     def stream(self, name: str) -> Stream[Any]:
         stream = self._streams.get(name)
@@ -292,3 +292,9 @@ def step_metadata(step: Step) -> dict[str, Any]:
     if step.emits:
         metadata["enqueues"] = [e.topic for e in step.emits]
     return metadata
+
+
+def _failed(what: str, error: ErrorBody) -> MotiaError:
+    """The exception a handler's engine call raises; the store being away is its own kind (HTTP 503)."""
+    kind = StoreUnavailable if error.code == STORE_UNAVAILABLE else MotiaError
+    return kind(f"{what}: {error.code}: {error.message}")

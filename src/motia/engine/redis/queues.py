@@ -18,7 +18,6 @@ a retry is one atomic script on one Redis Cluster slot; no command spans two top
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import random
@@ -36,12 +35,14 @@ from ..._backoff import ReconnectPolicy
 from ..clock import Clock
 from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from ..queues import AWAY_RETENTION, QueueSettings, parse_settings
-from ..store import StoreError
 from ..tasks import Tasks
+from .connection import answering
+from .keys import PREFIX as ROOT
+from .keys import tag
 
 log = logging.getLogger("motia.engine.queues")
 
-PREFIX = "motia:q:"
+PREFIX = f"{ROOT}:q:"
 TOPICS_KEY = PREFIX + "topics"  # every topic that ever had a subscription (for `motia dlq` and list_topics)
 GROUP = "motia"  # the consumer group of each (topic, function) stream: one function per stream
 # A subscription no node has refreshed for this long counts as away (nodes refresh every SEEN_INTERVAL).
@@ -87,10 +88,8 @@ _encode = msgspec.json.encode
 
 
 def topic_prefix(topic: str) -> str:
-    """`motia:q:{topic}:`: the hash tag puts every key of a topic on one Redis Cluster slot. A topic with
-    braces would break the tag, so such a topic is tagged by its digest instead."""
-    tag = topic if "{" not in topic and "}" not in topic else hashlib.sha1(topic.encode()).hexdigest()
-    return f"{PREFIX}{{{tag}}}:"
+    """`motia:q:{topic}:`: the hash tag puts every key of a topic on one Redis Cluster slot."""
+    return f"{PREFIX}{tag(topic)}:"
 
 
 def message_id() -> int:
@@ -288,9 +287,6 @@ class RedisQueueModule:
         }.items():
             engine.add_builtin(name, fn)
 
-    def _unreachable(self, exc: Exception) -> StoreError:
-        return StoreError(f"the queue store (Redis at {self.url}) is unreachable: {exc}")
-
     # --- trigger type -------------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
@@ -424,13 +420,11 @@ class RedisQueueModule:
         message = Message(message_id(), msgspec.Raw(payload), now, None if group is None else str(group),
                           CALL_TRACEPARENT.get() or data.get("traceparent"))
         keys = Keys(topic, "")
-        try:
+        with answering(self.url):
             reached, *expired = await self._publish(
                 keys=[keys.subs, keys.seen],
                 args=[keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
             )
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         self._heard[topic] = bool(reached)
         if not reached and not expired and topic not in self._unheard_logged:
             self._unheard_logged.add(topic)
@@ -458,11 +452,9 @@ class RedisQueueModule:
         now = self.clock.now()
         message = Message(message_id(), msgspec.Raw(payload), now, None, traceparent)
         keys = Keys(queue, function_id)
-        try:
+        with answering(self.url):
             await self._enqueue_one(keys=[keys.dead],
                                     args=[keys.prefix, function_id, _encode(message), "", repr(now), ""])
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         return str(message.id)
 
     # --- delivering ---------------------------------------------------------------------------------
@@ -700,10 +692,8 @@ class RedisQueueModule:
 
     async def dlq_list(self, data: Any) -> Any:
         data = data if isinstance(data, dict) else {}
-        try:
+        with answering(self.url):
             letters = await self._dead_letters(data.get("function_id"), data.get("topic"))
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         return [
             {"id": m.id, "function_id": m.function_id, "topic": m.topic, "data": m.data, "attempts": m.attempts,
              "error": m.error, "failed_at": m.failed_at, "enqueued_at": m.enqueued_at}
@@ -715,7 +705,7 @@ class RedisQueueModule:
         ids = data.get("ids")
         if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
             raise BuiltinError("redrive_failed", "'ids' must be a list of message ids")
-        try:
+        with answering(self.url):
             letters = await self._dead_letters(data.get("function_id"), data.get("topic"))
             if ids is not None:
                 letters = [m for m in letters if m.id in set(ids)]
@@ -729,22 +719,18 @@ class RedisQueueModule:
                     args=[keys.prefix, letter.function_id, _encode(message), letter.group or "", repr(now),
                           str(letter.id)],
                 )
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         return {"redriven": redriven}
 
     async def dlq_discard(self, data: Any) -> Any:
         message_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(message_id, int):
             raise BuiltinError("discard_failed", "'id' must be a message id")
-        try:
+        with answering(self.url):
             discarded = False
             for topic in await self._topics():
                 if await self.client.hdel(topic_prefix(topic) + "dead", str(message_id)):
                     discarded = True
                     break
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         return {"discarded": discarded}
 
     async def iii_redrive(self, data: Any) -> Any:
@@ -767,7 +753,7 @@ class RedisQueueModule:
     async def list_topics(self, data: Any) -> Any:
         """Every remembered subscription, with what waits for it and its dead letters, on every node."""
         now = self.clock.now()
-        try:
+        with answering(self.url):
             dead: dict[tuple[str, str], int] = {}
             for letter in await self._dead_letters():
                 dead[letter.topic, letter.function_id] = dead.get((letter.topic, letter.function_id), 0) + 1
@@ -785,8 +771,6 @@ class RedisQueueModule:
                     })
                 if subscribers:
                     topics.append({"topic": topic, "subscribers": subscribers})
-        except UNREACHABLE as exc:
-            raise self._unreachable(exc) from None
         return {"topics": topics}
 
     async def _pending(self, keys: Keys, function_id: str) -> int:
