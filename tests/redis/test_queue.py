@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from motia.engine.engine import BuiltinError
 from motia.engine.redis.queues import GROUP, Keys
+from tests.conftest import eventually_async
 from tests.redis.conftest import RedisServer
 from tests.redis.queue_nodes import Node
 
@@ -37,14 +38,6 @@ async def nodes(redis_server: RedisServer) -> AsyncIterator[Callable[[int], list
         await node.close()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll until `condition()` holds (deliveries run on their own tasks); fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_each_subscribed_function_gets_every_message_once_whichever_node_delivers(nodes):
     seen: Counter[tuple[str, int]] = Counter()
     by_node: Counter[str] = Counter()
@@ -62,7 +55,7 @@ async def test_each_subscribed_function_gets_every_message_once_whichever_node_d
         node.subscribe("shipping", "orders", recorder("shipping", node.name), concurrency=1)
     for n in range(40):
         await (one if n % 2 else two).publish("orders", {"n": n})
-    await until(lambda: sum(seen.values()) == 80)
+    await eventually_async(lambda: sum(seen.values()) == 80)
     await one.queues.wait_idle()
     assert seen == {(function, n): 1 for function in ("billing", "shipping") for n in range(40)}
     assert by_node[one.name] > 0 and by_node[two.name] > 0  # the nodes competed for the messages
@@ -80,7 +73,7 @@ async def test_a_failing_message_is_retried_then_dead_lettered_and_any_node_redr
     one, two = nodes(2)
     one.subscribe("charge", "orders", charge, maxRetries=2, backoffDelayMs=10)
     await one.publish("orders", {"n": 7})
-    await until(lambda: attempts[7] == 3)
+    await eventually_async(lambda: attempts[7] == 3)
     await one.queues.wait_idle()
 
     [letter] = await two.call("motia::dlq::list")  # the dead letters live in Redis: every node sees them
@@ -93,7 +86,7 @@ async def test_a_failing_message_is_retried_then_dead_lettered_and_any_node_redr
 
     healthy = True
     assert await two.call("motia::dlq::redrive", {"ids": [letter["id"]]}) == {"redriven": 1}
-    await until(lambda: attempts[7] == 4)
+    await eventually_async(lambda: attempts[7] == 4)
     await one.queues.wait_idle()
     assert await one.call("motia::dlq::list") == []
 
@@ -105,7 +98,7 @@ async def test_dead_letters_can_be_discarded_by_id(nodes):
     [one] = nodes(1)
     one.subscribe("refuse", "orders", refuse, maxRetries=0)
     await one.publish("orders", {"n": 1})
-    await until(lambda: one.queues.failed == 1)
+    await eventually_async(lambda: one.queues.failed == 1)
     await one.queues.wait_idle()
     [letter] = await one.call("motia::dlq::list")
     assert await one.call("motia::dlq::discard", {"id": letter["id"]}) == {"discarded": True}
@@ -134,7 +127,7 @@ async def test_fifo_delivers_one_message_per_group_at_a_time_in_publish_order_ac
     for n in range(30):
         for group in groups:
             await (one if n % 2 else two).publish("payments", {"group": group, "n": n}, group=group)
-    await until(lambda: sum(len(v) for v in order.values()) == 90)
+    await eventually_async(lambda: sum(len(v) for v in order.values()) == 90)
     assert order == {group: list(range(30)) for group in groups}
     assert overlap == []
 
@@ -155,7 +148,7 @@ async def test_a_failing_fifo_message_blocks_its_group_until_it_succeeds(nodes):
         node.subscribe("ledger", "payments", handle, type="fifo", backoffDelayMs=20)
     for n in range(5):
         await one.publish("payments", {"n": n}, group="g")
-    await until(lambda: len(order) == 5)
+    await eventually_async(lambda: len(order) == 5)
     assert order == [0, 1, 2, 3, 4]
 
 
@@ -168,7 +161,7 @@ async def test_delay_seconds_holds_a_message_back_at_least_that_long(nodes):
     [one] = nodes(1)
     one.subscribe("later", "reminders", handle, delaySeconds=0.3)
     await one.publish("reminders", {"sent": time.time()})
-    await until(lambda: len(handled) == 1)
+    await eventually_async(lambda: len(handled) == 1)
     assert handled[0] >= 0.3
 
 
@@ -190,7 +183,7 @@ async def test_a_message_left_pending_by_a_dead_consumer_is_reclaimed_after_the_
     await dying.aclose()  # gone without acknowledging
 
     one.subscribe("audit", "orders", handle, visibilityTimeout=0.5)
-    await until(lambda: handled == [{"n": 1}])
+    await eventually_async(lambda: handled == [{"n": 1}])
     await one.queues.wait_idle()
     assert handled == [{"n": 1}]
 
@@ -210,7 +203,7 @@ async def test_messages_wait_in_redis_while_no_node_holds_the_subscription(nodes
     [away] = (await two.call("engine::queue::list_topics"))["topics"][0]["subscribers"]
     assert (away["function_id"], away["pending"], away["connected"]) == ("mail", 3, False)
     two.subscribe("mail", "signups", handle)
-    await until(lambda: sorted(handled) == [0, 1, 2])
+    await eventually_async(lambda: sorted(handled) == [0, 1, 2])
 
 
 async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_server: RedisServer):
@@ -234,7 +227,7 @@ async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_
             continue
         acknowledged.append(n)
     assert len(acknowledged) >= 250
-    await until(lambda: set(acknowledged) <= set(handled), timeout=20)
+    await eventually_async(lambda: set(acknowledged) <= set(handled), timeout=20)
 
 
 async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
@@ -247,14 +240,14 @@ async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_a
     [one] = nodes(1)
     one.subscribe("mail", "signups", handle)
     await one.publish("signups", {"n": 1})
-    await until(lambda: handled == [1])
+    await eventually_async(lambda: handled == [1])
     redis_server.stop(kill=True)
     refused = await one.engine.core.invoke("iii::durable::publish", {"topic": "signups", "data": {"n": 2}})
     assert refused.error is not None and refused.error.code == "STORE_UNAVAILABLE"  # HTTP answers it with a 503
     assert refused.error.message.startswith(f"Redis at {redis_server.url} does not answer")
     await asyncio.to_thread(redis_server.start)
     await one.publish("signups", {"n": 3})
-    await until(lambda: handled == [1, 3])
+    await eventually_async(lambda: handled == [1, 3])
 
 
 async def test_publishing_to_a_topic_nobody_subscribes_to_is_reported(nodes):
@@ -290,6 +283,6 @@ async def test_the_enqueue_action_delivers_to_one_function_through_a_named_queue
     one.engine.core.add_builtin("resize", handle)
     receipt = await one.queues.enqueue("images", "resize", {"id": 3}, None)
     assert receipt.isdigit()
-    await until(lambda: len(handled) == 1)
+    await eventually_async(lambda: len(handled) == 1)
     assert [msgspec.json.decode(raw) for raw in handled] == [{"id": 3}]
     assert (await one.call("engine::queue::list_topics"))["topics"] == []  # not a topic subscription

@@ -264,7 +264,9 @@ class RedisQueueModule:
         self.failed = 0
         self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
         self._unheard_logged: set[str] = set()
-        self._registering: set[asyncio.Task[None]] = set()
+        # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
+        # right after the steps registered reaches them.
+        self._subscribing: set[asyncio.Task[None]] = set()
         self._publish = client.register_script(PUBLISH)
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
         self._finish = client.register_script(FINISH)
@@ -304,9 +306,16 @@ class RedisQueueModule:
         subscriber.trigger_ids.add(trigger.id)
         subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
         if topic not in subscriber.lanes:
-            lane = subscriber.lanes[topic] = Lane(topic, subscriber)
-            lane.task = self.tasks.spawn(self._read(lane), name=f"queue:{trigger.function_id}:{topic}")
+            self._open(subscriber.lanes.setdefault(topic, Lane(topic, subscriber)))
         return None
+
+    def _open(self, lane: Lane) -> None:
+        """Write the subscription to Redis, then read its stream."""
+        subscribing = self.tasks.spawn(self._subscribe(lane), name=f"queue:subscribe:{lane.topic}")
+        self._subscribing.add(subscribing)
+        subscribing.add_done_callback(self._subscribing.discard)
+        lane.task = self.tasks.spawn(self._read(lane, subscribing),
+                                     name=f"queue:{lane.subscriber.function_id}:{lane.topic}")
 
     def unregister(self, trigger: TriggerEntry) -> None:
         subscriber = self.subscribers.get(trigger.function_id)
@@ -321,8 +330,7 @@ class RedisQueueModule:
                 del subscriber.topic_triggers[topic]
                 lane = subscriber.lanes.pop(topic, None)
                 if lane is not None:
-                    lane.reading = False
-                    self.tasks.spawn(self._mark_away(lane.keys, subscriber.function_id), name="queue:away")
+                    lane.reading = False  # the reader marks the subscription away as it ends
         if not subscriber.trigger_ids:
             del self.subscribers[subscriber.function_id]
             for lane in subscriber.lanes.values():
@@ -420,6 +428,8 @@ class RedisQueueModule:
         message = Message(message_id(), msgspec.Raw(payload), now, None if group is None else str(group),
                           CALL_TRACEPARENT.get() or data.get("traceparent"))
         keys = Keys(topic, "")
+        if self._subscribing:
+            await asyncio.wait(set(self._subscribing))
         with answering(self.url):
             reached, *expired = await self._publish(
                 keys=[keys.subs, keys.seen],
@@ -447,8 +457,7 @@ class RedisQueueModule:
             subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
         if queue not in subscriber.lanes:
-            lane = subscriber.lanes[queue] = Lane(queue, subscriber, remembered=False)
-            lane.task = self.tasks.spawn(self._read(lane), name=f"queue:{function_id}:{queue}")
+            self._open(subscriber.lanes.setdefault(queue, Lane(queue, subscriber, remembered=False)))
         now = self.clock.now()
         message = Message(message_id(), msgspec.Raw(payload), now, None, traceparent)
         keys = Keys(queue, function_id)
@@ -459,11 +468,12 @@ class RedisQueueModule:
 
     # --- delivering ---------------------------------------------------------------------------------
 
-    async def _read(self, lane: Lane) -> None:
+    async def _read(self, lane: Lane, subscribing: asyncio.Task[None]) -> None:
         """Read the lane's stream for as long as the subscription is held here; Redis trouble backs off."""
         subscriber, keys = lane.subscriber, lane.keys
         outage = 0
-        subscribed = False
+        await asyncio.wait([subscribing])
+        subscribed = not subscribing.cancelled() and subscribing.exception() is None  # else: again, below
         while self.accepting and lane.reading:
             try:
                 if not subscribed:
@@ -501,6 +511,8 @@ class RedisQueueModule:
                                 self.url, exc, subscriber.function_id)
                 await asyncio.sleep(OUTAGE_BACKOFF.delay(outage))
                 outage += 1
+        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
+            await self._mark_away(keys, subscriber.function_id)
 
     async def _maintain(self, lane: Lane) -> None:
         """Move due retries and delays to the stream, claim what a dead or slow node left pending, and tell
