@@ -36,6 +36,7 @@ from ..clock import Clock
 from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from ..queues import AWAY_RETENTION, QueueSettings, parse_settings
 from ..tasks import Tasks
+from .batch import ScriptBatch
 from .connection import answering
 from .keys import PREFIX as ROOT
 from .keys import tag
@@ -50,6 +51,7 @@ SEEN_INTERVAL = 10.0
 CONNECTED_WINDOW = 3 * SEEN_INTERVAL
 # Redis gone: how the readers and the acks wait for it to come back.
 OUTAGE_BACKOFF = ReconnectPolicy(initial_delay=0.05, max_delay=2.0)
+READ_LINGER = 0.0005  # s, see _read
 READ_BLOCK = 250  # ms a read waits for new entries (a retry coming due sooner shortens it)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -241,6 +243,7 @@ class Lane:
         self.next_claim = 0.0
         self.next_seen = 0.0
         self.handling: set[bytes] = set()  # entry ids delivered here right now (not to be claimed from us)
+        self.slots: set[bytes] = set()  # those of them whose handler has not returned yet
 
 
 class RedisQueueModule:
@@ -267,6 +270,7 @@ class RedisQueueModule:
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
         # right after the steps registered reaches them.
         self._subscribing: set[asyncio.Task[None]] = set()
+        self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
         self._finish = client.register_script(FINISH)
@@ -431,9 +435,9 @@ class RedisQueueModule:
         if self._subscribing:
             await asyncio.wait(set(self._subscribing))
         with answering(self.url):
-            reached, *expired = await self._publish(
-                keys=[keys.subs, keys.seen],
-                args=[keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
+            reached, *expired = await self._batch.call(
+                self._publish, [keys.subs, keys.seen],
+                [keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
             )
         self._heard[topic] = bool(reached)
         if not reached and not expired and topic not in self._unheard_logged:
@@ -491,9 +495,15 @@ class RedisQueueModule:
                                                          count=count, block=block)
                 finally:
                     subscriber.free += count
+                taken = 0
                 for _, entries in reply or ():
+                    taken += len(entries)
                     for entry_id, fields in entries:
                         self._dispatch(lane, entry_id, fields)
+                if 0 < taken < count:
+                    # Traffic, and the stream is drained: a blocking read would wake for the next entry alone
+                    # (one round trip each); lingering a moment lets the next ones gather.
+                    await asyncio.sleep(READ_LINGER)
                 if outage:
                     log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
                     outage = 0
@@ -540,16 +550,24 @@ class RedisQueueModule:
         subscriber = lane.subscriber
         subscriber.free -= 1
         lane.handling.add(entry_id)
+        lane.slots.add(entry_id)
         task = self.tasks.spawn(self._handle(lane, entry_id, fields.get(b"e", b"")), name="queue:delivery")
         subscriber.in_flight.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
             subscriber.in_flight.discard(task)
             lane.handling.discard(entry_id)
-            subscriber.free += 1
-            subscriber.slot_freed.set()
+            self._release(lane, entry_id)
 
         task.add_done_callback(done)
+
+    def _release(self, lane: Lane, entry_id: bytes) -> None:
+        """The handler is done with the entry: its slot takes the next one while the outcome is recorded (a
+        slot held for that round trip too would cap a subscription at `concurrency` round trips at a time)."""
+        if entry_id in lane.slots:
+            lane.slots.discard(entry_id)
+            lane.subscriber.free += 1
+            lane.subscriber.slot_freed.set()
 
     async def _handle(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
         kind, body = entry[:1], entry[1:]
@@ -559,6 +577,7 @@ class RedisQueueModule:
         message = _message_decoder.decode(body)
         settings, keys = lane.subscriber.settings, lane.keys
         error = await self._deliver(lane, message)
+        self._release(lane, entry_id)
         if error is None:
             await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead], [entry_id, "ack"])
             return
@@ -591,6 +610,7 @@ class RedisQueueModule:
             return
         message = _message_decoder.decode(body)
         error = await self._deliver(lane, message)
+        self._release(lane, entry_id)
         if error is None:
             await self._settle(self._finish_group, finish_keys, [entry_id, "next", group])
             return
@@ -633,7 +653,7 @@ class RedisQueueModule:
     async def _settle(self, script: Any, keys: list[str], args: list[Any]) -> None:
         """Record a delivery's outcome, waiting out a Redis outage: the entry stays pending until it is
         recorded (another node reclaims it after the visibility timeout if this one stops first)."""
-        await self._retrying(lambda: script(keys=keys, args=args))
+        await self._retrying(lambda: self._batch.call(script, keys, args))
 
     async def _retrying(self, call: Any) -> Any:
         attempt = 0
