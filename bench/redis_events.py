@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from run import free_port, wait_http  # bench/run.py, next to this script
 
 STEPS = textwrap.dedent('''
     import asyncio
@@ -73,12 +74,6 @@ STEPS = textwrap.dedent('''
 ''')
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def post(port: int, path: str, body: dict[str, Any], timeout: float = 120) -> Any:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
                                      {"content-type": "application/json"})
@@ -94,20 +89,11 @@ def redis_server(directory: Path) -> Iterator[str]:
          "--appendfsync", "everysec", "--save", "", "--protected-mode", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port)
+        wait_http(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
         process.wait(10)
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 @contextlib.contextmanager
@@ -119,7 +105,7 @@ def nodes(project: Path, count: int, *store: str) -> Iterator[list[int]]:
                                   stderr=subprocess.DEVNULL, start_new_session=True) for port in ports]
     try:
         for port in ports:
-            wait_port(port)
+            wait_http(port)
         yield ports
     finally:
         for process in processes:

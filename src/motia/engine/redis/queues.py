@@ -34,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..._backoff import ReconnectPolicy
 from ..clock import Clock
 from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
-from ..queues import AWAY_RETENTION, QueueSettings, parse_settings
+from ..queues import AWAY_RETENTION, QueueFront, QueueSettings
 from ..tasks import Tasks
 from .batch import ScriptBatch
 from .connection import answering
@@ -246,7 +246,7 @@ class Lane:
         self.slots: set[bytes] = set()  # those of them whose handler has not returned yet
 
 
-class RedisQueueModule:
+class RedisQueueModule(QueueFront):
     """`QueueModule` with its messages in Redis: construct it with the engine core and a `redis.asyncio`
     client (bytes responses) that this module does not close."""
 
@@ -276,34 +276,15 @@ class RedisQueueModule:
         self._finish = client.register_script(FINISH)
         self._finish_group = client.register_script(FINISH_GROUP)
         self._promote = client.register_script(PROMOTE)
-        engine.add_trigger_type("durable:subscriber", self)
-        engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
-        engine.enqueue = self.enqueue
-        for name, fn in {
-            "iii::durable::publish": self.publish,
-            "enqueue": self.publish,
-            "motia::dlq::list": self.dlq_list,
-            "motia::dlq::redrive": self.dlq_redrive,
-            "motia::dlq::discard": self.dlq_discard,
-            "iii::queue::redrive": self.iii_redrive,
-            "iii::queue::redrive_message": self.iii_redrive_message,
-            "iii::queue::discard_message": self.iii_discard_message,
-            "engine::queue::dlq_messages": self.iii_dlq_messages,
-            "engine::queue::list_topics": self.list_topics,
-        }.items():
-            engine.add_builtin(name, fn)
+        self._install(engine)
 
     # --- trigger type -------------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        config = trigger.config if isinstance(trigger.config, dict) else {}
-        topic = config.get("topic")
-        if not isinstance(topic, str) or not topic:
-            return "topic is required for durable:subscriber triggers"
-        try:
-            settings = parse_settings(config)
-        except (msgspec.ValidationError, ValueError) as exc:
-            return f"Invalid queue_config: {exc}"
+        parsed = self.subscription(trigger)
+        if isinstance(parsed, str):
+            return parsed
+        topic, settings = parsed
         subscriber = self.subscribers.get(trigger.function_id)
         if subscriber is None:
             subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
@@ -325,16 +306,10 @@ class RedisQueueModule:
         subscriber = self.subscribers.get(trigger.function_id)
         if subscriber is None:
             return
-        subscriber.trigger_ids.discard(trigger.id)
-        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        bindings = subscriber.topic_triggers.get(topic) if isinstance(topic, str) else None
-        if isinstance(topic, str) and bindings is not None:
-            bindings.discard(trigger.id)
-            if not bindings:  # the subscription stays in Redis (away); this node stops reading it
-                del subscriber.topic_triggers[topic]
-                lane = subscriber.lanes.pop(topic, None)
-                if lane is not None:
-                    lane.reading = False  # the reader marks the subscription away as it ends
+        topic = self.unbind(subscriber.trigger_ids, subscriber.topic_triggers, trigger)
+        lane = subscriber.lanes.pop(topic, None) if topic is not None else None
+        if lane is not None:  # the subscription stays in Redis (away); this node stops reading it
+            lane.reading = False  # the reader marks the subscription away as it ends
         if not subscriber.trigger_ids:
             del self.subscribers[subscriber.function_id]
             for lane in subscriber.lanes.values():
@@ -734,9 +709,7 @@ class RedisQueueModule:
 
     async def dlq_redrive(self, data: Any) -> Any:
         data = data if isinstance(data, dict) else {}
-        ids = data.get("ids")
-        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
-            raise BuiltinError("redrive_failed", "'ids' must be a list of message ids")
+        ids = self.redrive_ids(data)
         with answering(self.url):
             letters = await self._dead_letters(data.get("function_id"), data.get("topic"))
             if ids is not None:
@@ -764,23 +737,6 @@ class RedisQueueModule:
                     discarded = True
                     break
         return {"discarded": discarded}
-
-    async def iii_redrive(self, data: Any) -> Any:
-        queue = data.get("queue") if isinstance(data, dict) else None
-        if not isinstance(queue, str):
-            raise BuiltinError("queue_not_set", "queue is required")
-        result = await self.dlq_redrive({"topic": queue})
-        return {"queue": queue, "redriven": result["redriven"]}
-
-    async def iii_redrive_message(self, data: Any) -> Any:
-        return await self.dlq_redrive({"ids": [_int(data.get("message_id") if isinstance(data, dict) else None)]})
-
-    async def iii_discard_message(self, data: Any) -> Any:
-        return await self.dlq_discard({"id": _int(data.get("message_id") if isinstance(data, dict) else None)})
-
-    async def iii_dlq_messages(self, data: Any) -> Any:
-        queue = data.get("queue") if isinstance(data, dict) else None
-        return {"messages": await self.dlq_list({"topic": queue} if isinstance(queue, str) else {})}
 
     async def list_topics(self, data: Any) -> Any:
         """Every remembered subscription, with what waits for it and its dead letters, on every node."""
@@ -820,13 +776,6 @@ def _dead(message: Message, function_id: str, topic: str, failed_at: float) -> D
 
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BuiltinError("redrive_failed", "message_id must be a message id") from None
 
 
 class _quiet_outage:
