@@ -91,3 +91,8 @@ def error_body(
 ) -> bytes:
     """The encoded envelope."""
     return _encoder.encode(ErrorEnvelope(ErrorInfo(code, message, error_id, details), skipped))
+
+
+def store_unavailable_body() -> bytes:
+    """The envelope of a 503 for a request whose store (Redis) did not answer; sent with `Retry-After: 1`."""
+    return error_body(STORE_UNAVAILABLE, "The data store is unavailable; try again shortly")

@@ -483,8 +483,7 @@ async def _internal_error(send: Send, reason: str) -> None:
 async def _store_unavailable(send: Send, reason: str) -> None:
     """The shared store (Redis) did not answer: a 503 the client may retry; the node reconnects by itself."""
     log.warning("503: %s", reason)
-    body = errors.error_body(errors.STORE_UNAVAILABLE, "The data store is unavailable; try again shortly")
-    await _respond(send, 503, body, _JSON, [(b"retry-after", b"1")])
+    await _respond(send, 503, errors.store_unavailable_body(), _JSON, [(b"retry-after", b"1")])
 
 
 async def _too_large(send: Send, limit: int) -> None:
