@@ -269,7 +269,7 @@ class RedisQueueModule(QueueFront):
         self._unheard_logged: set[str] = set()
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
         # right after the steps registered reaches them.
-        self._subscribing: set[asyncio.Task[None]] = set()
+        self._subscribing: set[asyncio.Task[bool]] = set()
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
@@ -296,7 +296,7 @@ class RedisQueueModule(QueueFront):
 
     def _open(self, lane: Lane) -> None:
         """Write the subscription to Redis, then read its stream."""
-        subscribing = self.tasks.spawn(self._subscribe(lane), name=f"queue:subscribe:{lane.topic}")
+        subscribing = self.tasks.spawn(self._first_subscribe(lane), name=f"queue:subscribe:{lane.topic}")
         self._subscribing.add(subscribing)
         subscribing.add_done_callback(self._subscribing.discard)
         lane.task = self.tasks.spawn(self._read(lane, subscribing),
@@ -319,6 +319,16 @@ class RedisQueueModule(QueueFront):
         # Backdated so that it counts as away at once unless another node still refreshes it.
         with _quiet_outage():
             await self.client.hset(keys.seen, function_id, str(self.clock.now() - CONNECTED_WINDOW))
+
+    async def _first_subscribe(self, lane: Lane) -> bool:
+        """Whether the subscription is written (else the reader tries again, backing off while Redis is away)."""
+        try:
+            await self._subscribe(lane)
+        except (*UNREACHABLE, RedisError) as exc:
+            log.warning("subscribing %s to %s in Redis failed (%s): trying again", lane.subscriber.function_id,
+                        lane.topic, exc)
+            return False
+        return True
 
     async def _subscribe(self, lane: Lane) -> None:
         """Remember the subscription in Redis (refreshed every SEEN_INTERVAL: the node holds it) and make
@@ -447,12 +457,12 @@ class RedisQueueModule(QueueFront):
 
     # --- delivering ---------------------------------------------------------------------------------
 
-    async def _read(self, lane: Lane, subscribing: asyncio.Task[None]) -> None:
+    async def _read(self, lane: Lane, subscribing: asyncio.Task[bool]) -> None:
         """Read the lane's stream for as long as the subscription is held here; Redis trouble backs off."""
         subscriber, keys = lane.subscriber, lane.keys
         outage = 0
         await asyncio.wait([subscribing])
-        subscribed = not subscribing.cancelled() and subscribing.exception() is None  # else: again, below
+        subscribed = not subscribing.cancelled() and subscribing.result()  # else: again, below
         while self.accepting and lane.reading:
             try:
                 if not subscribed:
