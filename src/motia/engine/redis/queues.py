@@ -51,7 +51,6 @@ SEEN_INTERVAL = 10.0
 CONNECTED_WINDOW = 3 * SEEN_INTERVAL
 # Redis gone: how the readers and the acks wait for it to come back.
 OUTAGE_BACKOFF = ReconnectPolicy(initial_delay=0.05, max_delay=2.0)
-READ_LINGER = 0.0005  # s, see _read
 READ_BLOCK = 250  # ms a read waits for new entries (a retry coming due sooner shortens it)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -480,15 +479,9 @@ class RedisQueueModule(QueueFront):
                                                          count=count, block=block)
                 finally:
                     subscriber.free += count
-                taken = 0
                 for _, entries in reply or ():
-                    taken += len(entries)
                     for entry_id, fields in entries:
                         self._dispatch(lane, entry_id, fields)
-                if 0 < taken < count:
-                    # Traffic, and the stream is drained: a blocking read would wake for the next entry alone
-                    # (one round trip each); lingering a moment lets the next ones gather.
-                    await asyncio.sleep(READ_LINGER)
                 if outage:
                     log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
                     outage = 0
