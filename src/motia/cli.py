@@ -186,6 +186,8 @@ def run(
     load_env_files(Path.cwd())
     if engine_url and config_file is not None:
         _fail("--config configures the embedded engine; a worker of another engine (--engine) has none")
+    if engine_url and store:
+        _fail("--store is where the embedded engine keeps its data; a worker of another engine (--engine) keeps none")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
         data_dir=data_dir, memory=memory, redis_url=store, stream_port=stream_port, drain_timeout=drain_timeout,

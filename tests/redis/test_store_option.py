@@ -71,6 +71,12 @@ def test_store_with_memory_is_refused(tmp_path: Path) -> None:
     assert "--store redis://... keeps everything in Redis: drop --memory and --data-dir" in result.stderr
 
 
+def test_store_with_engine_is_refused(tmp_path: Path) -> None:
+    result = _motia(_project(tmp_path), "run", "--engine", "ws://127.0.0.1:1", "--store", "redis://127.0.0.1:1/0")
+    assert result.returncode == 1
+    assert "--store is where the embedded engine keeps its data" in result.stderr
+
+
 def test_motia_run_serves_with_a_reachable_redis(tmp_path: Path, redis_server: RedisServer) -> None:
     node = MotiaProcess(_project(tmp_path), "--store", redis_server.url, "--stream-port", "0")
     try:

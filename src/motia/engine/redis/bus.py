@@ -3,7 +3,8 @@
 
 Pub/sub is at most once: a node that is not connected when a message is published does not get it (its stream
 clients are re-synced by joining again). Messages go out in the order they were sent, from one task; the
-listener reconnects by itself, backing off, and logs when Redis is lost and when it is back.
+listener reconnects by itself, backing off, and logs when Redis is lost and when it is back. Its connection is
+the first to notice Redis going away: it then drops the client's idle connections too.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class RedisBus:
                 self.connected.clear()
                 if not attempt:
                     log.warning("lost Redis at %s (%s): reconnecting", redact(self.url), type(exc).__name__)
+                    # The idle pooled connections died with it (the client does not retry, see connection.py):
+                    # dropped now, the first commands after Redis returns open new ones instead of failing.
+                    await self.client.connection_pool.disconnect(inuse_connections=False)
                 await asyncio.sleep(RECONNECT.delay(attempt))
                 attempt += 1
             finally:

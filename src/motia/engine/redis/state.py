@@ -44,5 +44,9 @@ class RedisState(StateBackend):
         # Before the write: a scope listed while still empty is filtered out by `scopes()`; a scope written but
         # not yet listed would be missed. Never removed: an emptied scope is filtered out the same way.
         if scope not in self._indexed:
-            await self.hashes.add_member(keys.STATE_SCOPES, scope)
-            self._indexed.add(scope)
+            self._indexed.add(scope)  # first, so that concurrent writes to a new scope send one SADD
+            try:
+                await self.hashes.add_member(keys.STATE_SCOPES, scope)
+            except BaseException:
+                self._indexed.discard(scope)
+                raise

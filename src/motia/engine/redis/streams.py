@@ -46,6 +46,10 @@ class RedisStreams(StreamBackend):
     async def _index(self, stream: str, group: str) -> None:
         # Before the write, never removed: `groups()` and `names()` leave out what is empty (see state.py).
         if (stream, group) not in self._indexed:
-            await self.hashes.add_member(keys.STREAM_NAMES, stream)
-            await self.hashes.add_member(keys.stream_groups(stream), group)
-            self._indexed.add((stream, group))
+            self._indexed.add((stream, group))  # first, so that concurrent writes to a new group index it once
+            try:
+                await self.hashes.add_member(keys.STREAM_NAMES, stream)
+                await self.hashes.add_member(keys.stream_groups(stream), group)
+            except BaseException:
+                self._indexed.discard((stream, group))
+                raise
