@@ -109,9 +109,10 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --seconds 10 --only http,official,events,ws,startup,codegen`"""
     import shutil
 
-    session.install("-e", ".", "-e", "codegen", "fastapi==0.165.0", "litestar==2.25.0", "uvicorn[standard]")
+    session.install("-e", ".[redis]", "-e", "codegen", "fastapi==0.165.0", "litestar==2.25.0", "uvicorn[standard]")
     if shutil.which("wrk") is None and shutil.which("apt-get") is not None:
         session.run("bash", "-c", "apt-get update -qq && apt-get install -y -qq wrk >/dev/null", external=True)
+    _install_redis_server(session)  # bench/redis_events.py: nodes sharing one Redis
     session.run("python", "bench/run.py", *session.posargs)
 
 

@@ -71,6 +71,11 @@ MaxHeadSizeOption = typer.Option(
 )
 MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
 MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
+StoreOption = typer.Option(
+    None, "--store", envvar="MOTIA_STORE", help="Share state, streams, queues, cron and pub/sub with every node "
+    "on one Redis: redis://HOST:PORT/DB or rediss:// (needs motia-py[redis]; see docs/deployment.md). Default: "
+    "SQLite in --data-dir.",
+)
 DocsOption = typer.Option(
     None, "--docs/--no-docs", show_default=False,
     help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
@@ -167,6 +172,7 @@ def run(
     log_format: str = LogFormatOption,
     data_dir: Path = DataDirOption,
     memory: bool = MemoryOption,
+    store: Optional[str] = StoreOption,
     stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight handlers get to finish on shutdown."
@@ -237,9 +243,11 @@ def run(
     if engine_url and workers != 1:
         _fail("--workers runs worker processes of the embedded engine; with --engine, start more `motia run "
               "--engine` processes instead")
+    if engine_url and store:
+        _fail("--store is where the embedded engine keeps its data; a worker of another engine (--engine) keeps none")
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
-        data_dir=data_dir, memory=memory, stream_port=stream_port, drain_timeout=drain_timeout,
+        data_dir=data_dir, memory=memory, redis_url=store, stream_port=stream_port, drain_timeout=drain_timeout,
         cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
         keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
         max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
@@ -262,7 +270,7 @@ def run(
         info = banner_data(
             registry, http=application.url,
             streams=f"ws://{application.stream_host}:{application.stream_port}" if application.stream_port else None,
-            data=str(application.store_path) if application.store_path is not None else "memory",
+            data=application.store_description,
             pages=application.pages,
         )
         if log_format == "json":
@@ -352,7 +360,8 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
         source = ctx.get_parameter_source(name)
         return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
-    flag_of = {"default_timeout": "timeout"}  # an App option -> the parameter of its flag, where they differ
+    # An App option -> the parameter of its flag, where they differ.
+    flag_of = {"default_timeout": "timeout", "redis_url": "store"}
     options: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -374,6 +383,10 @@ def _options(ctx: typer.Context, config_file: Optional[Path], **flags: Any) -> d
             options[name] = value
     if given("data_dir") and not given("memory"):
         options["memory"] = False
+    if given("store") and (given("memory") or given("data_dir")):
+        _fail("--store redis://... keeps everything in Redis: drop --memory and --data-dir")
+    if not given("store") and (given("memory") or given("data_dir")):
+        options.pop("redis_url", None)  # the flag wins over config.yaml's redis adapter
     if port_flags:
         ports = options.get("worker_ports") or [WorkerPortConfig(host=port_flags["engine_host"],
                                                                  port=port_flags["engine_port"])]
@@ -491,6 +504,7 @@ def engine(
     log_format: str = LogFormatOption,
     data_dir: Path = DataDirOption,
     memory: bool = MemoryOption,
+    store: Optional[str] = StoreOption,
     stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight deliveries get to finish on shutdown."
@@ -515,7 +529,8 @@ def engine(
     log.configure(log_level, log_format)
     options = _options(
         ctx, config_file, host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
-        stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host, engine_port=engine_port,
+        redis_url=store, stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host,
+        engine_port=engine_port,
         worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
         body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
         max_connections=max_connections, max_head_size=max_head_size, max_headers=max_headers,

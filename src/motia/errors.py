@@ -16,6 +16,11 @@ class InvocationClosed(MotiaError):
     caller has been answered (504, a failed attempt), so what the thread still does is refused."""
 
 
+class StoreUnavailable(MotiaError):
+    """A state, stream or emit call the shared store (Redis) did not answer: the HTTP request it served is
+    answered 503, and the same call succeeds again once the store is back."""
+
+
 class StepError(MotiaError):
     """A step that cannot be loaded or registered: where it is, what is wrong, how to fix it."""
 
@@ -103,6 +108,7 @@ CONDITION_NOT_MET = "CONDITION_NOT_MET"  # 422
 INTERNAL_ERROR = "INTERNAL_ERROR"  # 500
 FUNCTION_NOT_FOUND = "function_not_found"  # 500 (a route whose function is gone)
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # 503 (more connections than the server takes)
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # 503 (the shared store, Redis, does not answer: try again)
 TIMEOUT = "TIMEOUT"  # 504
 # A queue payload that does not match its subscriber's type: the same bytes never will, so the queue dead-letters
 # it at once instead of retrying.
@@ -121,3 +127,8 @@ def error_body(
 ) -> bytes:
     """The encoded envelope."""
     return _encoder.encode(ErrorEnvelope(ErrorInfo(code, message, error_id, details), skipped))
+
+
+def store_unavailable_body() -> bytes:
+    """The envelope of a 503 for a request whose store (Redis) did not answer; sent with `Retry-After: 1`."""
+    return error_body(STORE_UNAVAILABLE, "The data store is unavailable; try again shortly")

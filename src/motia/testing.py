@@ -29,6 +29,7 @@ import msgspec
 
 from .discovery import discover, registry_from_modules
 from .engine.clock import Clock, ManualClock
+from .engine.store import MemoryStore
 from .registry import Registry
 from .runtime.app import App
 from .state import StateManager
@@ -166,10 +167,12 @@ class TestApp:
 
     @property
     def dead_letters(self) -> list[dict[str, Any]]:
+        store = self._app.store
+        assert isinstance(store, MemoryStore)  # the harness keeps everything in memory
         return [
             {"id": m.id, "topic": m.topic, "function_id": m.function_id, "attempts": m.attempts, "error": m.error,
              "data": msgspec.json.decode(m.payload)}
-            for m in self._app.store.queue_dead_letters()
+            for m in store.queue_dead_letters()
         ]
 
     async def redrive(self, ids: list[int] | None = None, *, topic: str | None = None) -> int:

@@ -15,8 +15,8 @@ import msgspec
 from .. import errors
 from ..engine.cron import CronJob, CronRun
 from ..engine.embedded import EmbeddedEngine
-from ..engine.queues import AttemptError
-from ..engine.store import QueuedMessage
+from ..engine.queues import AttemptError, QueueModule
+from ..engine.store import QueuedMessage, Store
 from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, Trigger, function_ids
 from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
@@ -100,6 +100,9 @@ class CronChoice(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expression: str
 
 
+NOT_IMPLEMENTED = "NOT_IMPLEMENTED"  # 501
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -138,6 +141,15 @@ class ConsoleApi:
         return HttpResponseData(200, {"content-type": "application/json", "cache-control": "no-store"},
                                 msgspec.Raw(self._flows))
 
+    def _local(self) -> tuple[Store, QueueModule]:
+        """The engine's own store and queue module, which the state items, stream names and queue views read. Nodes
+        sharing Redis (`--store redis://...`) have neither: those views answer 501 and name the commands to use."""
+        store, queues = self.embedded.store, self.embedded.queues
+        if not isinstance(store, Store) or not isinstance(queues, QueueModule):
+            raise ApiError(501, NOT_IMPLEMENTED, "the console does not show a store shared on Redis yet; use "
+                           "`motia state` and `motia dlq` (they work across nodes)")
+        return store, queues
+
     # --- state ----------------------------------------------------------------------------------------
 
     async def state_groups(self, request: HttpRequestData) -> HttpResponseData:
@@ -146,7 +158,7 @@ class ConsoleApi:
 
     async def state_items(self, request: HttpRequestData) -> HttpResponseData:
         group = request.path_params["group"]
-        return _json({key: msgspec.Raw(value) for key, value in self.embedded.store.state_items(group)})
+        return _json({key: msgspec.Raw(value) for key, value in self._local()[0].state_items(group)})
 
     async def state_set(self, request: HttpRequestData) -> HttpResponseData:
         value = _body(request, Any, "the body must be the JSON value to store")
@@ -162,7 +174,7 @@ class ConsoleApi:
     # --- streams --------------------------------------------------------------------------------------
 
     async def streams(self, request: HttpRequestData) -> HttpResponseData:
-        names = sorted({*self.registry.streams, *self.embedded.store.stream_names()})
+        names = sorted({*self.registry.streams, *self._local()[0].stream_names()})
         rows = [StreamRow(name=name, groups=list(await self._call("stream::list_groups", {"stream_name": name})))
                 for name in names]
         return _json(rows)
@@ -170,13 +182,13 @@ class ConsoleApi:
     # --- queues ---------------------------------------------------------------------------------------
 
     async def queues(self, request: HttpRequestData) -> HttpResponseData:
-        queues = self.embedded.queues
-        dead = _count(self.embedded.store.queue_dead_letters())
+        store, queues = self._local()
+        dead = _count(store.queue_dead_letters())
         rows = []
         for topic, subscriptions in sorted(queues.subscriptions.items()):
             for function_id, subscription in sorted(subscriptions.items()):
                 subscriber = queues.subscribers.get(function_id)
-                pending = _count(self.embedded.store.queue_pending(function_id))
+                pending = _count(store.queue_pending(function_id))
                 rows.append(SubscriptionRow(
                     topic=topic, function_id=function_id, step=self.steps_by_function.get(function_id),
                     pending=pending.get((function_id, topic), 0), dead=dead.get((function_id, topic), 0),
@@ -190,7 +202,8 @@ class ConsoleApi:
         topic, function_id = request.query_params.get("topic"), request.query_params.get("function_id")
         if not isinstance(topic, str) or not isinstance(function_id, str):
             raise ApiError(400, errors.VALIDATION_ERROR, "give one ?topic=...&function_id=...")
-        store, history = self.embedded.store, self.embedded.queues.attempt_errors
+        store, queues = self._local()
+        history = queues.attempt_errors
 
         def rows(messages: list[QueuedMessage]) -> list[MessageRow]:
             return [_message_row(m, history.get(m.id, [])) for m in messages
@@ -207,7 +220,7 @@ class ConsoleApi:
 
     async def discard(self, request: HttpRequestData) -> HttpResponseData:
         choice = _body(request, Selection, 'expected {"topic", "function_id", "ids"?}')
-        chosen = [m.id for m in self.embedded.store.queue_dead_letters()
+        chosen = [m.id for m in self._local()[0].queue_dead_letters()
                   if m.topic == choice.topic and m.function_id == choice.function_id
                   and (choice.ids is None or m.id in choice.ids)]
         discarded = 0

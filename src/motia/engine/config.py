@@ -47,6 +47,12 @@ class KvAdapter(_Settings):
     save_interval_ms: int | None = None  # iii's write-behind; the SQLite store commits by itself
 
 
+class RedisAdapter(_Settings):
+    """The config of a `redis` adapter: every worker that names one shares the same Redis (`--store`)."""
+
+    redis_url: str
+
+
 class Cors(_Settings):
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     allowed_methods: list[str] = msgspec.field(default_factory=list)
@@ -138,10 +144,10 @@ IGNORED = frozenset({
     "iii-observability", "iii-telemetry", "iii-engine-functions", "configuration", "iii-exec", "iii-bridge",
     "iii-console",
 })
-# Adapters each worker can use here; others (redis, rabbitmq, bridge) are refused with a clear message.
+# Adapters each worker can use here; others (rabbitmq, bridge) are refused with a clear message.
 ADAPTERS = {
-    "iii-state": ("kv",), "iii-stream": ("kv",), "iii-cron": ("kv",), "iii-pubsub": ("local", "kv"),
-    "iii-queue": ("builtin", "kv"),
+    "iii-state": ("kv", "redis"), "iii-stream": ("kv", "redis"), "iii-cron": ("kv", "redis"),
+    "iii-pubsub": ("local", "kv", "redis"), "iii-queue": ("builtin", "kv", "redis"),
 }
 _CANONICAL = {"state": "iii-state", "cron": "iii-cron", "pubsub": "iii-pubsub", "queue": "iii-queue",
               "http": "iii-http"}
@@ -238,6 +244,7 @@ def parse(raw: Any, path: str = "config.yaml") -> EngineConfig:
             raise ConfigError(f"{where}: {_where(exc, 'config')}") from None
         _check_adapter(where, canonical, getattr(settings, "adapter", None))
         _place(config, canonical, settings, where)
+    _one_redis(config)
     return config
 
 
@@ -251,7 +258,7 @@ def _check_adapter(where: str, worker: str, adapter: Adapter | None) -> None:
     if adapter is None:
         return
     allowed = ADAPTERS.get(worker, ())
-    if adapter.name in ("redis", "rabbitmq", "bridge"):
+    if adapter.name in ("rabbitmq", "bridge"):
         raise ConfigError(f"{where}: the {adapter.name} adapter is not available yet in motia; use "
                           f"{' or '.join(allowed)} (one engine process, state in memory or in SQLite)")
     if adapter.name not in allowed:
@@ -261,6 +268,40 @@ def _check_adapter(where: str, worker: str, adapter: Adapter | None) -> None:
             msgspec.convert(adapter.config, KvAdapter)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"{where}: {_where(exc, 'config.adapter.config')}") from None
+    if adapter.name == "redis":
+        try:
+            url = msgspec.convert(adapter.config, RedisAdapter).redis_url
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{where}: {_where(exc, 'config.adapter.config')}") from None
+        from .redis.connection import RedisUnavailable, check_url
+
+        try:
+            check_url(url)
+        except RedisUnavailable as exc:
+            raise ConfigError(f"{where}: config.adapter.config.redis_url: {exc}") from None
+
+
+def _adapters(config: EngineConfig) -> list[Adapter]:
+    return [settings.adapter for settings in (config.state, config.stream, config.queue, config.cron, config.pubsub)
+            if settings is not None and settings.adapter is not None]
+
+
+def _redis_urls(config: EngineConfig) -> list[str]:
+    return [str(adapter.config["redis_url"]) for adapter in _adapters(config) if adapter.name == "redis"]
+
+
+def _one_redis(config: EngineConfig) -> None:
+    """Motia keeps state, streams, queues, cron locks and pub/sub in one store: one Redis for all of them."""
+    from .redis.connection import redact
+
+    urls = _redis_urls(config)
+    if len(set(urls)) > 1:
+        raise ConfigError(f"{config.path}: the redis adapters name different servers ("
+                          f"{', '.join(sorted({redact(url) for url in urls}))}); motia keeps everything in one Redis")
+    local = [adapter.name for adapter in _adapters(config) if adapter.name in ("kv", "builtin")]
+    if urls and local:
+        log.warning("%s: with a redis adapter, motia keeps state, streams and queues in Redis; the %s adapters "
+                    "are not used", config.path, " and ".join(sorted(set(local))))
 
 
 # Where each worker's settings go in EngineConfig (iii-worker-manager entries are a list).
@@ -282,8 +323,12 @@ def _place(config: EngineConfig, worker: str, settings: Any, where: str) -> None
 
 
 def store_options(config: EngineConfig) -> dict[str, Any]:
-    """The store the adapters ask for. Motia keeps state, streams and queues in one store: in memory when
-    every kv adapter is `in_memory`, else SQLite in the first `file_path` (a directory, like --data-dir)."""
+    """The store the adapters ask for. Motia keeps state, streams and queues in one store: Redis when an adapter
+    is `redis`, in memory when every kv adapter is `in_memory`, else SQLite in the first `file_path` (a
+    directory, like --data-dir)."""
+    urls = _redis_urls(config)
+    if urls:
+        return {"redis_url": urls[0]}
     adapters = [settings.adapter for settings in (config.state, config.stream, config.queue, config.cron)
                 if settings is not None and settings.adapter is not None and settings.adapter.name in ("kv", "builtin")]
     if not adapters:

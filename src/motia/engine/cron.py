@@ -3,14 +3,16 @@
 One job per (function, expression): several workers registering the same step fire it once per tick, and
 a tick runs once even when its timer fires early or late.
 A tick that finds the previous run still going is skipped and logged.
+Nodes sharing a store (Redis) each arm their timers; a `TickLock` lets one of them run each tick.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,6 +35,24 @@ class CronRun(msgspec.Struct, kw_only=True):
     outcome: str = "running"  # "ok", "failed" or "running"
     error: str | None = None
     manual: bool = False  # started by `run_now`, not by the schedule
+
+
+class Claim(enum.Enum):
+    RUN = "run"  # this node runs the tick
+    TAKEN = "taken"  # another node took this tick
+    STILL_RUNNING = "still running"  # this node took the tick, but a run (on some node) is still going
+
+
+class TickLock(Protocol):
+    """Which node runs a tick, when several nodes carry the same job."""
+
+    async def claim(self, job: str, scheduled: float) -> tuple[Claim, str]:
+        """The outcome, and the token that `hold` and `release` take when it is RUN."""
+
+    async def hold(self, job: str, token: str) -> None:
+        """Keep the run's lock until cancelled."""
+
+    async def release(self, job: str, token: str) -> None: ...
 
 
 class CronJob:
@@ -59,6 +79,7 @@ class CronModule:
         self.jobs: dict[tuple[str, str, str, str], CronJob] = {}
         self._by_trigger: dict[str, tuple[str, str, str, str]] = {}
         self.started = False
+        self.lock: TickLock | None = None  # set when nodes share a store
         engine.add_trigger_type("cron", self)
 
     def register(self, trigger: TriggerEntry) -> str | None:
@@ -127,7 +148,8 @@ class CronModule:
             self._arm(job, after=scheduled)
 
     def run_now(self, job: CronJob) -> bool:
-        """Start a run of `job` now, outside its schedule (the console's "run now"); False while one runs."""
+        """Start a run of `job` now, outside its schedule (the console's "run now"); False while one runs. Not
+        claimed across nodes: it is one operator's explicit request to this node."""
         if job.running:
             return False
         job.running = True
@@ -135,9 +157,42 @@ class CronModule:
         return True
 
     async def _run(self, job: CronJob, scheduled: float, manual: bool = False) -> None:
+        try:
+            if self.lock is None or manual:
+                await self._invoke(job, scheduled, manual)
+            else:
+                await self._run_locked(job, scheduled, self.lock)
+        finally:
+            job.running = False
+
+    async def _run_locked(self, job: CronJob, scheduled: float, lock: TickLock) -> None:
+        name = f"{job.namespace}/{job.function_id}/{job.schedule.expression}/{job.schedule.timezone}"
+        try:
+            claim, token = await lock.claim(name, scheduled)
+        except Exception as exc:  # the shared store does not answer: no node can know the tick is its own
+            log.warning("cron %s: the tick at %s is skipped: %s", job.function_id, _iso(scheduled), exc)
+            return
+        if claim is Claim.TAKEN:
+            return
+        if claim is Claim.STILL_RUNNING:
+            job.skipped += 1
+            log.warning("cron %s: the previous run is still going (on this or another node); skipping the tick "
+                        "at %s", job.function_id, _iso(scheduled))
+            return
+        holder = self.tasks.spawn(lock.hold(name, token), name=f"cron-lock:{job.function_id}")
+        try:
+            await self._invoke(job, scheduled)
+        finally:
+            holder.cancel()
+            try:
+                await lock.release(name, token)
+            except Exception as exc:  # the lock lapses by itself
+                log.warning("cron %s: cannot release its run lock: %s", job.function_id, exc)
+
+    async def _invoke(self, job: CronJob, scheduled: float, manual: bool = False) -> None:
         started = self.clock.now()
         run = CronRun(scheduled=scheduled, started=started, manual=manual)
-        job.runs.append(run)
+        job.runs.append(run)  # the console's "last runs"
         payload = {"trigger": "cron", "job_id": next(iter(job.trigger_ids), ""),
                    "scheduled_time": _iso(scheduled), "actual_time": _iso(started)}
         try:
@@ -153,8 +208,6 @@ class CronModule:
             raise
         finally:
             run.duration_ms = round((self.clock.now() - started) * 1000, 3)
-            job.running = False
-
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -19,11 +19,14 @@ from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
 from .operator_guard import OperatorGuard
 from .options import EngineOptions
 from .pubsub import PubSubModule
-from .queues import QueueModule, QueueSettings
-from .state import StateModule
+from .queues import QueueModule, Queues, QueueSettings
+from .state import LocalState, StateModule
 from .store import Store
-from .streams import StreamLimits, StreamModule
+from .streams import LocalStreams, StreamLimits, StreamModule
 from .tasks import Tasks
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
 
 log = logging.getLogger("motia.engine")
 
@@ -31,7 +34,7 @@ log = logging.getLogger("motia.engine")
 class EmbeddedEngine:
     def __init__(
         self,
-        store: Store,
+        store: Store | RedisStore,
         *,
         clock: Clock | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -45,7 +48,8 @@ class EmbeddedEngine:
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
         are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces).
-        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`)."""
+        The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`).
+        A `RedisStore` shares state, streams, queues, cron ticks and pub/sub with every node on the same Redis."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
@@ -55,17 +59,27 @@ class EmbeddedEngine:
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
                                middleware_timeout=options.http_middleware_timeout_ms / 1000,
                                operator_guard=OperatorGuard(operator_hosts))
-        self.queues = QueueModule(self.core, store, self.tasks, self.clock)
+        self.queues: Queues
+        if isinstance(store, Store):
+            self.queues = QueueModule(self.core, store, self.tasks, self.clock)
+            self.state = StateModule(self.core, LocalState(store), self.tasks)
+            self.streams = StreamModule(self.core, LocalStreams(store), self.tasks, self.clock, stream_limits)
+        else:
+            self.queues = store.queue_module(self.core, self.tasks, self.clock)
+            self.state = StateModule(self.core, store.state, self.tasks)
+            self.streams = StreamModule(self.core, store.streams, self.tasks, self.clock, stream_limits)
         self.queues.queue_settings.update(queue_settings or {})
-        self.state = StateModule(self.core, store, self.tasks)
-        self.streams = StreamModule(self.core, store, self.tasks, self.clock, stream_limits)
         if stream_auth_function is not None:
             self.streams.auth_function = stream_auth_function
         self.cron = CronModule(self.core, self.tasks, self.clock)
         self.pubsub = PubSubModule(self.core, self.tasks)
+        if not isinstance(store, Store):
+            store.share(self.streams, self.pubsub, self.cron)
         self._admin_routes()
 
     async def start(self, *, stream_host: str = "127.0.0.1", stream_port: int | None = 3112) -> None:
+        if not isinstance(self.store, Store):
+            await self.store.start(self.tasks)
         if stream_port is not None:
             await self.streams.serve(stream_host, stream_port)
         self.cron.start()
@@ -103,7 +117,10 @@ class EmbeddedEngine:
         try:
             await self.store.flush()
         finally:
-            self.store.close()
+            if isinstance(self.store, Store):
+                self.store.close()
+            else:
+                await self.store.aclose()
 
     # --- admin routes used by the CLI (`motia dlq ...`) ---------------------------------------------
 
@@ -158,7 +175,7 @@ class EmbeddedEngine:
 
     async def _state_list(self, request: HttpRequestData) -> HttpResponseData:
         scope = request.path_params["scope"]
-        return _json({key: msgspec.Raw(value) for key, value in self.store.state_items(scope)})
+        return _json({key: msgspec.Raw(value) for key, value in await self.state.items(scope)})
 
     async def _state_get(self, request: HttpRequestData) -> HttpResponseData:
         value = await self.state.get(dict(request.path_params))

@@ -238,6 +238,9 @@ class HttpModule:
             # The worker went away mid-request. A safe method may run twice, so, like a proxy trying the next
             # upstream, it gets one more try (on a replica, if one is left).
             result = await self.engine.fire(route.trigger, payload)
+        if result.error is not None and result.error.code == errors.STORE_UNAVAILABLE:
+            await _store_unavailable(send, f"function {route.function_id}: {result.error.message}")
+            return
         if result.error is not None:
             await _internal_error(send, f"function {route.function_id} failed: {result.error.code}: "
                                         f"{result.error.message}")
@@ -475,6 +478,12 @@ def _logged_internal_error(reason: str) -> bytes:
 
 async def _internal_error(send: Send, reason: str) -> None:
     await _respond(send, 500, _logged_internal_error(reason), _JSON)
+
+
+async def _store_unavailable(send: Send, reason: str) -> None:
+    """The shared store (Redis) did not answer: a 503 the client may retry; the node reconnects by itself."""
+    log.warning("503: %s", reason)
+    await _respond(send, 503, errors.store_unavailable_body(), _JSON, [(b"retry-after", b"1")])
 
 
 async def _too_large(send: Send, limit: int) -> None:

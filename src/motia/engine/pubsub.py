@@ -1,11 +1,13 @@
 """Fire-and-forget pub/sub (docs/protocol.md §3.5): `subscribe` triggers and the `publish` function.
 
-No persistence and no retries: every current subscriber is invoked once with the published data.
+No persistence and no retries: every current subscriber is invoked once with the published data. Nodes
+sharing Redis hand each message to `fanout`; the others `deliver` it to their own subscribers.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .engine import BuiltinError, Engine, TriggerEntry
@@ -19,6 +21,7 @@ class PubSubModule:
         self.engine = engine
         self.tasks = tasks
         self.topics: dict[str, dict[str, TriggerEntry]] = {}
+        self.fanout: Callable[[str, Any], None] | None = None  # (topic, data) to the other nodes
         engine.add_trigger_type("subscribe", self)
         engine.add_builtin("publish", self.publish)
 
@@ -36,9 +39,15 @@ class PubSubModule:
         topic = data.get("topic") if isinstance(data, dict) else None
         if not isinstance(topic, str) or not topic:
             raise BuiltinError("topic_not_set", "topic is required")
-        for trigger in list(self.topics.get(topic, {}).values()):
-            self.tasks.spawn(self._deliver(trigger, data.get("data")), name=f"publish:{topic}")
+        self.deliver(topic, data.get("data"))
+        if self.fanout is not None:
+            self.fanout(topic, data.get("data"))
         return None
+
+    def deliver(self, topic: str, data: Any) -> None:
+        """To this node's subscribers of `topic`."""
+        for trigger in list(self.topics.get(topic, {}).values()):
+            self.tasks.spawn(self._deliver(trigger, data), name=f"publish:{topic}")
 
     async def _deliver(self, trigger: TriggerEntry, data: Any) -> None:
         result = await self.engine.fire(trigger, data, metadata=False)  # data only (§3.5)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -57,6 +58,23 @@ class AttemptError(msgspec.Struct, kw_only=True):
     error: str
 
 
+class Queues(Protocol):
+    """What the rest of the engine uses of a queue module: `QueueModule` (the engine's store) or
+    `redis.queues.RedisQueueModule` (Redis Streams, shared by several nodes)."""
+
+    queue_settings: dict[str, QueueSettings]
+    away_retention: float
+
+    async def publish(self, data: Any) -> Any: ...
+    def unheard(self, topic: str) -> str | None: ...
+    def forget_away(self) -> None: ...
+    def busy(self, *, count_waiting: bool = True) -> bool: ...
+    async def wait_idle(self) -> None: ...
+    async def stop(self, timeout: float) -> None: ...
+    async def dlq_list(self, data: Any) -> Any: ...
+    async def dlq_redrive(self, data: Any) -> Any: ...
+
+
 class Subscription:
     """A (topic, function) pair the engine remembers, connected or not: publish stores a copy for each."""
 
@@ -91,7 +109,108 @@ class Subscriber:
         self.known: set[int] = set()
 
 
-class QueueModule:
+class QueueFront(ABC):
+    """What a queue module answers the same way whatever keeps its messages (this module's store, or Redis:
+    `redis/queues.py`): its trigger types and built-in functions, the checks of a subscription's config, the
+    bookkeeping of the triggers that bind a function to a topic, and iii's names for the dead-letter calls."""
+
+    def _install(self, engine: Engine) -> None:
+        engine.add_trigger_type("durable:subscriber", self)
+        engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
+        engine.enqueue = self.enqueue
+        for name, fn in {
+            "iii::durable::publish": self.publish,
+            "enqueue": self.publish,  # the 0.9-era name
+            "motia::dlq::list": self.dlq_list,
+            "motia::dlq::redrive": self.dlq_redrive,
+            "motia::dlq::discard": self.dlq_discard,
+            "iii::queue::redrive": self.iii_redrive,
+            "iii::queue::redrive_message": self.iii_redrive_message,
+            "iii::queue::discard_message": self.iii_discard_message,
+            "engine::queue::dlq_messages": self.iii_dlq_messages,
+            "engine::queue::list_topics": self.list_topics,
+        }.items():
+            engine.add_builtin(name, fn)
+
+    @abstractmethod
+    def register(self, trigger: TriggerEntry) -> str | None: ...
+
+    @abstractmethod
+    def unregister(self, trigger: TriggerEntry) -> None: ...
+
+    @abstractmethod
+    async def publish(self, data: Any) -> Any: ...
+
+    @abstractmethod
+    async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None) -> str: ...
+
+    @abstractmethod
+    async def dlq_list(self, data: Any) -> Any: ...
+
+    @abstractmethod
+    async def dlq_redrive(self, data: Any) -> Any: ...
+
+    @abstractmethod
+    async def dlq_discard(self, data: Any) -> Any: ...
+
+    @abstractmethod
+    async def list_topics(self, data: Any) -> Any: ...
+
+    @staticmethod
+    def subscription(trigger: TriggerEntry) -> tuple[str, QueueSettings] | str:
+        """A `durable:subscriber` trigger's topic and settings, or why it is refused."""
+        config = trigger.config if isinstance(trigger.config, dict) else {}
+        topic = config.get("topic")
+        if not isinstance(topic, str) or not topic:
+            return "topic is required for durable:subscriber triggers"
+        try:
+            return topic, parse_settings(config)
+        except (msgspec.ValidationError, ValueError) as exc:
+            return f"Invalid queue_config: {exc}"
+
+    @staticmethod
+    def unbind(trigger_ids: set[str], topic_triggers: dict[str, set[str]], trigger: TriggerEntry) -> str | None:
+        """Forget one trigger of a function; the topic it bound when that was the topic's last trigger (replicas
+        bind the same topic with their own triggers: the topic stays while one is left)."""
+        trigger_ids.discard(trigger.id)
+        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
+        bindings = topic_triggers.get(topic) if isinstance(topic, str) else None
+        if not isinstance(topic, str) or bindings is None:
+            return None
+        bindings.discard(trigger.id)
+        if bindings:
+            return None
+        del topic_triggers[topic]
+        return topic
+
+    @staticmethod
+    def redrive_ids(data: Any) -> list[int] | None:
+        ids = data.get("ids")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
+            raise BuiltinError("redrive_failed", "'ids' must be a list of message ids")
+        return ids
+
+    # iii's names for the same (the queue of a topic subscription is its topic here)
+    async def iii_redrive(self, data: Any) -> Any:
+        queue = data.get("queue") if isinstance(data, dict) else None
+        if not isinstance(queue, str):
+            raise BuiltinError("queue_not_set", "queue is required")
+        result = await self.dlq_redrive({"topic": queue})
+        return {"queue": queue, "redriven": result["redriven"]}
+
+    async def iii_redrive_message(self, data: Any) -> Any:
+        message_id = _int(data.get("message_id") if isinstance(data, dict) else None)
+        return await self.dlq_redrive({"ids": [message_id]})
+
+    async def iii_discard_message(self, data: Any) -> Any:
+        return await self.dlq_discard({"id": _int(data.get("message_id") if isinstance(data, dict) else None)})
+
+    async def iii_dlq_messages(self, data: Any) -> Any:
+        queue = data.get("queue") if isinstance(data, dict) else None
+        return {"messages": await self.dlq_list({"topic": queue} if isinstance(queue, str) else {})}
+
+
+class QueueModule(QueueFront):
     def __init__(self, engine: Engine, store: Store, tasks: Tasks, clock: Clock) -> None:
         self.engine = engine
         self.store = store
@@ -112,34 +231,15 @@ class QueueModule:
         self.failed = 0
         # message id -> its failed attempts, for the console (in memory: the store keeps the last error only).
         self.attempt_errors: dict[int, list[AttemptError]] = {}
-        engine.add_trigger_type("durable:subscriber", self)
-        engine.add_trigger_type("queue", self)  # the 0.9-era name (§6.2)
-        engine.enqueue = self.enqueue
-        for name, fn in {
-            "iii::durable::publish": self.publish,
-            "enqueue": self.publish,  # the 0.9-era name
-            "motia::dlq::list": self.dlq_list,
-            "motia::dlq::redrive": self.dlq_redrive,
-            "motia::dlq::discard": self.dlq_discard,
-            "iii::queue::redrive": self.iii_redrive,
-            "iii::queue::redrive_message": self.iii_redrive_message,
-            "iii::queue::discard_message": self.iii_discard_message,
-            "engine::queue::dlq_messages": self.iii_dlq_messages,
-            "engine::queue::list_topics": self.list_topics,
-        }.items():
-            engine.add_builtin(name, fn)
+        self._install(engine)
 
     # --- trigger type -------------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        config = trigger.config if isinstance(trigger.config, dict) else {}
-        topic = config.get("topic")
-        if not isinstance(topic, str) or not topic:
-            return "topic is required for durable:subscriber triggers"
-        try:
-            settings = parse_settings(config)
-        except (msgspec.ValidationError, ValueError) as exc:
-            return f"Invalid queue_config: {exc}"
+        parsed = self.subscription(trigger)
+        if isinstance(parsed, str):
+            return parsed
+        topic, settings = parsed
         subscriber = self.subscribers.get(trigger.function_id)
         if subscriber is None:
             subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
@@ -155,23 +255,17 @@ class QueueModule:
         subscriber = self.subscribers.get(trigger.function_id)
         if subscriber is None:
             return
-        subscriber.trigger_ids.discard(trigger.id)
-        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        bindings = subscriber.topic_triggers.get(topic) if isinstance(topic, str) else None
-        if isinstance(topic, str) and bindings is not None:
-            bindings.discard(trigger.id)
-            # Replicas bind the same topic with their own triggers: the topic stays while one is left.
-            if not bindings:
-                del subscriber.topic_triggers[topic]
-                subscriber.topics.discard(topic)
-                if topic in self.topics:
-                    self.topics[topic].pop(trigger.function_id, None)
-                    if not self.topics[topic]:
-                        del self.topics[topic]
-                # Whether its worker died, stopped or unsubscribed, the subscription is kept (away).
-                remembered = self.subscriptions.get(topic, {}).get(trigger.function_id)
-                if remembered is not None:
-                    remembered.away_since = self.clock.now()
+        topic = self.unbind(subscriber.trigger_ids, subscriber.topic_triggers, trigger)
+        if topic is not None:
+            subscriber.topics.discard(topic)
+            if topic in self.topics:
+                self.topics[topic].pop(trigger.function_id, None)
+                if not self.topics[topic]:
+                    del self.topics[topic]
+            # Whether its worker died, stopped or unsubscribed, the subscription is kept (away).
+            remembered = self.subscriptions.get(topic, {}).get(trigger.function_id)
+            if remembered is not None:
+                remembered.away_since = self.clock.now()
         if not subscriber.trigger_ids:
             # Messages stay in the store and are picked up when the function registers again.
             del self.subscribers[subscriber.function_id]
@@ -478,9 +572,7 @@ class QueueModule:
 
     async def dlq_redrive(self, data: Any) -> Any:
         data = data if isinstance(data, dict) else {}
-        ids = data.get("ids")
-        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
-            raise BuiltinError("redrive_failed", "'ids' must be a list of message ids")
+        ids = self.redrive_ids(data)
         chosen = [m.id for m in self._dead_letters(data.get("function_id"), data.get("topic"))]
         if ids is not None:
             chosen = [i for i in chosen if i in set(ids)]
@@ -504,25 +596,6 @@ class QueueModule:
         self.attempt_errors.pop(message_id, None)
         await self.store.flush()
         return {"discarded": discarded}
-
-    # iii's names for the same (the queue of a topic subscription is its topic here)
-    async def iii_redrive(self, data: Any) -> Any:
-        queue = data.get("queue") if isinstance(data, dict) else None
-        if not isinstance(queue, str):
-            raise BuiltinError("queue_not_set", "queue is required")
-        result = await self.dlq_redrive({"topic": queue})
-        return {"queue": queue, "redriven": result["redriven"]}
-
-    async def iii_redrive_message(self, data: Any) -> Any:
-        message_id = _int(data.get("message_id") if isinstance(data, dict) else None)
-        return await self.dlq_redrive({"ids": [message_id]})
-
-    async def iii_discard_message(self, data: Any) -> Any:
-        return await self.dlq_discard({"id": _int(data.get("message_id") if isinstance(data, dict) else None)})
-
-    async def iii_dlq_messages(self, data: Any) -> Any:
-        queue = data.get("queue") if isinstance(data, dict) else None
-        return {"messages": await self.dlq_list({"topic": queue} if isinstance(queue, str) else {})}
 
     async def list_topics(self, data: Any) -> Any:
         """Every remembered subscription, `connected` false while its worker is away."""

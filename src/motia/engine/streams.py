@@ -1,15 +1,19 @@
 """Streams (docs/protocol.md §3.4, §4.2, §4.4): `stream::*` functions, the `stream`, `stream:join` and
 `stream:leave` trigger types, and the WebSocket endpoint browsers subscribe on (port 3112).
 
-A stream is name -> group -> item -> JSON value. Every change is pushed to the subscriptions of its group
-(or item) and fired to the stream triggers.
+A stream is name -> group -> item -> JSON value, kept by a `StreamBackend`: this process's store
+(`LocalStreams`) or Redis, shared by every node (`redis/streams.py`). Every change is pushed to the
+subscriptions of its group (or item) on this node, handed to `fanout` (Redis: the other nodes push it to
+theirs) and fired to this node's stream triggers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +24,7 @@ from .clock import Clock
 from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
 from .ops import apply_ops
-from .state import encode_value, raw, require_str
+from .state import Change, encode_value, raw, require_str
 from .store import Store
 from .tasks import ChangeDelivery, Tasks
 
@@ -126,6 +130,73 @@ class StreamClientConnection:
             await self.closer
 
 
+class StreamBackend(ABC):
+    """(stream, group) -> item -> JSON bytes."""
+
+    @abstractmethod
+    async def get(self, stream: str, group: str, item: str) -> bytes | None: ...
+
+    @abstractmethod
+    async def set(self, stream: str, group: str, item: str, value: bytes) -> bytes | None:
+        """Store and return the previous value."""
+
+    @abstractmethod
+    async def delete(self, stream: str, group: str, item: str) -> bytes | None:
+        """Delete and return the previous value."""
+
+    @abstractmethod
+    async def update(self, stream: str, group: str, item: str,
+                     change: Change) -> tuple[bytes | None, bytes]:
+        """Replace the value by `change(old)` atomically: (old, new)."""
+
+    @abstractmethod
+    async def items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
+        """The items of a group, ordered by item id."""
+
+    @abstractmethod
+    async def groups(self, stream: str) -> list[str]: ...
+
+    @abstractmethod
+    async def names(self) -> list[str]: ...
+
+
+class LocalStreams(StreamBackend):
+    """Stream items in this process's store (SQLite or memory); a write returns once it is durable."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, stream: str, group: str, item: str) -> bytes | None:
+        return self.store.stream_get(stream, group, item)
+
+    async def set(self, stream: str, group: str, item: str, value: bytes) -> bytes | None:
+        old = self.store.stream_set(stream, group, item, value)
+        await self.store.flush()
+        return old
+
+    async def delete(self, stream: str, group: str, item: str) -> bytes | None:
+        old = self.store.stream_delete(stream, group, item)
+        await self.store.flush()
+        return old
+
+    async def update(self, stream: str, group: str, item: str,
+                     change: Change) -> tuple[bytes | None, bytes]:
+        old = self.store.stream_get(stream, group, item)
+        new = change(old)
+        self.store.stream_set(stream, group, item, new)
+        await self.store.flush()
+        return old, new
+
+    async def items(self, stream: str, group: str) -> list[tuple[str, bytes]]:
+        return self.store.stream_items(stream, group)
+
+    async def groups(self, stream: str) -> list[str]:
+        return self.store.stream_groups(stream)
+
+    async def names(self) -> list[str]:
+        return self.store.stream_names()
+
+
 def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
     return (config.get("stream_name") == message["streamName"]
             and config.get("group_id") in (None, "", message["groupId"])
@@ -134,12 +205,14 @@ def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
 
 class StreamModule:
     def __init__(
-        self, engine: Engine, store: Store, tasks: Tasks, clock: Clock, limits: StreamLimits | None = None
+        self, engine: Engine, backend: StreamBackend, tasks: Tasks, clock: Clock, limits: StreamLimits | None = None
     ) -> None:
         self.engine = engine
         self.limits = limits or StreamLimits()
         self.connections = 0
-        self.store = store
+        self.backend = backend
+        # Each change's frame, for the other nodes (set on Redis; they `push_local` it to their sockets).
+        self.fanout: Callable[[bytes], None] | None = None
         self.tasks = tasks
         self.clock = clock
         self.triggers: dict[str, TriggerEntry] = {}
@@ -174,13 +247,26 @@ class StreamModule:
         message = {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
                    "groupId": group, "id": item, "event": event}
         subscribers = self.subscriptions.get((stream, group))
-        if subscribers:
+        if subscribers or self.fanout is not None:
             frame = _encode(message)
-            for subscription in subscribers:
-                if subscription.item_id is None or subscription.item_id == item:
-                    subscription.client.push(frame)
+            if subscribers:
+                self._push(subscribers, item, frame)
+            if self.fanout is not None:
+                self.fanout(frame)
         if self.triggers:
             self.changes.put(message)
+
+    def push_local(self, stream: str, group: str, item: str | None, frame: bytes) -> None:
+        """A change another node made: to this node's sockets subscribed to it (its triggers fired there)."""
+        subscribers = self.subscriptions.get((stream, group))
+        if subscribers:
+            self._push(subscribers, item, frame)
+
+    @staticmethod
+    def _push(subscribers: set[Subscription], item: str | None, frame: bytes) -> None:
+        for subscription in subscribers:
+            if subscription.item_id is None or subscription.item_id == item:
+                subscription.client.push(frame)
 
     def busy(self) -> bool:
         return self.changes.busy()
@@ -201,7 +287,7 @@ class StreamModule:
     async def get(self, data: Any) -> Any:
         stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
         delegated, result = await self._delegate("get", stream, data)
-        return result if delegated else raw(self.store.stream_get(stream, group, item))
+        return result if delegated else raw(await self.backend.get(stream, group, item))
 
     async def set(self, data: Any) -> Any:
         stream, group, item = require_str(data, "stream_name", "group_id", "item_id")
@@ -212,8 +298,7 @@ class StreamModule:
             self._publish(stream, group, item, {"type": "update" if old_value is not None else "create",
                                                 "data": msgspec.Raw(new)})
             return result
-        old = self.store.stream_set(stream, group, item, new)
-        await self.store.flush()
+        old = await self.backend.set(stream, group, item, new)
         self._publish(stream, group, item, {"type": "create" if old is None else "update", "data": msgspec.Raw(new)})
         return {"old_value": raw(old), "new_value": msgspec.Raw(new)}
 
@@ -225,8 +310,7 @@ class StreamModule:
             if old_value is not None:
                 self._publish(stream, group, item, {"type": "delete", "data": old_value})
             return result
-        old = self.store.stream_delete(stream, group, item)
-        await self.store.flush()
+        old = await self.backend.delete(stream, group, item)
         if old is not None:
             self._publish(stream, group, item, {"type": "delete", "data": msgspec.Raw(old)})
         return {"old_value": raw(old)}
@@ -239,11 +323,14 @@ class StreamModule:
         delegated, result = await self._delegate("update", stream, data)
         if delegated:
             return result
-        old = self.store.stream_get(stream, group, item)
-        value, errors = apply_ops(_decode(old) if old is not None else None, ops)
-        new = encode_value(value)
-        self.store.stream_set(stream, group, item, new)
-        await self.store.flush()
+        errors: list[dict[str, Any]] = []
+
+        def change(current: bytes | None) -> bytes:
+            nonlocal errors  # the errors of the attempt that was stored (Redis may retry a lost race)
+            value, errors = apply_ops(_decode(current) if current is not None else None, ops)
+            return encode_value(value)
+
+        old, new = await self.backend.update(stream, group, item, change)
         self._publish(stream, group, item, {"type": "create" if old is None else "update", "data": msgspec.Raw(new)})
         response: dict[str, Any] = {"old_value": raw(old), "new_value": msgspec.Raw(new)}
         if errors:
@@ -253,15 +340,15 @@ class StreamModule:
     async def list(self, data: Any) -> Any:
         stream, group = require_str(data, "stream_name", "group_id")
         delegated, result = await self._delegate("list", stream, data)
-        return result if delegated else [msgspec.Raw(v) for _, v in self.store.stream_items(stream, group)]
+        return result if delegated else [msgspec.Raw(v) for _, v in await self.backend.items(stream, group)]
 
     async def list_groups(self, data: Any) -> Any:
         (stream,) = require_str(data, "stream_name")
         delegated, result = await self._delegate("list_groups", stream, data)
-        return result if delegated else self.store.stream_groups(stream)
+        return result if delegated else await self.backend.groups(stream)
 
     async def list_all(self, data: Any) -> Any:
-        streams = [{"id": name, "groups": self.store.stream_groups(name)} for name in self.store.stream_names()]
+        streams = [{"id": name, "groups": await self.backend.groups(name)} for name in await self.backend.names()]
         return {"stream": streams, "count": len(streams)}
 
     async def send(self, data: Any) -> Any:
@@ -385,10 +472,10 @@ class StreamModule:
         client.subscriptions[subscription.subscription_id] = subscription
         self.subscriptions.setdefault((subscription.stream_name, subscription.group_id), set()).add(subscription)
         if subscription.item_id is None:
-            data: Any = [msgspec.Raw(v) for _, v in self.store.stream_items(subscription.stream_name,
-                                                                           subscription.group_id)]
+            data: Any = [msgspec.Raw(v) for _, v in await self.backend.items(subscription.stream_name,
+                                                                            subscription.group_id)]
         else:
-            data = raw(self.store.stream_get(subscription.stream_name, subscription.group_id, subscription.item_id))
+            data = raw(await self.backend.get(subscription.stream_name, subscription.group_id, subscription.item_id))
         client.push(self._frame(subscription, {"type": "sync", "data": data}))
 
     async def _leave(self, client: StreamClientConnection, subscription: Subscription) -> None:

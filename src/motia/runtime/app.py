@@ -28,6 +28,7 @@ from ..engine.http import DEFAULT_MAX_BODY_SIZE, HttpLimits
 from ..engine.options import EngineOptions
 from ..engine.queues import QueueSettings
 from ..engine.rbac import WorkerPortConfig
+from ..engine.redis import RedisStore
 from ..engine.store import MemoryStore, SqliteStore, Store
 from ..engine.streams import StreamLimits
 from ..engine.ws import WorkerServer
@@ -81,7 +82,8 @@ class App:
         default_timeout: float | None = 30.0,
         data_dir: str | Path = ".motia",
         memory: bool = False,
-        store: Store | None = None,
+        store: Store | RedisStore | None = None,
+        redis_url: str | None = None,
         clock: Clock | None = None,
         stream_host: str | None = None,
         stream_port: int | None = 3112,
@@ -126,7 +128,9 @@ class App:
         self.stream_host = stream_host or host
         self.stream_port = stream_port
         self.drain_timeout = drain_timeout
-        if store is None:
+        if store is None and redis_url is not None:
+            store = RedisStore(redis_url)  # `--store redis://...`: shared with every node on that Redis
+        elif store is None:
             store = MemoryStore() if memory else SqliteStore(Path(data_dir) / "motia.db")
         self.store = store
         # The operator routes under /__motia/ change state and queues: only on a loopback interface unless asked.
@@ -314,6 +318,12 @@ class App:
         """The SQLite file of the store; None when it is kept in memory."""
         return self.store.path if isinstance(self.store, SqliteStore) else None
 
+    @property
+    def store_description(self) -> str:
+        """Where the data is, for the banner: the SQLite file, "memory", or the Redis URL (without password)."""
+        return str(self.store_path) if self.store_path is not None else (
+            self.store.describe() if isinstance(self.store, RedisStore) else "memory")
+
 
 class RemoteApp:
     """An app whose steps run as a worker of an engine in another process: `motia run --engine URL`.
@@ -394,7 +404,9 @@ def _guards(settings: WorkerPortConfig) -> str:
     return f" ({', '.join(guards)})" if guards else ""
 
 
-def _describe(store: Store) -> str:
+def _describe(store: Store | RedisStore) -> str:
+    if isinstance(store, RedisStore):
+        return store.describe()
     return str(store.path) if isinstance(store, SqliteStore) else "memory (--memory: nothing is kept)"
 
 

@@ -13,7 +13,7 @@ import msgspec
 
 from .. import _current
 from ..context import FlowContext, TriggerInfo, trace_id_for
-from ..errors import INVALID_PAYLOAD
+from ..errors import INVALID_PAYLOAD, STORE_UNAVAILABLE, StoreUnavailable
 from ..inputs import (
     StateTriggerInput,
     StreamAuthInput,
@@ -74,7 +74,8 @@ class TriggerFunction:
                 raise HandledError("TIMEOUT", f"handler timed out after {self.timeout}s") from None
             except Exception as exc:
                 ctx.logger.error("handler failed", exc_info=True)
-                raise HandledError("invocation_failed", f"{type(exc).__name__}: {exc}") from None
+                code = STORE_UNAVAILABLE if isinstance(exc, StoreUnavailable) else "invocation_failed"
+                raise HandledError(code, f"{type(exc).__name__}: {exc}") from None
 
     async def _call_after_abandoned(self, value: Any, ctx: FlowContext) -> None:
         await self.gate.wait()  # within the time limit: a retry that waits too long fails without running

@@ -137,6 +137,9 @@ class HttpFunction:
             error_id = os.urandom(8).hex()
             ctx.logger.error(f"handler timed out after {self.timeout}s", error_id=error_id)
             return _error(504, errors.TIMEOUT, "The handler did not finish in time", error_id)
+        except errors.StoreUnavailable as exc:  # the shared store (Redis) is away: try again, it reconnects
+            ctx.logger.warning(f"503: {exc}")
+            return HttpResponseData(503, {"retry-after": "1"}, msgspec.Raw(errors.store_unavailable_body()))
         except Exception:
             error_id = os.urandom(8).hex()
             ctx.logger.error("handler failed", exc_info=True, error_id=error_id)

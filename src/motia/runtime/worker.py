@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .. import _current, tracing
-from ..errors import MotiaError, did_you_mean
+from ..errors import STORE_UNAVAILABLE, MotiaError, StoreUnavailable, did_you_mean
 from ..model import (
     CronTrigger,
     HttpTrigger,
@@ -232,7 +232,7 @@ class Worker:
             traceparent = f"00-{context.trace_id}-{span_id()}-01" if context is not None else None
             result = await self._invoke_recorded("call", function_id, function_id, data, traceparent)
         if result.error is not None:
-            raise MotiaError(f"{function_id} failed: {result.error.code}: {result.error.message}")
+            raise _failed(f"{function_id} failed", result.error)
         return result.result
 
     async def emit(self, topic: str, data: Any, *, trace_id: str, message_group_id: str | None = None,
@@ -258,7 +258,7 @@ class Worker:
             result = await self._invoke_recorded("emit", f"emit {topic}", "iii::durable::publish", payload,
                                                  f"00-{trace_id}-{span_id()}-01")
         if result.error is not None:
-            raise MotiaError(f"emit to {topic!r} failed: {result.error.code}: {result.error.message}")
+            raise _failed(f"emit to {topic!r} failed", result.error)
 
     async def _invoke_recorded(self, kind: str, name: str, function_id: str, data: Any,
                                traceparent: str | None) -> InvocationResult:
@@ -309,3 +309,9 @@ def step_metadata(step: Step) -> dict[str, Any]:
     if step.emits:
         metadata["enqueues"] = [e.topic for e in step.emits]
     return metadata
+
+
+def _failed(what: str, error: ErrorBody) -> MotiaError:
+    """The exception a handler's engine call raises; the store being away is its own kind (HTTP 503)."""
+    kind = StoreUnavailable if error.code == STORE_UNAVAILABLE else MotiaError
+    return kind(f"{what}: {error.code}: {error.message}")

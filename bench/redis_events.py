@@ -1,0 +1,186 @@
+"""Emit -> handler across `motia run` processes sharing one Redis (`--store redis://...`), next to one
+`motia run` on SQLite measured in the same run.
+
+    python bench/redis_events.py [--events 10000] [--nodes 1,2]
+
+Each node is a `motia run` process; a redis-server (AOF on, `appendfsync everysec`) runs in a temp directory.
+Throughput: the nodes' steps emit `--events` events (`POST /emit` of 20 events each, 32 requests at a time spread
+over the nodes: 32 handler runs emitting at once) and the time runs until every handler ran (the nodes count what they
+handled). Latency: each node emits at its share of half the measured rate for 2 s; handler start minus emit
+time (`time.time()`, the nodes share the machine's clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from run import free_port, wait_http  # bench/run.py, next to this script
+
+STEPS = textwrap.dedent('''
+    import asyncio
+    import time
+
+    from motia import ApiRequest, FlowContext, api, on
+
+    seen = {"count": 0, "latencies": []}
+
+
+    @api("POST", "/emit")
+    async def emit(req: ApiRequest[dict], ctx: FlowContext):
+        """Emit `count` events (one after another, as one handler run does); or, with `rate`, at that many per
+        second for `seconds`."""
+        count, rate = req.body.get("count", 0), req.body.get("rate")
+        if rate:
+            interval, next_at = 1 / rate, time.perf_counter()
+            for _ in range(int(rate * req.body["seconds"])):
+                await ctx.emit("bench", {"t": time.time()})
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            return {"emitted": True}
+        for _ in range(count):
+            await ctx.emit("bench", {"t": time.time()})
+        return {"emitted": count}
+
+
+    @on("bench", queue={"concurrency": 10})
+    async def consume(data: dict, ctx: FlowContext):
+        seen["latencies"].append(time.time() - data["t"])
+        seen["count"] += 1
+
+
+    @api("POST", "/seen")
+    async def report(req: ApiRequest[dict], ctx: FlowContext):
+        """What this node handled so far; `reset` starts over."""
+        body = {"count": seen["count"], "latencies": seen["latencies"]}
+        if req.body.get("reset"):
+            seen["count"], seen["latencies"] = 0, []
+        return body
+''')
+
+
+def post(port: int, path: str, body: dict[str, Any], timeout: float = 120) -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                     {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--appendonly", "yes",
+         "--appendfsync", "everysec", "--save", "", "--protected-mode", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def nodes(project: Path, count: int, *store: str) -> Iterator[list[int]]:
+    """`count` `motia run` processes with the given store options; their HTTP ports."""
+    ports = [free_port() for _ in range(count)]
+    processes = [subprocess.Popen([sys.executable, "-m", "motia.cli", "run", "--port", str(port), "--stream-port", "0",
+                                   "--log-level", "warning", *store], cwd=project, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True) for port in ports]
+    try:
+        for port in ports:
+            wait_http(port)
+        yield ports
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(30)
+
+
+def handled(ports: list[int], reset: bool = False) -> tuple[int, list[float]]:
+    count, latencies = 0, []
+    for port in ports:
+        seen = post(port, "/seen", {"reset": reset})
+        count += seen["count"]
+        latencies += seen["latencies"]
+    return count, latencies
+
+
+def measure(ports: list[int], events: int) -> dict[str, float]:
+    handled(ports, reset=True)
+    batch, clients = 20, 32
+    batches = [min(batch, events - start) for start in range(0, events, batch)]
+    started = time.perf_counter()
+    threads = [threading.Thread(target=lambda n=n: [post(ports[n % len(ports)], "/emit", {"count": size})
+                                                    for size in batches[n::clients]])
+               for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    while handled(ports)[0] < events:
+        time.sleep(0.01)
+    rate = events / (time.perf_counter() - started)
+    handled(ports, reset=True)
+    share = rate / 2 / len(ports)
+    pacers = [threading.Thread(target=post, args=(port, "/emit", {"rate": share, "seconds": 2})) for port in ports]
+    for pacer in pacers:
+        pacer.start()
+    for pacer in pacers:
+        pacer.join()
+    expected = sum(int(share * 2) for _ in ports)
+    deadline = time.monotonic() + 30
+    while (seen := handled(ports))[0] < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ordered = sorted(seen[1])
+    return {"events_per_s": rate, "p50_ms": statistics.median(ordered) * 1000,
+            "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--nodes", default="1,2")
+    options = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        print("redis-server is not installed: no Redis rows")
+        return
+    print("| store | nodes | events/s (emit→handled) | vs SQLite | p50 at half rate | p99 at half rate |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "app"
+        (project / "steps").mkdir(parents=True)
+        (project / "steps" / "bench_step.py").write_text(STEPS)
+        with nodes(project, 1, "--data-dir", str(Path(tmp) / "data")) as ports:
+            sqlite = measure(ports, options.events)
+        print(f"| SQLite | 1 | {sqlite['events_per_s']:,.0f} | 1.00x | {sqlite['p50_ms']:.2f} ms | "
+              f"{sqlite['p99_ms']:.2f} ms |")
+        for count in (int(n) for n in options.nodes.split(",")):
+            directory = Path(tmp) / f"redis-{count}"
+            directory.mkdir()
+            with redis_server(directory) as url, nodes(project, count, "--store", url) as ports:
+                result = measure(ports, options.events)
+            print(f"| Redis | {count} | {result['events_per_s']:,.0f} | "
+                  f"{result['events_per_s'] / sqlite['events_per_s']:.2f}x | {result['p50_ms']:.2f} ms | "
+                  f"{result['p99_ms']:.2f} ms |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,794 @@
+"""Durable topic queues on Redis Streams (docs/protocol.md §3.6, §5): `QueueModule`'s surface and semantics,
+shared by every engine node that points at the same Redis.
+
+Each (topic, function) subscription is one stream read by one consumer group; every node reading it is a
+consumer of that group, so nodes compete for messages while each subscribing function gets its own copy
+(fan-out per function). An entry is acknowledged and deleted when its delivery finishes; a node that dies
+leaves its entries pending, and another node claims them once they sat idle for the visibility timeout
+(XAUTOCLAIM). Retries and `delaySeconds` wait in a sorted set scored by due time, moved back to the stream
+when due. Dead letters are a hash per topic, read by `motia dlq` on any node. A FIFO subscription keeps one
+list per message group and exactly one token per non-empty group in the stream or the sorted set: whoever
+holds the token delivers the group's head, so one message per group is in flight across all nodes, in
+publish order.
+
+Keys (docs/deployment.md): everything of a topic shares the hash tag `{topic}` so that a publish, an ack or
+a retry is one atomic script on one Redis Cluster slot; no command spans two topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..._backoff import ReconnectPolicy
+from ..clock import Clock
+from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
+from ..queues import AWAY_RETENTION, QueueFront, QueueSettings
+from ..tasks import Tasks
+from .batch import ScriptBatch
+from .connection import answering
+from .keys import PREFIX as ROOT
+from .keys import tag
+
+log = logging.getLogger("motia.engine.queues")
+
+PREFIX = f"{ROOT}:q:"
+TOPICS_KEY = PREFIX + "topics"  # every topic that ever had a subscription (for `motia dlq` and list_topics)
+GROUP = "motia"  # the consumer group of each (topic, function) stream: one function per stream
+# A subscription no node has refreshed for this long counts as away (nodes refresh every SEEN_INTERVAL).
+SEEN_INTERVAL = 10.0
+CONNECTED_WINDOW = 3 * SEEN_INTERVAL
+# Redis gone: how the readers and the acks wait for it to come back.
+OUTAGE_BACKOFF = ReconnectPolicy(initial_delay=0.05, max_delay=2.0)
+READ_BLOCK = 250  # ms a read waits for new entries (a retry coming due sooner shortens it)
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Message(msgspec.Struct, array_like=True):
+    """A message as it sits in a stream entry, a delayed-set member or a FIFO group list."""
+
+    id: int
+    data: msgspec.Raw
+    enqueued_at: float
+    group: str | None = None
+    traceparent: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """A message that ran out of retries (or whose subscription was forgotten), in the topic's dead hash."""
+
+    id: int
+    function_id: str
+    topic: str
+    data: msgspec.Raw
+    attempts: int
+    error: str | None
+    failed_at: float
+    enqueued_at: float
+    group: str | None = None
+    traceparent: str | None = None
+
+
+_message_decoder = msgspec.json.Decoder(Message)
+_dead_decoder = msgspec.json.Decoder(DeadLetter)
+_settings_decoder = msgspec.json.Decoder(QueueSettings)
+_encode = msgspec.json.encode
+
+
+def topic_prefix(topic: str) -> str:
+    """`motia:q:{topic}:`: the hash tag puts every key of a topic on one Redis Cluster slot."""
+    return f"{PREFIX}{tag(topic)}:"
+
+
+def message_id() -> int:
+    """Unique across nodes without a round trip: milliseconds since 2026 and 22 random bits (63 bits)."""
+    return (int(time.time() * 1000) - 1_767_225_600_000) << 22 | random.getrandbits(22)
+
+
+# --- the scripts: each touches the keys of one topic only --------------------------------------------------
+
+# Stream entries and delayed members are 'm' + a Message (standard) or 'g' + a group name (a FIFO token).
+# FIFO list items are '<due> <Message>'. `ga:<fid>` holds the groups that have their one token out.
+_ENQUEUE_LUA = """
+local function enqueue(prefix, fid, fifo, delay, now, msg, group)
+  if fifo then
+    local gkey = prefix .. 'g:' .. #fid .. ':' .. fid .. ':' .. group
+    redis.call('RPUSH', gkey, string.format('%.6f', now + delay) .. ' ' .. msg)
+    if redis.call('HSETNX', prefix .. 'ga:' .. fid, group, '1') == 1 then
+      if delay > 0 then redis.call('ZADD', prefix .. 'd:' .. fid, now + delay, 'g' .. group)
+      else redis.call('XADD', prefix .. 's:' .. fid, '*', 'e', 'g' .. group) end
+    end
+  elseif delay > 0 then redis.call('ZADD', prefix .. 'd:' .. fid, now + delay, 'm' .. msg)
+  else redis.call('XADD', prefix .. 's:' .. fid, '*', 'e', 'm' .. msg) end
+end
+local function settings(prefix, fid)
+  local raw = redis.call('HGET', prefix .. 'subs', fid)
+  if not raw then return false, 0 end
+  local cfg = cjson.decode(raw)
+  return cfg['type'] == 'fifo', tonumber(cfg['delaySeconds'] or 0)
+end
+"""
+
+# KEYS: subs, seen. ARGV: prefix, message, group, now, retention. -> {subscribers reached, expired fid...}
+PUBLISH = _ENQUEUE_LUA + """
+local prefix, msg, group = ARGV[1], ARGV[2], ARGV[3]
+local now, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+local subs = redis.call('HKEYS', KEYS[1])
+local result = {0}
+for _, fid in ipairs(subs) do
+  local seen = tonumber(redis.call('HGET', KEYS[2], fid) or ARGV[4])
+  if now - seen > retention then table.insert(result, fid)
+  else
+    local fifo, delay = settings(prefix, fid)
+    enqueue(prefix, fid, fifo, delay, now, msg, group)
+    result[1] = result[1] + 1
+  end
+end
+return result
+"""
+
+# One function through a named queue (the `enqueue` action) or a redriven dead letter.
+# KEYS: dead. ARGV: prefix, fid, message, group, now, dead id ('' = none). -> 1 when enqueued.
+ENQUEUE_ONE = _ENQUEUE_LUA + """
+local prefix, fid, msg, group, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if ARGV[6] ~= '' and redis.call('HDEL', KEYS[1], ARGV[6]) == 0 then return 0 end
+local fifo = settings(prefix, fid)
+enqueue(prefix, fid, fifo, 0, now, msg, group)
+return 1
+"""
+
+# A standard delivery finished. KEYS: stream, delayed, dead. ARGV: entry id, outcome ('ack'|'retry'|'dead'),
+# due, member or dead id, dead record.
+FINISH = """
+redis.call('XACK', KEYS[1], 'motia', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+if ARGV[2] == 'retry' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+elseif ARGV[2] == 'dead' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
+return 1
+"""
+
+# A FIFO token's turn ended. KEYS: stream, delayed, dead, group list, active groups. ARGV: entry id, outcome
+# ('next'|'dead'|'retry'|'wait'), group, due, head item (retry) or dead id, dead record.
+FINISH_GROUP = """
+redis.call('XACK', KEYS[1], 'motia', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+local outcome, group = ARGV[2], ARGV[3]
+if outcome == 'retry' or outcome == 'wait' then
+  if outcome == 'retry' then redis.call('LSET', KEYS[4], 0, ARGV[5]) end
+  redis.call('ZADD', KEYS[2], ARGV[4], 'g' .. group)
+  return 1
+end
+redis.call('LPOP', KEYS[4])
+if outcome == 'dead' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
+if redis.call('LLEN', KEYS[4]) > 0 then redis.call('XADD', KEYS[1], '*', 'e', 'g' .. group)
+else redis.call('HDEL', KEYS[5], group) end
+return 1
+"""
+
+# Move what is due from the delayed set to the stream. KEYS: delayed, stream. ARGV: now.
+# -> the score of the next member still waiting, or false.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 256)
+for _, member in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'e', member)
+  redis.call('ZREM', KEYS[1], member)
+end
+local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return next[2] or false
+"""
+
+
+class Keys:
+    """The keys of one (topic, function) subscription."""
+
+    __slots__ = ("active", "dead", "delayed", "prefix", "seen", "stream", "subs")
+
+    def __init__(self, topic: str, function_id: str) -> None:
+        self.prefix = topic_prefix(topic)
+        self.subs = self.prefix + "subs"
+        self.seen = self.prefix + "seen"
+        self.dead = self.prefix + "dead"
+        self.stream = f"{self.prefix}s:{function_id}"
+        self.delayed = f"{self.prefix}d:{function_id}"
+        self.active = f"{self.prefix}ga:{function_id}"
+
+    def group_list(self, function_id: str, group: str) -> str:
+        # The function id's length keeps `a:b` + `c` apart from `a` + `b:c`.
+        return f"{self.prefix}g:{len(function_id)}:{function_id}:{group}"
+
+
+class Subscriber:
+    """The deliveries of one function on this node: up to `concurrency` at once, over all its topics."""
+
+    def __init__(self, function_id: str, settings: QueueSettings) -> None:
+        self.function_id = function_id
+        self.settings = settings
+        self.fifo = settings.type == "fifo"
+        self.trigger_ids: set[str] = set()
+        self.topic_triggers: dict[str, set[str]] = {}
+        self.lanes: dict[str, Lane] = {}
+        self.free = settings.concurrency
+        self.slot_freed = asyncio.Event()
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+
+class Lane:
+    """This node's reader of one (topic, function) stream."""
+
+    def __init__(self, topic: str, subscriber: Subscriber, *, remembered: bool = True) -> None:
+        self.topic = topic
+        self.subscriber = subscriber
+        # A topic subscription (publish finds it in Redis) or a named queue of the `enqueue` action (it does not).
+        self.remembered = remembered
+        self.keys = Keys(topic, subscriber.function_id)
+        self.task: asyncio.Task[None] | None = None
+        # Cleared to stop: the reader ends after its current read (a blocking read cancelled half-way would
+        # leave what it took pending until the visibility timeout).
+        self.reading = True
+        self.next_due = 0.0  # when the delayed set may next hold something due (0: look now)
+        self.next_claim = 0.0
+        self.next_seen = 0.0
+        self.handling: set[bytes] = set()  # entry ids delivered here right now (not to be claimed from us)
+        self.slots: set[bytes] = set()  # those of them whose handler has not returned yet
+
+
+class RedisQueueModule(QueueFront):
+    """`QueueModule` with its messages in Redis: construct it with the engine core and a `redis.asyncio`
+    client (bytes responses) that this module does not close."""
+
+    def __init__(self, engine: Engine, client: aioredis.Redis, tasks: Tasks, clock: Clock, *,
+                 url: str = "redis", node: str | None = None) -> None:
+        self.engine = engine
+        # redis-py's replies are typed as unions of every RESP shape: read them as what these commands return.
+        self.client: Any = client
+        self.tasks = tasks
+        self.clock = clock
+        self.url = url  # named in errors
+        self.consumer = node or f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self.subscribers: dict[str, Subscriber] = {}
+        self.queue_settings: dict[str, QueueSettings] = {}
+        self.away_retention: float = AWAY_RETENTION
+        self.accepting = True
+        self.delivered = 0
+        self.failed = 0
+        self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
+        self._unheard_logged: set[str] = set()
+        # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
+        # right after the steps registered reaches them.
+        self._subscribing: set[asyncio.Task[bool]] = set()
+        self._batch = ScriptBatch(client, tasks)
+        self._publish = client.register_script(PUBLISH)
+        self._enqueue_one = client.register_script(ENQUEUE_ONE)
+        self._finish = client.register_script(FINISH)
+        self._finish_group = client.register_script(FINISH_GROUP)
+        self._promote = client.register_script(PROMOTE)
+        self._install(engine)
+
+    # --- trigger type -------------------------------------------------------------------------------
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        parsed = self.subscription(trigger)
+        if isinstance(parsed, str):
+            return parsed
+        topic, settings = parsed
+        subscriber = self.subscribers.get(trigger.function_id)
+        if subscriber is None:
+            subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
+        subscriber.trigger_ids.add(trigger.id)
+        subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
+        if topic not in subscriber.lanes:
+            self._open(subscriber.lanes.setdefault(topic, Lane(topic, subscriber)))
+        return None
+
+    def _open(self, lane: Lane) -> None:
+        """Write the subscription to Redis, then read its stream."""
+        subscribing = self.tasks.spawn(self._first_subscribe(lane), name=f"queue:subscribe:{lane.topic}")
+        self._subscribing.add(subscribing)
+        subscribing.add_done_callback(self._subscribing.discard)
+        lane.task = self.tasks.spawn(self._read(lane, subscribing),
+                                     name=f"queue:{lane.subscriber.function_id}:{lane.topic}")
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        subscriber = self.subscribers.get(trigger.function_id)
+        if subscriber is None:
+            return
+        topic = self.unbind(subscriber.trigger_ids, subscriber.topic_triggers, trigger)
+        lane = subscriber.lanes.pop(topic, None) if topic is not None else None
+        if lane is not None:  # the subscription stays in Redis (away); this node stops reading it
+            lane.reading = False  # the reader marks the subscription away as it ends
+        if not subscriber.trigger_ids:
+            del self.subscribers[subscriber.function_id]
+            for lane in subscriber.lanes.values():
+                lane.reading = False
+
+    async def _mark_away(self, keys: Keys, function_id: str) -> None:
+        # Backdated so that it counts as away at once unless another node still refreshes it.
+        with _quiet_outage():
+            await self.client.hset(keys.seen, function_id, str(self.clock.now() - CONNECTED_WINDOW))
+
+    async def _first_subscribe(self, lane: Lane) -> bool:
+        """Whether the subscription is written (else the reader tries again, backing off while Redis is away)."""
+        try:
+            await self._subscribe(lane)
+        except (*UNREACHABLE, RedisError) as exc:
+            log.warning("subscribing %s to %s in Redis failed (%s): trying again", lane.subscriber.function_id,
+                        lane.topic, exc)
+            return False
+        return True
+
+    async def _subscribe(self, lane: Lane) -> None:
+        """Remember the subscription in Redis (refreshed every SEEN_INTERVAL: the node holds it) and make
+        sure the stream and its consumer group exist (from the first entry: what waited while away)."""
+        subscriber, keys = lane.subscriber, lane.keys
+        async with self.client.pipeline(transaction=False) as pipe:
+            if lane.remembered:
+                pipe.hset(keys.subs, subscriber.function_id, _encode(subscriber.settings))
+                pipe.hset(keys.seen, subscriber.function_id, repr(self.clock.now()))
+            pipe.sadd(TOPICS_KEY, lane.topic)  # where `motia dlq` looks for dead letters
+            await pipe.execute()
+        try:
+            await self.client.xgroup_create(keys.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # --- remembered subscriptions ------------------------------------------------------------------
+
+    def forget_away(self) -> None:
+        """Forget the subscriptions no node has held lately (an engine whose only worker is in-process calls
+        this once its steps are registered: what it did not subscribe is a removed step, unless another node
+        still runs it)."""
+        self.tasks.spawn(self._forget_away(), name="queue:forget-away")
+
+    async def _forget_away(self) -> None:
+        now = self.clock.now()
+        with _quiet_outage():
+            for topic in sorted(await self._topics()):
+                keys = Keys(topic, "")
+                seen = await self.client.hgetall(keys.seen)
+                for fid in await self.client.hkeys(keys.subs):
+                    function_id = _str(fid)
+                    held = function_id in self.subscribers and topic in self.subscribers[function_id].lanes
+                    last = float(seen.get(fid, 0))
+                    if not held and now - last > CONNECTED_WINDOW:
+                        await self._forget(topic, function_id, now, "its step is gone")
+
+    async def _forget(self, topic: str, function_id: str, now: float, why: str) -> None:
+        """Drop a subscription; what waited for it becomes dead letters."""
+        keys = Keys(topic, function_id)
+        await self.client.hdel(keys.subs, function_id)
+        await self.client.hdel(keys.seen, function_id)
+        waiting: list[Message] = []
+        for _, fields in await self.client.xrange(keys.stream):
+            entry = fields.get(b"e", b"")
+            if entry[:1] == b"m":
+                waiting.append(_message_decoder.decode(entry[1:]))
+        for member in await self.client.zrange(keys.delayed, 0, -1):
+            if member[:1] == b"m":
+                waiting.append(_message_decoder.decode(member[1:]))
+        for group in await self.client.hkeys(keys.active):
+            for item in await self.client.lrange(keys.group_list(function_id, _str(group)), 0, -1):
+                waiting.append(_message_decoder.decode(item.split(b" ", 1)[1]))
+        async with self.client.pipeline(transaction=True) as pipe:
+            for message in waiting:
+                message.error = f"subscriber_gone: {why}"
+                pipe.hset(keys.dead, str(message.id), _encode(_dead(message, function_id, topic, now)))
+            for group in await self.client.hkeys(keys.active):
+                pipe.delete(keys.group_list(function_id, _str(group)))
+            pipe.delete(keys.stream, keys.delayed, keys.active)
+            await pipe.execute()
+        log.warning("forgot the subscription of %s to %s (%s); %d waiting messages are now dead letters",
+                    function_id, topic, why, len(waiting))
+
+    def unheard(self, topic: str) -> str | None:
+        """Why a message published to `topic` reached no one (as far as this node's last publish saw)."""
+        if self._heard.get(topic, True):
+            return None
+        return f"no function subscribes to topic {topic!r}: the message is dropped"
+
+    # --- publishing ---------------------------------------------------------------------------------
+
+    async def publish(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise BuiltinError("topic_not_set", "publish takes {topic, data}")
+        topic = data.get("topic")
+        if not isinstance(topic, str) or not topic:
+            raise BuiltinError("topic_not_set", "topic is required")
+        try:
+            payload = _encode(data.get("data"))
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
+        group = data.get("messageGroupId", data.get("message_group_id"))
+        now = self.clock.now()
+        message = Message(message_id(), msgspec.Raw(payload), now, None if group is None else str(group),
+                          CALL_TRACEPARENT.get() or data.get("traceparent"))
+        keys = Keys(topic, "")
+        if self._subscribing:
+            await asyncio.wait(set(self._subscribing))
+        with answering(self.url):
+            reached, *expired = await self._batch.call(
+                self._publish, [keys.subs, keys.seen],
+                [keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
+            )
+        self._heard[topic] = bool(reached)
+        if not reached and not expired and topic not in self._unheard_logged:
+            self._unheard_logged.add(topic)
+            log.warning("%s (logged once per topic)", self.unheard(topic))
+        for function_id in expired:
+            await self._forget(topic, _str(function_id), now, f"away for more than {self.away_retention:g}s")
+        return None
+
+    async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None) -> str:
+        """The `enqueue` action: a durable call of one function through the named queue (its stream)."""
+        if not queue.strip():
+            raise BuiltinError("enqueue_error", "Queue '' not found")
+        try:
+            payload = _encode(data)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
+        subscriber = self.subscribers.get(function_id)
+        if subscriber is None:
+            settings = self.queue_settings.get(queue) or QueueSettings()
+            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
+            subscriber.trigger_ids.add(f"enqueue:{queue}")
+        if queue not in subscriber.lanes:
+            self._open(subscriber.lanes.setdefault(queue, Lane(queue, subscriber, remembered=False)))
+        now = self.clock.now()
+        message = Message(message_id(), msgspec.Raw(payload), now, None, traceparent)
+        keys = Keys(queue, function_id)
+        with answering(self.url):
+            await self._enqueue_one(keys=[keys.dead],
+                                    args=[keys.prefix, function_id, _encode(message), "", repr(now), ""])
+        return str(message.id)
+
+    # --- delivering ---------------------------------------------------------------------------------
+
+    async def _read(self, lane: Lane, subscribing: asyncio.Task[bool]) -> None:
+        """Read the lane's stream for as long as the subscription is held here; Redis trouble backs off."""
+        subscriber, keys = lane.subscriber, lane.keys
+        outage = 0
+        await asyncio.wait([subscribing])
+        subscribed = not subscribing.cancelled() and subscribing.result()  # else: again, below
+        while self.accepting and lane.reading:
+            try:
+                if not subscribed:
+                    await self._subscribe(lane)
+                    subscribed = True
+                await self._maintain(lane)
+                while subscriber.free <= 0:
+                    subscriber.slot_freed.clear()
+                    await subscriber.slot_freed.wait()
+                count = subscriber.free
+                subscriber.free -= count  # reserved before the await: the function's other lanes see it
+                try:
+                    block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
+                    reply = await self.client.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
+                                                         count=count, block=block)
+                finally:
+                    subscriber.free += count
+                for _, entries in reply or ():
+                    for entry_id, fields in entries:
+                        self._dispatch(lane, entry_id, fields)
+                if outage:
+                    log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
+                    outage = 0
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):  # the stream is gone (Redis lost its data): create it again
+                    log.error("reading %s for %s failed: %s", lane.topic, subscriber.function_id, exc)
+                subscribed = False
+                await asyncio.sleep(OUTAGE_BACKOFF.delay(outage))
+                outage += 1
+            except (*UNREACHABLE, RedisError) as exc:
+                if not outage:
+                    log.warning("Redis at %s is unreachable (%s): deliveries of %s wait for it",
+                                self.url, exc, subscriber.function_id)
+                await asyncio.sleep(OUTAGE_BACKOFF.delay(outage))
+                outage += 1
+        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
+            await self._mark_away(keys, subscriber.function_id)
+
+    async def _maintain(self, lane: Lane) -> None:
+        """Move due retries and delays to the stream, claim what a dead or slow node left pending, and tell
+        the other nodes this one still holds the subscription."""
+        now = self.clock.now()
+        subscriber, keys = lane.subscriber, lane.keys
+        if now >= lane.next_due:
+            following = await self._promote(keys=[keys.delayed, keys.stream], args=[repr(now)])
+            lane.next_due = min(float(following), now + 1.0) if following else now + 1.0
+        if now >= lane.next_claim:
+            visibility = subscriber.settings.visibility_timeout
+            lane.next_claim = now + min(1.0, visibility / 2)
+            reply = await self.client.xautoclaim(keys.stream, GROUP, self.consumer, int(visibility * 1000),
+                                                 "0-0", count=max(1, subscriber.free))
+            for entry_id, fields in reply[1]:
+                if fields and entry_id not in lane.handling:
+                    log.warning("message %s on %s to %s sat unacknowledged for %ss: delivering it again",
+                                _str(entry_id), lane.topic, subscriber.function_id, visibility)
+                    self._dispatch(lane, entry_id, fields)
+        if lane.remembered and now >= lane.next_seen:
+            lane.next_seen = now + SEEN_INTERVAL
+            await self.client.hset(keys.seen, subscriber.function_id, repr(now))
+
+    def _dispatch(self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        subscriber = lane.subscriber
+        subscriber.free -= 1
+        lane.handling.add(entry_id)
+        lane.slots.add(entry_id)
+        task = self.tasks.spawn(self._handle(lane, entry_id, fields.get(b"e", b"")), name="queue:delivery")
+        subscriber.in_flight.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            subscriber.in_flight.discard(task)
+            lane.handling.discard(entry_id)
+            self._release(lane, entry_id)
+
+        task.add_done_callback(done)
+
+    def _release(self, lane: Lane, entry_id: bytes) -> None:
+        """The handler is done with the entry: its slot takes the next one while the outcome is recorded (a
+        slot held for that round trip too would cap a subscription at `concurrency` round trips at a time)."""
+        if entry_id in lane.slots:
+            lane.slots.discard(entry_id)
+            lane.subscriber.free += 1
+            lane.subscriber.slot_freed.set()
+
+    async def _handle(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
+        kind, body = entry[:1], entry[1:]
+        if kind == b"g":
+            await self._handle_group(lane, entry_id, body.decode())
+            return
+        message = _message_decoder.decode(body)
+        settings, keys = lane.subscriber.settings, lane.keys
+        error = await self._deliver(lane, message)
+        self._release(lane, entry_id)
+        if error is None:
+            await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead], [entry_id, "ack"])
+            return
+        message.error = error
+        now = self.clock.now()
+        if message.attempts - 1 >= settings.max_retries:
+            dead = _encode(_dead(message, lane.subscriber.function_id, lane.topic, now))
+            await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead],
+                               [entry_id, "dead", "0", str(message.id), dead])
+            return
+        due = now + settings.backoff(message.attempts)
+        await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead],
+                           [entry_id, "retry", repr(due), b"m" + _encode(message)])
+        lane.next_due = min(lane.next_due, due)
+
+    async def _handle_group(self, lane: Lane, entry_id: bytes, group: str) -> None:
+        """This node holds the group's one token: deliver the group's head, then pass the token on."""
+        function_id, settings, keys = lane.subscriber.function_id, lane.subscriber.settings, lane.keys
+        group_list = keys.group_list(function_id, group)
+        finish_keys = [keys.stream, keys.delayed, keys.dead, group_list, keys.active]
+        head = await self._retrying(lambda: self.client.lindex(group_list, 0))
+        if head is None:  # emptied by a redrive or a discard
+            await self._settle(self._finish_group, finish_keys, [entry_id, "next", group])
+            return
+        due_text, body = head.split(b" ", 1)
+        now = self.clock.now()
+        if float(due_text) > now:  # delaySeconds of a message behind the previous head
+            await self._settle(self._finish_group, finish_keys, [entry_id, "wait", group, due_text.decode()])
+            lane.next_due = min(lane.next_due, float(due_text))
+            return
+        message = _message_decoder.decode(body)
+        error = await self._deliver(lane, message)
+        self._release(lane, entry_id)
+        if error is None:
+            await self._settle(self._finish_group, finish_keys, [entry_id, "next", group])
+            return
+        message.error = error
+        now = self.clock.now()
+        if message.attempts - 1 >= settings.max_retries:
+            dead = _encode(_dead(message, function_id, lane.topic, now))
+            await self._settle(self._finish_group, finish_keys, [entry_id, "dead", group, "0", str(message.id), dead])
+            return
+        due = now + settings.backoff(message.attempts)
+        await self._settle(self._finish_group, finish_keys,
+                           [entry_id, "retry", group, repr(due), due_text + b" " + _encode(message)])
+        lane.next_due = min(lane.next_due, due)
+
+    async def _deliver(self, lane: Lane, message: Message) -> str | None:
+        """One attempt; the error text when it failed."""
+        message.attempts += 1
+        subscriber = lane.subscriber
+        try:
+            async with self.clock.deadline(subscriber.settings.visibility_timeout):
+                result = await self.engine.invoke(subscriber.function_id, message.data,
+                                                  traceparent=message.traceparent)
+        except TimeoutError:
+            self.failed += 1
+            return "visibility_timeout: no result within the visibility timeout"
+        if result.error is None:
+            self.delivered += 1
+            return None
+        self.failed += 1
+        error = f"{result.error.code}: {result.error.message}"
+        retries_left = subscriber.settings.max_retries - (message.attempts - 1)
+        if retries_left > 0:
+            log.warning("delivery %d of message %s on %s to %s failed (%s); retrying",
+                        message.attempts, message.id, lane.topic, subscriber.function_id, error)
+        else:
+            log.error("message %s on %s to %s dead-lettered after %d attempts: %s",
+                      message.id, lane.topic, subscriber.function_id, message.attempts, error)
+        return error
+
+    async def _settle(self, script: Any, keys: list[str], args: list[Any]) -> None:
+        """Record a delivery's outcome, waiting out a Redis outage: the entry stays pending until it is
+        recorded (another node reclaims it after the visibility timeout if this one stops first)."""
+        await self._retrying(lambda: self._batch.call(script, keys, args))
+
+    async def _retrying(self, call: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except UNREACHABLE:
+                if not self.accepting:
+                    raise
+                await asyncio.sleep(OUTAGE_BACKOFF.delay(attempt))
+                attempt += 1
+
+    # --- idleness and shutdown ----------------------------------------------------------------------
+
+    def busy(self, *, count_waiting: bool = True) -> bool:
+        """Deliveries running on this node (what waits in Redis is the business of every node)."""
+        return any(s.in_flight for s in self.subscribers.values())
+
+    async def wait_idle(self) -> None:
+        """Return when nothing this node reads waits in Redis or runs here (retries and delays included)."""
+        while True:
+            if not self.busy() and not await self._waiting():
+                await asyncio.sleep(0.02)  # an entry being settled between two reads
+                if not self.busy() and not await self._waiting():
+                    return
+            await asyncio.sleep(0.01)
+
+    async def _waiting(self) -> int:
+        lanes = [lane for s in self.subscribers.values() for lane in s.lanes.values()]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for lane in lanes:
+                pipe.xlen(lane.keys.stream)
+                pipe.zcard(lane.keys.delayed)
+            counts = await pipe.execute()
+        return sum(counts)
+
+    async def stop(self, timeout: float) -> None:
+        """Read no more; give deliveries in flight `timeout` seconds, then cancel them (their entries stay
+        pending, and the visibility timeout hands them to another node or to the next start)."""
+        self.accepting = False
+        readers = {lane.task for s in self.subscribers.values() for lane in s.lanes.values() if lane.task}
+        if readers:  # each ends after its current read (at most READ_BLOCK), delivering what it took
+            _, late = await asyncio.wait(readers, timeout=timeout)
+            for reader in late:
+                reader.cancel()
+        busy = {task for subscriber in self.subscribers.values() for task in subscriber.in_flight}
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("%d deliveries did not finish in %ss; they will be redelivered", len(late), timeout)
+
+    # --- dead letters -------------------------------------------------------------------------------
+
+    async def _topics(self) -> list[str]:
+        return sorted(_str(t) for t in await self.client.smembers(TOPICS_KEY))
+
+    async def _dead_letters(self, function_id: Any = None, topic: Any = None) -> list[DeadLetter]:
+        topics = [topic] if isinstance(topic, str) else await self._topics()
+        letters = []
+        for name in topics:
+            for raw in (await self.client.hgetall(topic_prefix(name) + "dead")).values():
+                letter = _dead_decoder.decode(raw)
+                if function_id is None or letter.function_id == function_id:
+                    letters.append(letter)
+        return sorted(letters, key=lambda letter: (letter.failed_at, letter.id))
+
+    async def dlq_list(self, data: Any) -> Any:
+        data = data if isinstance(data, dict) else {}
+        with answering(self.url):
+            letters = await self._dead_letters(data.get("function_id"), data.get("topic"))
+        return [
+            {"id": m.id, "function_id": m.function_id, "topic": m.topic, "data": m.data, "attempts": m.attempts,
+             "error": m.error, "failed_at": m.failed_at, "enqueued_at": m.enqueued_at}
+            for m in letters
+        ]
+
+    async def dlq_redrive(self, data: Any) -> Any:
+        data = data if isinstance(data, dict) else {}
+        ids = self.redrive_ids(data)
+        with answering(self.url):
+            letters = await self._dead_letters(data.get("function_id"), data.get("topic"))
+            if ids is not None:
+                letters = [m for m in letters if m.id in set(ids)]
+            redriven = 0
+            now = self.clock.now()
+            for letter in letters:
+                keys = Keys(letter.topic, letter.function_id)
+                message = Message(letter.id, letter.data, letter.enqueued_at, letter.group, letter.traceparent)
+                redriven += await self._enqueue_one(
+                    keys=[keys.dead],
+                    args=[keys.prefix, letter.function_id, _encode(message), letter.group or "", repr(now),
+                          str(letter.id)],
+                )
+        return {"redriven": redriven}
+
+    async def dlq_discard(self, data: Any) -> Any:
+        message_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(message_id, int):
+            raise BuiltinError("discard_failed", "'id' must be a message id")
+        with answering(self.url):
+            discarded = False
+            for topic in await self._topics():
+                if await self.client.hdel(topic_prefix(topic) + "dead", str(message_id)):
+                    discarded = True
+                    break
+        return {"discarded": discarded}
+
+    async def list_topics(self, data: Any) -> Any:
+        """Every remembered subscription, with what waits for it and its dead letters, on every node."""
+        now = self.clock.now()
+        with answering(self.url):
+            dead: dict[tuple[str, str], int] = {}
+            for letter in await self._dead_letters():
+                dead[letter.topic, letter.function_id] = dead.get((letter.topic, letter.function_id), 0) + 1
+            topics = []
+            for topic in await self._topics():
+                keys = Keys(topic, "")
+                seen = await self.client.hgetall(keys.seen)
+                subscribers = []
+                for fid in sorted(_str(f) for f in await self.client.hkeys(keys.subs)):
+                    held = fid in self.subscribers and topic in self.subscribers[fid].lanes
+                    subscribers.append({
+                        "function_id": fid, "pending": await self._pending(Keys(topic, fid), fid),
+                        "dead": dead.get((topic, fid), 0),
+                        "connected": held or now - float(seen.get(fid.encode(), 0)) <= CONNECTED_WINDOW,
+                    })
+                if subscribers:
+                    topics.append({"topic": topic, "subscribers": subscribers})
+        return {"topics": topics}
+
+    async def _pending(self, keys: Keys, function_id: str) -> int:
+        groups = [_str(g) for g in await self.client.hkeys(keys.active)]
+        if groups:  # FIFO: the group lists hold the messages, the stream and the set only tokens
+            return sum([await self.client.llen(keys.group_list(function_id, g)) for g in groups])
+        return int(await self.client.xlen(keys.stream)) + int(await self.client.zcard(keys.delayed))
+
+
+def _dead(message: Message, function_id: str, topic: str, failed_at: float) -> DeadLetter:
+    return DeadLetter(id=message.id, function_id=function_id, topic=topic, data=message.data,
+                      attempts=message.attempts, error=message.error, failed_at=failed_at,
+                      enqueued_at=message.enqueued_at, group=message.group, traceparent=message.traceparent)
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _quiet_outage:
+    """Best-effort bookkeeping: a Redis outage is logged, not raised (the readers report it too)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, UNREACHABLE):
+            log.warning("Redis unreachable: %s", exc)
+            return True
+        return False

@@ -1,0 +1,288 @@
+"""The durable queue on Redis Streams, across engine nodes sharing one real redis-server: fan-out per
+function, competing nodes, retries to dead letters and back, FIFO per message group across nodes,
+delaySeconds, reclaim of what a dead consumer left pending, a Redis restart and a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+
+from motia.engine.engine import BuiltinError
+from motia.engine.redis.queues import GROUP, Keys
+from tests.conftest import eventually_async
+from tests.redis.conftest import RedisServer
+from tests.redis.queue_nodes import Node
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def nodes(redis_server: RedisServer) -> AsyncIterator[Callable[[int], list[Node]]]:
+    made: list[Node] = []
+
+    def make(count: int) -> list[Node]:
+        fresh = [Node(redis_server.url, f"node{len(made) + n}") for n in range(count)]
+        made.extend(fresh)
+        return fresh
+
+    yield make
+    for node in made:
+        await node.close()
+
+
+async def test_each_subscribed_function_gets_every_message_once_whichever_node_delivers(nodes):
+    seen: Counter[tuple[str, int]] = Counter()
+    by_node: Counter[str] = Counter()
+
+    def recorder(function: str, node: str) -> Any:
+        async def handle(data: Any) -> None:
+            await asyncio.sleep(0.005)  # long enough for the other node to take the next one
+            seen[function, data["n"]] += 1
+            by_node[node] += 1
+        return handle
+
+    one, two = nodes(2)
+    for node in (one, two):
+        node.subscribe("billing", "orders", recorder("billing", node.name), concurrency=1)
+        node.subscribe("shipping", "orders", recorder("shipping", node.name), concurrency=1)
+    for n in range(40):
+        await (one if n % 2 else two).publish("orders", {"n": n})
+    await eventually_async(lambda: sum(seen.values()) == 80)
+    await one.queues.wait_idle()
+    assert seen == {(function, n): 1 for function in ("billing", "shipping") for n in range(40)}
+    assert by_node[one.name] > 0 and by_node[two.name] > 0  # the nodes competed for the messages
+
+
+async def test_a_failing_message_is_retried_then_dead_lettered_and_any_node_redrives_it(nodes):
+    attempts: Counter[int] = Counter()
+    healthy = False
+
+    async def charge(data: Any) -> None:
+        attempts[data["n"]] += 1
+        if not healthy:
+            raise BuiltinError("card_declined", f"order {data['n']}")
+
+    one, two = nodes(2)
+    one.subscribe("charge", "orders", charge, maxRetries=2, backoffDelayMs=10)
+    await one.publish("orders", {"n": 7})
+    await eventually_async(lambda: attempts[7] == 3)
+    await one.queues.wait_idle()
+
+    [letter] = await two.call("motia::dlq::list")  # the dead letters live in Redis: every node sees them
+    assert (letter["function_id"], letter["topic"], letter["data"], letter["attempts"]) == ("charge", "orders",
+                                                                                            {"n": 7}, 3)
+    assert letter["error"] == "card_declined: order 7"
+    assert (await two.call("engine::queue::list_topics"))["topics"] == [
+        {"topic": "orders", "subscribers": [{"function_id": "charge", "pending": 0, "dead": 1, "connected": True}]}
+    ]
+
+    healthy = True
+    assert await two.call("motia::dlq::redrive", {"ids": [letter["id"]]}) == {"redriven": 1}
+    await eventually_async(lambda: attempts[7] == 4)
+    await one.queues.wait_idle()
+    assert await one.call("motia::dlq::list") == []
+
+
+async def test_dead_letters_can_be_discarded_by_id(nodes):
+    async def refuse(data: Any) -> None:
+        raise BuiltinError("nope", "never")
+
+    [one] = nodes(1)
+    one.subscribe("refuse", "orders", refuse, maxRetries=0)
+    await one.publish("orders", {"n": 1})
+    await eventually_async(lambda: one.queues.failed == 1)
+    await one.queues.wait_idle()
+    [letter] = await one.call("motia::dlq::list")
+    assert await one.call("motia::dlq::discard", {"id": letter["id"]}) == {"discarded": True}
+    assert await one.call("motia::dlq::discard", {"id": letter["id"]}) == {"discarded": False}
+    assert await one.call("motia::dlq::list") == []
+
+
+async def test_fifo_delivers_one_message_per_group_at_a_time_in_publish_order_across_nodes(nodes):
+    order: dict[str, list[int]] = {}
+    running: Counter[str] = Counter()
+    overlap: list[str] = []
+
+    async def handle(data: Any) -> None:
+        group = data["group"]
+        running[group] += 1
+        if running[group] > 1:
+            overlap.append(group)
+        await asyncio.sleep(random.random() * 0.004)
+        order.setdefault(group, []).append(data["n"])
+        running[group] -= 1
+
+    one, two = nodes(2)
+    for node in (one, two):
+        node.subscribe("ledger", "payments", handle, type="fifo", concurrency=5)
+    groups = ["alice", "bob", "carol"]
+    for n in range(30):
+        for group in groups:
+            await (one if n % 2 else two).publish("payments", {"group": group, "n": n}, group=group)
+    await eventually_async(lambda: sum(len(v) for v in order.values()) == 90)
+    assert order == {group: list(range(30)) for group in groups}
+    assert overlap == []
+
+
+async def test_a_failing_fifo_message_blocks_its_group_until_it_succeeds(nodes):
+    order: list[int] = []
+    failures = 2
+
+    async def handle(data: Any) -> None:
+        nonlocal failures
+        if data["n"] == 0 and failures:
+            failures -= 1
+            raise BuiltinError("later", "try again")
+        order.append(data["n"])
+
+    one, two = nodes(2)
+    for node in (one, two):
+        node.subscribe("ledger", "payments", handle, type="fifo", backoffDelayMs=20)
+    for n in range(5):
+        await one.publish("payments", {"n": n}, group="g")
+    await eventually_async(lambda: len(order) == 5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+async def test_delay_seconds_holds_a_message_back_at_least_that_long(nodes):
+    handled: list[float] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(time.time() - data["sent"])
+
+    [one] = nodes(1)
+    one.subscribe("later", "reminders", handle, delaySeconds=0.3)
+    await one.publish("reminders", {"sent": time.time()})
+    await eventually_async(lambda: len(handled) == 1)
+    assert handled[0] >= 0.3
+
+
+async def test_a_message_left_pending_by_a_dead_consumer_is_reclaimed_after_the_visibility_timeout(
+        nodes, redis_server: RedisServer):
+    handled: list[Any] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data)
+
+    [one] = nodes(1)
+    one.subscribe("audit", "orders", handle, visibilityTimeout=0.5)
+    await one.queues.wait_idle()
+    await one.unsubscribe("audit")  # this node stops reading; a consumer that will die takes the next message
+    await one.publish("orders", {"n": 1})
+    dying = aioredis.Redis.from_url(redis_server.url)
+    keys = Keys("orders", "audit")
+    [[_, [_taken]]] = await dying.xreadgroup(GROUP, "dies-mid-delivery", {keys.stream: ">"}, count=1)
+    await dying.aclose()  # gone without acknowledging
+
+    one.subscribe("audit", "orders", handle, visibilityTimeout=0.5)
+    await eventually_async(lambda: handled == [{"n": 1}])
+    await one.queues.wait_idle()
+    assert handled == [{"n": 1}]
+
+
+async def test_messages_wait_in_redis_while_no_node_holds_the_subscription(nodes):
+    handled: list[int] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data["n"])
+
+    one, two = nodes(2)
+    one.subscribe("mail", "signups", handle)
+    await one.queues.wait_idle()
+    await one.unsubscribe("mail")
+    for n in range(3):
+        await two.publish("signups", {"n": n})  # two never subscribed: the subscription is in Redis
+    [away] = (await two.call("engine::queue::list_topics"))["topics"][0]["subscribers"]
+    assert (away["function_id"], away["pending"], away["connected"]) == ("mail", 3, False)
+    two.subscribe("mail", "signups", handle)
+    await eventually_async(lambda: sorted(handled) == [0, 1, 2])
+
+
+async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_server: RedisServer):
+    handled: Counter[int] = Counter()
+
+    async def handle(data: Any) -> None:
+        await asyncio.sleep(0.001)
+        handled[data["n"]] += 1
+
+    one, two = nodes(2)
+    for node in (one, two):
+        node.subscribe("count", "ticks", handle, visibilityTimeout=1, backoffDelayMs=50)
+    acknowledged = []
+    for n in range(300):
+        if n == 100:
+            await asyncio.to_thread(redis_server.restart)
+        try:
+            await (one if n % 2 else two).publish("ticks", {"n": n})
+        except RuntimeError as exc:  # while Redis is away (it is back at once here)
+            assert "STORE_UNAVAILABLE" in str(exc)
+            continue
+        acknowledged.append(n)
+    assert len(acknowledged) >= 250
+    await eventually_async(lambda: set(acknowledged) <= set(handled), timeout=20)
+
+
+async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
+        nodes, redis_server: RedisServer):
+    handled: list[int] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data["n"])
+
+    [one] = nodes(1)
+    one.subscribe("mail", "signups", handle)
+    await one.publish("signups", {"n": 1})
+    await eventually_async(lambda: handled == [1])
+    redis_server.stop(kill=True)
+    refused = await one.engine.core.invoke("iii::durable::publish", {"topic": "signups", "data": {"n": 2}})
+    assert refused.error is not None and refused.error.code == "STORE_UNAVAILABLE"  # HTTP answers it with a 503
+    assert refused.error.message.startswith(f"Redis at {redis_server.url} does not answer")
+    await asyncio.to_thread(redis_server.start)
+    await one.publish("signups", {"n": 3})
+    await eventually_async(lambda: handled == [1, 3])
+
+
+async def test_publishing_to_a_topic_nobody_subscribes_to_is_reported(nodes):
+    [one] = nodes(1)
+    await one.publish("nowhere", {"n": 1})
+    assert one.queues.unheard("nowhere") == "no function subscribes to topic 'nowhere': the message is dropped"
+
+
+async def test_a_subscription_away_longer_than_the_retention_is_forgotten_and_its_messages_dead_lettered(nodes):
+    async def handle(data: Any) -> None:
+        pass
+
+    one, two = nodes(2)
+    one.subscribe("mail", "signups", handle)
+    await one.queues.wait_idle()
+    await one.unsubscribe("mail")
+    await two.publish("signups", {"n": 1})
+    two.queues.away_retention = 0  # the next publish finds it away for too long
+    await two.publish("signups", {"n": 2})
+    [letter] = await one.call("motia::dlq::list")
+    assert (letter["data"], letter["function_id"]) == ({"n": 1}, "mail")
+    assert letter["error"] == "subscriber_gone: away for more than 0s"
+    assert (await one.call("engine::queue::list_topics"))["topics"] == []
+
+
+async def test_the_enqueue_action_delivers_to_one_function_through_a_named_queue(nodes):
+    handled: list[Any] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data)
+
+    [one] = nodes(1)
+    one.engine.core.add_builtin("resize", handle)
+    receipt = await one.queues.enqueue("images", "resize", {"id": 3}, None)
+    assert receipt.isdigit()
+    await eventually_async(lambda: len(handled) == 1)
+    assert [msgspec.json.decode(raw) for raw in handled] == [{"id": 3}]
+    assert (await one.call("engine::queue::list_topics"))["topics"] == []  # not a topic subscription
