@@ -19,7 +19,8 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -88,16 +89,27 @@ class Subscription:
         self.away_since = away_since
 
 
-class Subscriber:
-    """The deliveries of one function: a ready queue worked by up to `concurrency` workers."""
+class Binding:
+    """A function subscribed to topics, as every queue module keeps it: its settings and the triggers that bind it
+    to each topic (replicas of a function bind a topic with triggers of their own)."""
 
     def __init__(self, function_id: str, settings: QueueSettings) -> None:
         self.function_id = function_id
         self.settings = settings
         self.fifo = settings.type == "fifo"
         self.trigger_ids: set[str] = set()
-        self.topics: set[str] = set()
         self.topic_triggers: dict[str, set[str]] = {}
+
+
+B = TypeVar("B", bound=Binding)
+
+
+class Subscriber(Binding):
+    """The deliveries of one function: a ready queue worked by up to `concurrency` workers."""
+
+    def __init__(self, function_id: str, settings: QueueSettings) -> None:
+        super().__init__(function_id, settings)
+        self.topics: set[str] = set()
         # standard: QueuedMessage items; fifo: group keys whose head message may be delivered.
         self.ready: asyncio.Queue[Any] = asyncio.Queue()
         self.groups: dict[str, deque[QueuedMessage]] = {}
@@ -113,6 +125,8 @@ class QueueFront(ABC):
     """What a queue module answers the same way whatever keeps its messages (this module's store, or Redis:
     `redis/queues.py`): its trigger types and built-in functions, the checks of a subscription's config, the
     bookkeeping of the triggers that bind a function to a topic, and iii's names for the dead-letter calls."""
+
+    queue_settings: dict[str, QueueSettings]  # named queue -> its settings (config.yaml's `queue_configs`)
 
     def _install(self, engine: Engine) -> None:
         engine.add_trigger_type("durable:subscriber", self)
@@ -167,6 +181,62 @@ class QueueFront(ABC):
             return topic, parse_settings(config)
         except (msgspec.ValidationError, ValueError) as exc:
             return f"Invalid queue_config: {exc}"
+
+    def bind(self, subscribers: dict[str, B], make: Callable[[str, QueueSettings], B],
+             trigger: TriggerEntry) -> tuple[str, B, QueueSettings, bool] | str:
+        """Bind `trigger`'s function to its topic: the topic, the function's entry in `subscribers` (made by `make`
+        when it has none), its settings and whether the entry is new; or what is wrong with the trigger's config."""
+        parsed = self.subscription(trigger)
+        if isinstance(parsed, str):
+            return parsed
+        topic, settings = parsed
+        subscriber = subscribers.get(trigger.function_id)
+        created = subscriber is None
+        if subscriber is None:
+            subscriber = subscribers[trigger.function_id] = make(trigger.function_id, settings)
+        subscriber.trigger_ids.add(trigger.id)
+        subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
+        return topic, subscriber, settings, created
+
+    def enqueue_to(self, subscribers: dict[str, B], make: Callable[[str, QueueSettings], B], queue: str,
+                   function_id: str, data: Any) -> tuple[bytes, B, bool]:
+        """What an `enqueue` action checks and whom it reaches: the payload as JSON, the function's entry in
+        `subscribers` (made by `make` with the named queue's settings when it has none) and whether it is new."""
+        if not queue.strip():
+            raise BuiltinError("enqueue_error", "Queue '' not found")
+        try:
+            payload = msgspec.json.encode(data)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
+        subscriber = subscribers.get(function_id)
+        created = subscriber is None
+        if subscriber is None:
+            settings = self.queue_settings.get(queue) or QueueSettings()
+            subscriber = subscribers[function_id] = make(function_id, settings)
+            subscriber.trigger_ids.add(f"enqueue:{queue}")
+        return payload, subscriber, created
+
+    @staticmethod
+    async def finish_deliveries(busy: set[asyncio.Task[None]], timeout: float) -> None:
+        """Give the deliveries running at a stop `timeout` seconds to finish; cancel the others (not acknowledged,
+        they are delivered again)."""
+        if not busy:
+            return
+        _, late = await asyncio.wait(busy, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%d deliveries did not finish in %ss; they will be redelivered", len(late), timeout)
+
+    @staticmethod
+    def topic_of(data: Any) -> str:
+        """The topic of a `publish` call's `{topic, data}`."""
+        if not isinstance(data, dict):
+            raise BuiltinError("topic_not_set", "publish takes {topic, data}")
+        topic = data.get("topic")
+        if not isinstance(topic, str) or not topic:
+            raise BuiltinError("topic_not_set", "topic is required")
+        return topic
 
     @staticmethod
     def unbind(trigger_ids: set[str], topic_triggers: dict[str, set[str]], trigger: TriggerEntry) -> str | None:
@@ -236,17 +306,13 @@ class QueueModule(QueueFront):
     # --- trigger type -------------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        parsed = self.subscription(trigger)
-        if isinstance(parsed, str):
-            return parsed
-        topic, settings = parsed
-        subscriber = self.subscribers.get(trigger.function_id)
-        if subscriber is None:
-            subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
+        bound = self.bind(self.subscribers, Subscriber, trigger)
+        if isinstance(bound, str):
+            return bound
+        topic, subscriber, settings, created = bound
+        if created:
             self._start(subscriber)
-        subscriber.trigger_ids.add(trigger.id)
         subscriber.topics.add(topic)
-        subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
         self.topics.setdefault(topic, {})[trigger.function_id] = subscriber
         self._remember(topic, trigger.function_id, settings)
         return None
@@ -333,11 +399,7 @@ class QueueModule(QueueFront):
     # --- publishing ---------------------------------------------------------------------------------
 
     async def publish(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise BuiltinError("topic_not_set", "publish takes {topic, data}")
-        topic = data.get("topic")
-        if not isinstance(topic, str) or not topic:
-            raise BuiltinError("topic_not_set", "topic is required")
+        topic = self.topic_of(data)
         subscriptions = self.subscriptions.get(topic)
         if not subscriptions:
             if topic not in self._unheard:
@@ -376,17 +438,8 @@ class QueueModule(QueueFront):
         """The `enqueue` action of `invokefunction`: a durable call of one function through the named queue.
         Every queue name is accepted; delivery uses the function's own subscription settings when it has
         one, else the defaults. Dead letters are listed and redriven by queue name (`iii::queue::redrive`)."""
-        if not queue.strip():
-            raise BuiltinError("enqueue_error", "Queue '' not found")
-        try:
-            payload = msgspec.json.encode(data)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
-        subscriber = self.subscribers.get(function_id)
-        if subscriber is None:
-            settings = self.queue_settings.get(queue) or QueueSettings()
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
-            subscriber.trigger_ids.add(f"enqueue:{queue}")
+        payload, subscriber, created = self.enqueue_to(self.subscribers, Subscriber, queue, function_id, data)
+        if created:
             self._start(subscriber)
         now = self.clock.now()
         message = QueuedMessage(self.store.next_message_id(), function_id, queue, payload,
@@ -459,12 +512,7 @@ class QueueModule(QueueFront):
                     busy.add(worker)
                 else:
                     worker.cancel()
-        if busy:
-            _, late = await asyncio.wait(busy, timeout=timeout)
-            for worker in late:
-                worker.cancel()
-            if late:
-                log.warning("%d deliveries did not finish in %ss; they will be redelivered", len(late), timeout)
+        await self.finish_deliveries(busy, timeout)
 
     async def _work_group(self, subscriber: Subscriber, group: str) -> None:
         queue = subscriber.groups.get(group)

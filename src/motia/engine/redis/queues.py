@@ -34,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..._backoff import ReconnectPolicy
 from ..clock import Clock
 from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
-from ..queues import AWAY_RETENTION, QueueFront, QueueSettings
+from ..queues import AWAY_RETENTION, Binding, QueueFront, QueueSettings
 from ..tasks import Tasks
 from .batch import ScriptBatch
 from .connection import answering
@@ -210,15 +210,11 @@ class Keys:
         return f"{self.prefix}g:{len(function_id)}:{function_id}:{group}"
 
 
-class Subscriber:
+class Subscriber(Binding):
     """The deliveries of one function on this node: up to `concurrency` at once, over all its topics."""
 
     def __init__(self, function_id: str, settings: QueueSettings) -> None:
-        self.function_id = function_id
-        self.settings = settings
-        self.fifo = settings.type == "fifo"
-        self.trigger_ids: set[str] = set()
-        self.topic_triggers: dict[str, set[str]] = {}
+        super().__init__(function_id, settings)
         self.lanes: dict[str, Lane] = {}
         self.free = settings.concurrency
         self.slot_freed = asyncio.Event()
@@ -280,15 +276,10 @@ class RedisQueueModule(QueueFront):
     # --- trigger type -------------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        parsed = self.subscription(trigger)
-        if isinstance(parsed, str):
-            return parsed
-        topic, settings = parsed
-        subscriber = self.subscribers.get(trigger.function_id)
-        if subscriber is None:
-            subscriber = self.subscribers[trigger.function_id] = Subscriber(trigger.function_id, settings)
-        subscriber.trigger_ids.add(trigger.id)
-        subscriber.topic_triggers.setdefault(topic, set()).add(trigger.id)
+        bound = self.bind(self.subscribers, Subscriber, trigger)
+        if isinstance(bound, str):
+            return bound
+        topic, subscriber = bound[:2]
         if topic not in subscriber.lanes:
             self._open(subscriber.lanes.setdefault(topic, Lane(topic, subscriber)))
         return None
@@ -402,11 +393,7 @@ class RedisQueueModule(QueueFront):
     # --- publishing ---------------------------------------------------------------------------------
 
     async def publish(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise BuiltinError("topic_not_set", "publish takes {topic, data}")
-        topic = data.get("topic")
-        if not isinstance(topic, str) or not topic:
-            raise BuiltinError("topic_not_set", "topic is required")
+        topic = self.topic_of(data)
         try:
             payload = _encode(data.get("data"))
         except (TypeError, msgspec.EncodeError) as exc:
@@ -433,17 +420,7 @@ class RedisQueueModule(QueueFront):
 
     async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None) -> str:
         """The `enqueue` action: a durable call of one function through the named queue (its stream)."""
-        if not queue.strip():
-            raise BuiltinError("enqueue_error", "Queue '' not found")
-        try:
-            payload = _encode(data)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise BuiltinError("serialization_error", f"data is not JSON-serialisable: {exc}") from None
-        subscriber = self.subscribers.get(function_id)
-        if subscriber is None:
-            settings = self.queue_settings.get(queue) or QueueSettings()
-            subscriber = self.subscribers[function_id] = Subscriber(function_id, settings)
-            subscriber.trigger_ids.add(f"enqueue:{queue}")
+        payload, subscriber, _ = self.enqueue_to(self.subscribers, Subscriber, queue, function_id, data)
         if queue not in subscriber.lanes:
             self._open(subscriber.lanes.setdefault(queue, Lane(queue, subscriber, remembered=False)))
         now = self.clock.now()
@@ -677,13 +654,7 @@ class RedisQueueModule(QueueFront):
             _, late = await asyncio.wait(readers, timeout=timeout)
             for reader in late:
                 reader.cancel()
-        busy = {task for subscriber in self.subscribers.values() for task in subscriber.in_flight}
-        if busy:
-            _, late = await asyncio.wait(busy, timeout=timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("%d deliveries did not finish in %ss; they will be redelivered", len(late), timeout)
+        await self.finish_deliveries({task for s in self.subscribers.values() for task in s.in_flight}, timeout)
 
     # --- dead letters -------------------------------------------------------------------------------
 
