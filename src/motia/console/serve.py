@@ -11,8 +11,7 @@ from pathlib import Path
 
 from .. import errors
 from ..engine.embedded import EmbeddedEngine
-from ..engine.engine import TriggerEntry
-from ..protocol import HttpRequestData, HttpResponseData, new_id
+from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
 from .access import ConsoleAccess, Handler
 from .api import ApiError, ConsoleApi
@@ -50,11 +49,7 @@ def serve_console(embedded: EmbeddedEngine, registry: Registry, *, token: str | 
     for (method, path), handler in routes.items():
         # The shell checks the token itself: a `?token=` visit is how a browser gets the cookie.
         guarded = _answer_errors(handler) if path == "/__motia" else access.guard(_answer_errors(handler))
-        function_id = f"motia::console::{method.lower()}({path})"
-        embedded.core.add_builtin(function_id, guarded)
-        embedded.core.register_trigger(
-            TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method}, None, None)
-        )
+        embedded.core.add_route("console", method, path, guarded)
     return access
 
 

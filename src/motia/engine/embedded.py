@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import errors
-from ..protocol import HttpRequestData, HttpResponseData, new_id
+from ..protocol import HttpRequestData, HttpResponseData
 from .clock import Clock
 from .cors import CorsPolicy
 from .cron import CronModule
-from .engine import Engine, TriggerEntry
+from .engine import Engine
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
 from .operator_guard import OperatorGuard
 from .options import EngineOptions
@@ -140,11 +140,7 @@ class EmbeddedEngine:
                 ("DELETE", "/__motia/state/:scope/:key"): self._state_delete,
             })
         for (method, path), handler in routes.items():
-            function_id = f"motia::admin::{method.lower()}({path})"
-            self.core.add_builtin(function_id, handler)
-            self.core.register_trigger(
-                TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method}, None, None)
-            )
+            self.core.add_route("admin", method, path, handler)
 
     async def _health(self, request: HttpRequestData) -> HttpResponseData:
         return _json({"status": "ok", "functions": len(self.core.functions)})

@@ -279,6 +279,16 @@ class Engine:
     def add_builtin(self, function_id: str, fn: Builtin) -> None:
         self.builtins[function_id] = fn
 
+    def add_route(self, owner: str, method: str, path: str, fn: Builtin) -> str:
+        """Serve `method path` with the built-in `fn` (the operator routes and pages: health, admin, graph, docs,
+        console, recording), as `motia::<owner>::<method>(<path>)`; the function id."""
+        function_id = f"motia::{owner}::{method.lower()}({path})"
+        self.add_builtin(function_id, fn)
+        self.register_trigger(
+            TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method}, None, None)
+        )
+        return function_id
+
     def functions_changed(self) -> None:
         for listener in self.function_listeners:
             listener()

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from ..engine.engine import Engine, TriggerEntry
+from ..engine.engine import Engine
 from ..model import HttpTrigger
-from ..protocol import HttpRequestData, HttpResponseData, new_id
+from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
 
 ASSETS_PATH = "/__motia/docs"
@@ -77,11 +77,7 @@ def serve_docs(engine: Engine, registry: Registry, title: str | None = None) -> 
     def add(path: str, handler: Builtin) -> None:
         if path in taken:
             return
-        function_id = f"motia::docs::get({path})"
-        engine.add_builtin(function_id, handler)
-        engine.register_trigger(
-            TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": "GET"}, None, None)
-        )
+        engine.add_route("docs", "GET", path, handler)
 
     with_asyncapi = _asyncapi_available()
     if with_asyncapi:

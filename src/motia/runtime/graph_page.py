@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.engine import Engine, TriggerEntry
-from ..protocol import HttpRequestData, HttpResponseData, new_id
+from ..engine.engine import Engine
+from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
 
 GRAPH_PATH = "/__motia/graph"
-FUNCTION_ID = f"motia::admin::get({GRAPH_PATH})"
 
 _CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -42,7 +41,4 @@ def serve_graph(engine: Engine, registry: Registry, title: str | None = None) ->
             body = rendered[fmt] = render(build_graph(registry, root=Path.cwd()), fmt, name).encode()
         return HttpResponseData(200, {"content-type": _CONTENT_TYPES[fmt], "cache-control": "no-store"}, body)
 
-    engine.add_builtin(FUNCTION_ID, graph_page)
-    engine.register_trigger(
-        TriggerEntry(new_id(), "http", FUNCTION_ID, {"api_path": GRAPH_PATH, "http_method": "GET"}, None, None)
-    )
+    engine.add_route("admin", "GET", GRAPH_PATH, graph_page)

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from ..engine.engine import Engine, TriggerEntry
-from ..protocol import HttpRequestData, HttpResponseData, new_id
+from ..engine.engine import Engine
+from ..protocol import HttpRequestData, HttpResponseData
 from ..recording import Recorder, api
 
 TRACES_PATH = "/__motia/api/traces"
@@ -87,7 +87,4 @@ def _static(body: bytes, content_type: str) -> Handler:
 
 
 def _route(engine: Engine, method: str, path: str, function: Handler) -> None:
-    function_id = f"motia::recording::{method.lower()}({path})"
-    engine.add_builtin(function_id, function)
-    engine.register_trigger(TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method},
-                                         None, None))
+    engine.add_route("recording", method, path, function)
