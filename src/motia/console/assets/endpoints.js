@@ -71,6 +71,10 @@ function read(input) {
   return input.value;
 }
 
+function randomHex(bytes) {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function traceId(headers) {
   for (const name of TRACE_HEADERS) {
     const value = headers.get(name);
@@ -135,7 +139,10 @@ function tester(route, document, parent) {
       return;
     }
     const target = url + (query.toString() ? `?${query}` : "");
-    const options = { method: route.method, headers: {} };
+    // The request starts a trace of its own (a W3C traceparent the app continues), so its trace is known even
+    // when the response names none.
+    const started = randomHex(16);
+    const options = { method: route.method, headers: { traceparent: `00-${started}-${randomHex(8)}-01` } };
     if (payload !== undefined) { options.headers["content-type"] = "application/json"; options.body = JSON.stringify(payload); }
     let response;
     try {
@@ -147,14 +154,14 @@ function tester(route, document, parent) {
     const text = await response.text();
     let shown = text;
     try { shown = pretty(JSON.parse(text)); } catch { /* not JSON: shown as it came */ }
-    const trace = traceId(response.headers);
+    const trace = traceId(response.headers) || started;
     const headers = [...response.headers.entries()].map(([k, v]) => el("tr", {}, [el("th", {}, k), el("td", {}, v)]));
     result.replaceChildren(
       el("p", {}, [el("strong", { class: `status s${String(response.status)[0]}`, "data-status": response.status },
         `${response.status} ${response.statusText}`), " ", el("code", {}, `${route.method} ${target}`)]),
       el("p", { class: "trace" }, trace
         ? ["trace ", el("a", { href: hash("traces", trace), "data-trace": trace }, trace)]
-        : el("span", { class: "muted" }, "no trace id in the response")),
+        : el("span", { class: "muted" }, "no trace id")),
       el("table", { class: "headers" }, headers),
       el("pre", { class: "body" }, shown),
     );
