@@ -413,9 +413,12 @@ def _serve(main: Any) -> None:
     """Run the app's coroutine; a port in use (or another OS refusal) is a clear error naming the flag to use."""
     from .runtime.app import ListenError
     from .runtime.app import run as run_loop
+    from .runtime.workers import WorkersFailed
 
     try:
         run_loop(main)
+    except WorkersFailed as exc:
+        _fail(exc)
     except ListenError as exc:
         flag = _PORT_FLAGS.get(exc.role, "--port")
         move = f"choose another port: {flag} PORT ({flag} 0 picks a free one)"

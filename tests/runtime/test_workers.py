@@ -145,6 +145,19 @@ def test_workers_below_one_is_an_error(project: Path) -> None:
     assert "--workers must be 1 or more, not 0" in result.stderr
 
 
+def test_a_worker_process_that_cannot_start_is_a_clear_error(project: Path) -> None:
+    # A step module that fails only where the workers import it (they get the engine's URL in III_URL).
+    (project / "steps" / "fragile_step.py").write_text(
+        "import os\n\nif os.environ.get('III_URL'):\n    raise RuntimeError('no licence key in the worker')\n")
+    result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--workers", "2", "--port", "0",
+                             "--stream-port", "0", "--memory"], cwd=project, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "no licence key in the worker" in result.stderr  # the child's own error, above
+    assert "before it registered its steps (its error is above)" in result.stderr
+    assert "Traceback (most recent call last)" not in result.stderr.split("no licence key in the worker")[-1]
+
+
 def test_workers_with_another_engine_is_an_error(project: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "motia.cli", "run", "--workers", "2", "--engine",
                              "ws://127.0.0.1:9"], cwd=project, capture_output=True, text=True, timeout=60)

@@ -34,6 +34,10 @@ _HEALTHY_AFTER = 10.0
 _RESTART = ReconnectPolicy(initial_delay=0.5, max_delay=10.0)
 
 
+class WorkersFailed(RuntimeError):
+    """The worker processes of `--workers N` could not start (one exited first, or they never registered)."""
+
+
 class WorkerPool:
     """N `motia run --engine URL` children of this process, kept running while the app runs."""
 
@@ -67,11 +71,11 @@ class WorkerPool:
             for process in self.processes:
                 if process is not None and process.returncode is not None:
                     await self.stop()
-                    raise RuntimeError(f"worker process {process.pid} exited with {process.returncode} before it "
-                                       "registered its steps (its error is above)")
+                    raise WorkersFailed(f"worker process {process.pid} exited with {process.returncode} before it "
+                                        "registered its steps (its error is above)")
             if time.monotonic() > deadline:
                 await self.stop()
-                raise RuntimeError(f"the worker processes did not register within {timeout:.0f}s")
+                raise WorkersFailed(f"the worker processes did not register within {timeout:.0f}s")
             await asyncio.sleep(0.02)
         self._supervisors = [asyncio.get_running_loop().create_task(self._supervise(slot))
                              for slot in range(self.count)]
