@@ -9,8 +9,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ..engine.engine import Engine
 from ..protocol import HttpRequestData, HttpResponseData
 from ..recording import Recorder, api
@@ -45,6 +43,8 @@ def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], s
     `guard` wraps each route (the console's token and Origin checks, when the console is served)."""
 
     async def send_http(method: str, path: str, query: dict[str, Any], headers: dict[str, str], body: bytes) -> int:
+        import httpx  # on the first rerun: importing it (~90 ms, with rich) is not worth it at every start
+
         async with httpx.AsyncClient(base_url=base_url(), timeout=60) as client:
             response = await client.request(method, path, params=query, headers=headers, content=body)
         return response.status_code
