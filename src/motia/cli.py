@@ -286,13 +286,10 @@ def run(
 def _recording(record: Optional[bool], window: float, traces: int, lines: int) -> dict[str, Any]:
     """The App's recording options: on under `motia dev` (a watched child) unless `--no-record`, off under
     `motia run` unless `--record` (recording costs a few percent of throughput: bench/run.py measures it)."""
-    import os
-
     from .recording import RecordingConfig
-    from .reload import CHILD_ENV
 
     if record is None:
-        record = os.environ.get(CHILD_ENV) == "1"
+        record = _watched()
     try:
         config = RecordingConfig(max_traces=traces, max_logs=lines, window=window)
     except ValueError as exc:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import msgspec
 
 from .. import errors
 from ..protocol import HttpRequestData, HttpResponseData, span_id
+from ..protocol import trace_id as new_trace_id
 from .model import LogLine, Span, TraceSummary
 from .recorder import Recorder
 
@@ -211,7 +211,7 @@ async def rerun(recorder: Recorder, request: HttpRequestData, send_http: SendHtt
     if sent.get("streamed"):
         return _error(422, errors.VALIDATION_ERROR, "That request's body was streamed to its handler and not kept: "
                       "it cannot be re-sent")
-    new_trace = f"{random.getrandbits(128) or 1:032x}"
+    new_trace = new_trace_id()
     traceparent = f"00-{new_trace}-{span_id()}-01"
     recorder.expect_rerun(new_trace, asked.trace_id)
     answer: dict[str, Any] = {"trace_id": new_trace, "rerun_of": asked.trace_id, "kind": span.kind}

@@ -26,6 +26,7 @@ import msgspec
 from .. import _current, log
 from ..context import trace_id_from
 from ..protocol import HttpRequestData, HttpResponseData, InvocationResult, span_id
+from ..protocol import trace_id as new_trace_id
 from ..tracing import call_attributes
 from .history import History
 from .model import LogLine, Span
@@ -179,7 +180,7 @@ class Recorder:
             trace_id = trace_id_from(traceparent)
             parent_id = traceparent.split("-")[2] if trace_id is not None and traceparent is not None else None
         if trace_id is None:
-            trace_id = f"{random.getrandbits(128) or 1:032x}"
+            trace_id = new_trace_id()
             message.traceparent = f"00-{trace_id}-{span_id()}-01"
         own_id = f"{next(_span_ids):016x}"
         token = current_span.set((trace_id, own_id))

@@ -9,7 +9,6 @@ never pass through it, so it costs them nothing.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,6 +20,8 @@ import msgspec
 from .. import log
 from ..context import trace_id_from
 from ..errors import ErrorEnvelope
+from ..protocol import span_id
+from ..protocol import trace_id as new_trace_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -85,9 +86,9 @@ def _trace_id(scope: Scope) -> str:
             found = trace_id_from(value.decode("latin-1"))
             if found is not None:
                 return found
-    trace_id = os.urandom(16).hex()
+    trace_id = new_trace_id()
     scope["headers"] = [*(h for h in headers if h[0] != b"traceparent"),
-                        (b"traceparent", f"00-{trace_id}-{os.urandom(8).hex()}-01".encode())]
+                        (b"traceparent", f"00-{trace_id}-{span_id()}-01".encode())]
     return trace_id
 
 
