@@ -8,6 +8,7 @@ code has imported pydantic, so `sys.modules` tells whether to look at all, and `
 
 from __future__ import annotations
 
+import functools
 import sys
 import typing
 from collections.abc import Iterable
@@ -140,21 +141,28 @@ def json_schemas(types: list[Any], ref_template: str) -> tuple[list[dict[str, An
 
 
 def to_builtins(value: Any) -> Any:
-    """An emitted payload that is a pydantic model, or a list or dict of them, as JSON values (the engine encodes
-    payloads with msgspec, which does not know models); anything else unchanged, and untouched when pydantic was
-    never imported."""
+    """A payload or stored value holding pydantic models (itself one, or inside a Struct, list or dict at any
+    depth) as JSON values: the engine encodes with msgspec, which does not know models. Anything else is returned
+    unchanged, and everything is untouched when pydantic was never imported."""
     pydantic = sys.modules.get("pydantic")
     if pydantic is None or value is None or isinstance(value, (str, int, float, bool)):
         return value
-    base = pydantic.BaseModel
-    if isinstance(value, base):
+    if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json")
-    if isinstance(value, (list, tuple)) and any(isinstance(item, base) for item in value):
-        return [_dump(item) if isinstance(item, base) else item for item in value]
-    if isinstance(value, dict) and any(isinstance(item, base) for item in value.values()):
-        return {key: _dump(item) if isinstance(item, base) else item for key, item in value.items()}
+    if isinstance(value, (msgspec.Struct, list, tuple, dict)):
+        return msgspec.to_builtins(value, enc_hook=_dump)
     return value
 
 
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json")
+def _dump(obj: Any) -> Any:
+    """msgspec's `enc_hook`: a model as JSON values; any other unknown type refused as msgspec refuses it."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(obj, pydantic.BaseModel):
+        return obj.model_dump(mode="json")
+    raise NotImplementedError(f"Encoding objects of type {type(obj).__name__} is unsupported")
+
+
+@functools.lru_cache(maxsize=256)
+def cached_decoder(tp: Any) -> PydanticDecoder:
+    """One `PydanticDecoder` per type read from state or a stream (building pydantic's validator is slow)."""
+    return PydanticDecoder(tp)

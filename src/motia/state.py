@@ -14,12 +14,19 @@ import msgspec
 from . import _current
 from ._pending import Pending
 from .errors import MotiaError
+from .pydantic_types import cached_decoder, is_pydantic, to_builtins
 
 T = TypeVar("T")
 
 
 def decode(value: Any, tp: Any = None) -> Any:
-    """An engine result as a Python value: `msgspec.Raw` (in-process) is decoded, JSON (remote) converted."""
+    """An engine result as a Python value: `msgspec.Raw` (in-process) is decoded, JSON (remote) converted; into
+    `tp` when given (a Struct, a pydantic model, or any type either understands)."""
+    if tp is not None and is_pydantic(tp):
+        if value is None:
+            return None
+        model = cached_decoder(tp)
+        return model.decode(value) if isinstance(value, msgspec.Raw) else model.convert(value)
     if isinstance(value, msgspec.Raw):
         return msgspec.json.decode(value) if tp is None else msgspec.json.decode(value, type=tp)
     if tp is None or value is None:
@@ -89,7 +96,7 @@ class StateManager:
         return _current.dispatch("state.set", self._set, group_id, key, value, bound=self._bound)
 
     async def _set(self, group_id: str, key: str, value: T) -> SetResult[T]:
-        result = await self._call("state::set", {"scope": group_id, "key": key, "value": value})
+        result = await self._call("state::set", {"scope": group_id, "key": key, "value": to_builtins(value)})
         return set_result(result, value, None)
 
     def delete(self, group_id: str, key: str) -> Pending[Any]:

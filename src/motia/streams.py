@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from . import _current
 from ._pending import Pending
 from .model import normalize_keys
+from .pydantic_types import to_builtins
 from .state import SetResult, decode, set_result
 
 T = TypeVar("T")
@@ -95,7 +96,7 @@ class Stream(Generic[T]):
         return self._dispatch("set", self._set, group_id, item_id, data)
 
     async def _set(self, group_id: str, item_id: str, data: T) -> SetResult[T]:
-        result = await self._call("set", {"group_id": group_id, "item_id": item_id, "data": data})
+        result = await self._call("set", {"group_id": group_id, "item_id": item_id, "data": to_builtins(data)})
         return set_result(result, data, self.item_type)
 
     def delete(self, group_id: str, item_id: str) -> Pending[T | None]:
@@ -150,7 +151,8 @@ class Stream(Generic[T]):
         else:
             group = channel.get("groupId", channel.get("group_id"))
             item = channel.get("id", channel.get("item_id"))
-        await self._call("send", {"group_id": group, "id": item, "type": event["type"], "data": event.get("data")})
+        await self._call("send", {"group_id": group, "id": item, "type": event["type"],
+                                  "data": to_builtins(event.get("data"))})
 
     def __repr__(self) -> str:
         return f"Stream({self.name!r})"

@@ -211,3 +211,38 @@ def test_the_typed_client_types_emit_with_the_model(registry):
     source = client_module(registry)
     assert "from steps.pets_step import Pet" in source
     assert 'def emit(topic: Literal["pet.created"], data: Pet, /) -> Coroutine[Any, Any, None]: ...' in source
+
+
+# --- state and streams ---------------------------------------------------------------------------------------
+
+
+def test_models_are_stored_in_state_and_a_typed_stream_and_read_back_as_models(served):
+    for kennel_id, name in (("k1", "North"), ("k2", "South")):
+        stored = served.client.put(f"/kennels/{kennel_id}", json={"name": name, "capacity": 4})
+        assert stored.status_code == 200, stored.text
+    read = served.client.get("/kennels/k1")
+    assert read.status_code == 200, read.text
+    assert read.json() == {
+        "state": ["Kennel", {"name": "North", "capacity": 4, "keeper": None}],
+        "group": ["Kennel:North", "Kennel:South"],
+        "stream": ["Kennel", {"name": "North", "capacity": 4, "keeper": None}],
+        "stream_group": ["Kennel:North", "Kennel:South"],
+        # a Struct holding a model is stored as plain JSON, the model's fields inlined
+        "stay": {"kennel": {"name": "North", "capacity": 4, "keeper": None}, "nights": 2},
+    }
+
+
+def test_state_values_decode_into_models_from_either_engine_and_refusals_name_the_path():
+    from motia.pydantic_types import ModelValidationError
+    from motia.state import decode
+
+    class Box(pydantic.BaseModel):
+        size: int
+
+    # in-process engines answer raw JSON, a remote engine values already parsed: both become the model
+    assert decode(msgspec.Raw(b'{"size": 3}'), Box) == Box(size=3)
+    assert decode({"size": 3}, Box) == Box(size=3)
+    assert decode(None, Box) is None
+    assert decode([{"size": 1}, {"size": 2}], list[Box]) == [Box(size=1), Box(size=2)]
+    with pytest.raises(ModelValidationError, match=r"at `\$\.size`"):
+        decode(msgspec.Raw(b'{"size": "big"}'), Box)
