@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -334,7 +335,13 @@ class SchemaSet:
                                 for name, schema in components.items()})
         if self._models:
             self._model_schemas, definitions = json_schemas(self._models, self.ref_template)
-            self.components.update(definitions)
+            # A model named like a Struct (`User` in two modules) gets its module-qualified name, as msgspec
+            # names its own clashes, instead of overwriting the Struct's component.
+            clashes = {name: _component_name(_qualified(self._models, name)) for name in definitions
+                       if name in self.components}
+            self._model_schemas = [self._rename_refs(s, clashes) for s in self._model_schemas]
+            self.components.update({clashes.get(name, name): self._rename_refs(schema, clashes)
+                                    for name, schema in definitions.items()})
 
     def schema(self, tp: Any) -> dict[str, Any]:
         for known, schema in zip(self._models, self._model_schemas, strict=True):
@@ -443,6 +450,25 @@ def _clean_description(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(schema.get("description"), str):
         schema = {**schema, "description": inspect.cleandoc(schema["description"])}
     return schema
+
+
+def _qualified(models: list[Any], name: str) -> str:
+    """`module.Qualname` of the pydantic model among `models` (or nested in their fields) that pydantic named
+    `name`; `name.pydantic` when none is found."""
+    seen: set[int] = set()
+    pending = list(models)
+    while pending:
+        tp = pending.pop()
+        if id(tp) in seen:
+            continue
+        seen.add(id(tp))
+        pending.extend(typing.get_args(tp))
+        fields = getattr(tp, "model_fields", None)
+        if isinstance(tp, type) and isinstance(fields, dict):
+            if tp.__name__ == name:
+                return f"{tp.__module__}.{tp.__qualname__}"
+            pending.extend(field.annotation for field in fields.values())
+    return f"{name}.pydantic"
 
 
 def _component_name(name: str) -> str:

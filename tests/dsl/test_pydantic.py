@@ -20,6 +20,8 @@ from motia.discovery import discover
 from motia.errors import StepError
 from motia.openapi import openapi_document
 from tests.conftest import eventually
+from tests.dsl.named_alike.models import User as ModelUser
+from tests.dsl.named_alike.structs import User as StructUser
 
 APP = Path(__file__).parent / "pydantic_app"
 
@@ -246,3 +248,26 @@ def test_state_values_decode_into_models_from_either_engine_and_refusals_name_th
     assert decode([{"size": 1}, {"size": 2}], list[Box]) == [Box(size=1), Box(size=2)]
     with pytest.raises(ModelValidationError, match=r"at `\$\.size`"):
         decode(msgspec.Raw(b'{"size": "big"}'), Box)
+
+
+def test_a_model_and_a_struct_of_the_same_name_are_two_components():
+    from tests.conftest import registry_of
+
+    @api("POST", "/struct-users")
+    async def create_struct_user(req: ApiRequest[StructUser], ctx: FlowContext) -> StructUser:
+        return req.body
+
+    @api("POST", "/model-users")
+    async def create_model_user(req: ApiRequest[ModelUser], ctx: FlowContext) -> ModelUser:
+        return req.body
+
+    document = openapi_document(registry_of(create_struct_user, create_model_user))
+    validate(document)
+    schemas = document["components"]["schemas"]
+
+    def body_schema(path: str) -> dict:
+        ref = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return schemas[ref.rsplit("/", 1)[-1]]
+
+    assert body_schema("/struct-users")["required"] == ["login"]
+    assert body_schema("/model-users")["required"] == ["email"]
