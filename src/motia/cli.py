@@ -41,41 +41,6 @@ def _root_options(
 DirOption = typer.Option(
     None, "--dir", "-d", help="The steps directory (default: ./steps). `src/` is scanned too when it exists."
 )
-# Options that `run`, `engine` (and `dev`) share.
-HostOption = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to.")
-PortOption = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port).")
-MaxBodySizeOption = typer.Option(1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above).")
-LogLevelOption = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error.")
-LogFormatOption = typer.Option(
-    "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
-)
-DataDirOption = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives.")
-StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients (0: any free port).")
-HeaderTimeoutOption = typer.Option(
-    10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
-)
-BodyTimeoutOption = typer.Option(
-    30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
-)
-KeepAliveTimeoutOption = typer.Option(
-    5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
-)
-MaxConnectionsOption = typer.Option(
-    1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
-)
-WriteTimeoutOption = typer.Option(
-    30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
-)
-MaxHeadSizeOption = typer.Option(
-    64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
-)
-MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
-MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
-StoreOption = typer.Option(
-    None, "--store", envvar="MOTIA_STORE", help="Share state, streams, queues, cron and pub/sub with every node "
-    "on one Redis: redis://HOST:PORT/DB or rediss:// (needs motia-py[redis]; see docs/deployment.md). Default: "
-    "SQLite in --data-dir.",
-)
 DocsOption = typer.Option(
     None, "--docs/--no-docs", show_default=False,
     help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
@@ -91,20 +56,6 @@ ConsoleTokenOption = typer.Option(
     help="A secret the console asks for (open /__motia/?token=... once, or send X-Motia-Console-Token); "
     "required to serve it on a non-loopback --host.",
 )
-ConfigOption = typer.Option(
-    None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
-    "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
-)
-StreamMaxQueuedBytesOption = typer.Option(
-    8 * 1024 * 1024, "--stream-max-queued-bytes",
-    help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
-)
-StreamMaxSubscriptionsOption = typer.Option(
-    1000, "--stream-max-subscriptions", help="Subscriptions on one stream socket; a join over it closes it (1008).",
-)
-StreamMaxConnectionsOption = typer.Option(
-    1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
-)
 RecordOption = typer.Option(
     None, "--record/--no-record", help="Record every trace and log line for the console's traces and logs pages "
     "and their /__motia/api routes (on by default under `motia dev`, off under `motia run`).",
@@ -114,56 +65,88 @@ RecordWindowOption = typer.Option(
 )
 RecordTracesOption = typer.Option(1000, "--record-traces", help="Most recorded traces kept in memory.")
 RecordLogsOption = typer.Option(10000, "--record-logs", help="Most recorded log lines kept in memory.")
-OperatorHostOption = typer.Option(
-    None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
-    "names (repeatable; e.g. the name a local reverse proxy passes on)."
-)
-AccessLogOption = typer.Option(
-    None, "--access-log/--no-access-log", show_default=False,
-    help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
-    "its reason). Default: on in `motia dev`, off otherwise.",
-)
 
-# The options of an embedded engine's app, which `run`, `engine` and `dev` share: defined once here, added to each
-# command's signature by `_engine_options`, turned into the App's options by `_app_options`.
-_ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
-    ("config_file", Optional[Path], ConfigOption),
-    ("host", str, HostOption),
-    ("port", int, PortOption),
-    ("max_body_size", int, MaxBodySizeOption),
-    ("log_level", str, LogLevelOption),
-    ("log_format", str, LogFormatOption),
-    ("data_dir", Path, DataDirOption),
-    ("memory", bool, MemoryOption),
-    ("store", Optional[str], StoreOption),
-    ("stream_port", int, StreamPortOption),
-    ("header_timeout", float, HeaderTimeoutOption),
-    ("body_timeout", float, BodyTimeoutOption),
-    ("keep_alive_timeout", float, KeepAliveTimeoutOption),
-    ("write_timeout", float, WriteTimeoutOption),
-    ("max_connections", int, MaxConnectionsOption),
-    ("stream_max_queued_bytes", int, StreamMaxQueuedBytesOption),
-    ("stream_max_subscriptions", int, StreamMaxSubscriptionsOption),
-    ("stream_max_connections", int, StreamMaxConnectionsOption),
-    ("max_head_size", int, MaxHeadSizeOption),
-    ("max_headers", int, MaxHeadersOption),
-    ("operator_hosts", Optional[list[str]], OperatorHostOption),
-    ("access_log", Optional[bool], AccessLogOption),
-]
+def _engine_app_flags(
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
+        "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
+    port: int = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port)."),
+    max_body_size: int = typer.Option(
+        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
+    ),
+    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
+    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+    store: Optional[str] = typer.Option(
+        None, "--store", envvar="MOTIA_STORE", help="Share state, streams, queues, cron and pub/sub with every node "
+        "on one Redis: redis://HOST:PORT/DB or rediss:// (needs motia-py[redis]; see docs/deployment.md). Default: "
+        "SQLite in --data-dir.",
+    ),
+    stream_port: int = typer.Option(
+        3112, "--stream-port", help="WebSocket port for stream clients (0: any free port)."
+    ),
+    header_timeout: float = typer.Option(
+        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
+    ),
+    keep_alive_timeout: float = typer.Option(5.0, "--keep-alive-timeout",
+                                             help="Seconds an idle kept-alive connection stays open."),
+    write_timeout: float = typer.Option(
+        30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
+    ),
+    stream_max_queued_bytes: int = typer.Option(
+        8 * 1024 * 1024, "--stream-max-queued-bytes",
+        help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
+    ),
+    stream_max_subscriptions: int = typer.Option(
+        1000, "--stream-max-subscriptions",
+        help="Subscriptions on one stream socket; a join over it closes it (1008).",
+    ),
+    stream_max_connections: int = typer.Option(
+        1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+    ),
+    max_head_size: int = typer.Option(
+        64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
+    ),
+    max_headers: int = typer.Option(100, "--max-headers", help="Most headers in a request (431 above)."),
+    operator_hosts: Optional[list[str]] = typer.Option(
+        None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
+        "names (repeatable; e.g. the name a local reverse proxy passes on)."
+    ),
+    access_log: Optional[bool] = typer.Option(
+        None, "--access-log/--no-access-log", show_default=False,
+        help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
+        "its reason). Default: on in `motia dev`, off otherwise.",
+    ),
+) -> None:
+    """The options of an embedded engine's app, which `run`, `engine` and `dev` share, defined once: a signature
+    only, whose parameters `_engine_options` adds to each command; `_app_options` turns them into an App's."""
 
 
 def _engine_options(after: str) -> Any:
     """Give a command (whose signature ends in `**shared`) the shared options, listed in `--help` after its own
     option `after`; typer passes their values in `shared`."""
+    import typing
+
+    shared = list(inspect.signature(_engine_app_flags).parameters.values())
+    hints = typing.get_type_hints(_engine_app_flags)
 
     def add(command: Any) -> Any:
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         at = [p.name for p in own].index(after) + 1
-        shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option, annotation=hint)
-                  for name, hint, option in _ENGINE_OPTIONS]
         command.__signature__ = signature.replace(parameters=[*own[:at], *shared, *own[at:]])
-        command.__annotations__ = {**command.__annotations__, **{name: hint for name, hint, _ in _ENGINE_OPTIONS}}
+        command.__annotations__ = {**command.__annotations__, **{p.name: hints[p.name] for p in shared}}
         return command
 
     return add

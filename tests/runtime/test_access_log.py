@@ -153,3 +153,28 @@ def test_access_log_for_a_worker_of_another_engine_is_refused(project):
     assert result.returncode == 1
     assert "error: --access-log logs the HTTP requests this process serves; a worker of another engine (--engine) " \
            "serves none (the engine does)" in result.stderr
+
+
+def test_motia_engine_writes_the_access_log_when_asked(tmp_path):
+    """`motia engine` takes the options `motia run` shares with it, `--access-log` among them."""
+    import re
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    engine = ReadProcess([sys.executable, "-m", "motia.cli", "engine", "--port", "0", "--stream-port", "0",
+                          "--engine-port", "0", "--memory", "--access-log"], cwd=tmp_path, env=env,
+                         start_new_session=True)
+    try:
+        eventually(lambda: any("serving HTTP on" in line for line in engine.lines), timeout=30)
+        url = next(re.search(r"serving HTTP on (http://\S+)", line).group(1)  # type: ignore[union-attr]
+                   for line in engine.lines if "serving HTTP on" in line)
+        assert httpx.get(f"{url}/__motia/health", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/nowhere", timeout=5).status_code == 404
+        eventually(lambda: any("] GET /__motia/health 200 " in line for line in engine.lines), timeout=10)
+        eventually(lambda: any("] GET /nowhere 404 " in line for line in engine.lines), timeout=10)
+    finally:
+        engine.proc.send_signal(signal.SIGTERM)
+        try:
+            engine.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(engine.proc.pid, signal.SIGKILL)
+            raise
