@@ -13,7 +13,7 @@ import pytest
 
 from motia import StateManager
 from motia.discovery import discover
-from motia.runtime import App
+from motia.assembly import App
 
 ROOT = Path(__file__).resolve().parent.parent
 
