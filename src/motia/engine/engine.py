@@ -294,8 +294,12 @@ class Engine:
 
     def connect(self, endpoint: WorkerEndpoint) -> LocalConnection:
         connection = LocalConnection(endpoint)
-        self.connections[connection.worker_id] = connection
+        self.add_connection(connection)
         return connection
+
+    def add_connection(self, connection: Connection) -> None:
+        """A worker connected (in process, or on a worker port): listed until `disconnect` forgets it."""
+        self.connections[connection.worker_id] = connection
 
     # --- messages from workers ----------------------------------------------------------------------
 

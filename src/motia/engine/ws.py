@@ -377,7 +377,7 @@ class WorkerServer:
                 await _refuse_handshake(ws, str(exc))
                 return
             connection.rules = SessionRules(self.engine, self.settings, session)
-        self.engine.connections[connection.worker_id] = connection
+        self.engine.add_connection(connection)
         try:
             registered = WorkerRegistered(connection.worker_id, connection.reattach_token, ENGINE_FEATURES)
             await ws.send(encode_message(registered), text=True)
