@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from motia import ApiRequest, Registry, emit, get, state
+from motia.assembly import App
 from motia.dsl import step_of
-from motia.runtime import App
 
 CALLS = 5000
 

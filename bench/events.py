@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from motia import QueueConfig, Registry, on
+from motia.assembly import App
 from motia.dsl import step_of
-from motia.runtime.app import App, run
+from motia.runtime.app import run
 
 GROUPS = 100
 

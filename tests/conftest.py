@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from motia import Registry
+from motia.assembly import App, ServedApp
 from motia.dsl import step_of
-from motia.runtime import App, ServedApp
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,12 +19,16 @@ SRC = ROOT / "src"
 SPINE = {"motia.protocol", "motia.errors", "motia._deadlines", "motia.crontab", "motia.json_depth", "motia._backoff"}
 # What the embedded engine may import besides itself.
 ENGINE_MAY_IMPORT = SPINE
-# Entry points: the only modules outside the runtime that may import the engine or the runtime.
-ENTRY_POINTS = {"motia.cli", "motia.testing"}
+# The composition root: the one module that assembles an app from the engine, the runtime and the operator pages.
+ROOT_MODULE = "motia.assembly"
+# Entry points: the only modules outside the runtime that may import the engine or the runtime (with the root).
+ENTRY_POINTS = {"motia.cli", "motia.testing", ROOT_MODULE}
+# The operator pages the root serves when asked: the console, and the runtime's page modules.
+PAGES = {"motia.console", "motia.runtime.graph_page", "motia.runtime.docs_pages", "motia.runtime.recording_pages"}
 # Operator packages the runtime serves (the console): like the runtime, they read the engine.
 OPERATOR = {"motia.console"}
 # Loaded on demand: imported only inside functions, never at a module's top level outside their own package.
-ON_DEMAND = {"motia.graph", "motia_codegen"}
+ON_DEMAND = {"motia.graph", "motia_codegen", "motia.console"}
 # What a handler reaches at run time (the running app's services); the step model and the registry describe
 # steps without them.
 HANDLER_SIDE = {"motia.context", "motia.state", "motia.streams", "motia.events", "motia._current", "motia._pending",
@@ -124,6 +128,12 @@ def violations(src: Path) -> dict[str, list[Import]]:
         "on-demand packages are imported inside functions only":
             [i for i in found if i.top_level and any(within(i.target, p) for p in ON_DEMAND)
              and not any(within(i.importer, p) for p in ON_DEMAND)],
+        "the runtime reaches the engine only through its in-process transport (the rest speaks protocol types)":
+            [i for i in found if within(i.importer, "motia.runtime") and i.importer != "motia.runtime.transport"
+             and within(i.target, "motia.engine")],
+        "only the composition root and the entry points import the operator pages":
+            [i for i in found if any(within(i.target, p) for p in PAGES) and i.importer not in ENTRY_POINTS
+             and not any(within(i.importer, p) for p in PAGES)],
         "the step model imports only the spine":
             [i for i in found if i.importer == "motia.model" and i.target not in SPINE],
         "the registry and the step model never import the handler-side services":
@@ -159,6 +169,11 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         "motia/streams.py": "def f():\n    from .legacy import normalize_keys\n",  # a cycle hidden in a function
         "motia/legacy.py": "from .dsl import on\nfrom .triggers import http\n",
         "motia/triggers.py": "from .streams import Stream\n",
+        "motia/runtime/worker.py": "from ..engine.engine import Engine\n",
+        "motia/runtime/transport.py": "from ..engine.engine import Engine\n",  # the in-process transport: allowed
+        "motia/console/__init__.py": "",
+        "motia/banner.py": "def f():\n    from .console import serve\n",
+        "motia/assembly.py": "from .runtime import app\ndef f():\n    from . import console\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -171,6 +186,8 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         ["motia.engine.engine:2 imports motia.runtime.app", "motia.registry:1 imports motia.runtime"],
         ["motia.graph.model:1 imports motia.engine.engine"],
         ["motia.runtime.app:1 imports motia.graph"],
+        ["motia.runtime.worker:1 imports motia.engine.engine"],
+        ["motia.banner:2 imports motia.console"],
         ["motia.model:1 imports motia.context"],
         ["motia.model:1 imports motia.context", "motia.registry:2 imports motia.streams"],
         ["motia.legacy:1 imports motia.dsl"],
@@ -209,3 +226,39 @@ def test_protocol_references_cite_sections_of_docs_protocol():
             outside += [where for name in elsewhere if name in line]
     assert unknown == [], f"sections docs/protocol.md does not have: {unknown}"
     assert outside == [], f"protocol references to a document outside the repository: {outside}"
+
+
+# --- private attributes ------------------------------------------------------------------------------------
+
+
+def private_writes(src: Path) -> list[str]:
+    """Every `obj._name = ...` (or `+=`) on an object other than `self`/`cls` whose module never writes
+    `self._name` itself: a module writing the private attributes of another's objects, which should ask the
+    owner through a method instead. (A class may still build an instance of itself: `made._fields = ...`.)"""
+    found = []
+    for path in sorted((src / "motia").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = [target for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                   for target in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+        written = [t for t in targets if isinstance(t, ast.Attribute) and t.attr.startswith("_")
+                   and not t.attr.startswith("__")]
+        owned = {t.attr for t in written if isinstance(t.value, ast.Name) and t.value.id in ("self", "cls")}
+        found += [f"{module_name(path, src)}:{t.lineno} writes {ast.unparse(t)}" for t in written
+                  if not (isinstance(t.value, ast.Name) and t.value.id in ("self", "cls")) and t.attr not in owned]
+    return found
+
+
+def test_no_module_writes_the_private_attributes_of_another():
+    assert private_writes(SRC) == []
+
+
+def test_the_private_write_check_sees_a_write_from_another_module(tmp_path):
+    files = {
+        "motia/context.py": "class Context:\n    def __init__(self):\n        self._closed = False\n"
+                            "    @classmethod\n    def made(cls):\n        made = cls()\n        made._closed = True\n",
+        "motia/runtime/invoke.py": "def stop(context):\n    context._closed = True\n    context.done = True\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert private_writes(tmp_path) == ["motia.runtime.invoke:2 writes context._closed"]

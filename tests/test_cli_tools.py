@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from motia import Registry
-from motia.runtime import App
+from motia.assembly import App
 from tests.conftest import ROOT, eventually
 
 EXAMPLE = ROOT / "examples" / "orders"

@@ -41,41 +41,6 @@ def _root_options(
 DirOption = typer.Option(
     None, "--dir", "-d", help="The steps directory (default: ./steps). `src/` is scanned too when it exists."
 )
-# Options that `run`, `engine` (and `dev`) share.
-HostOption = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to.")
-PortOption = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port).")
-MaxBodySizeOption = typer.Option(1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above).")
-LogLevelOption = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error.")
-LogFormatOption = typer.Option(
-    "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
-)
-DataDirOption = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives.")
-StreamPortOption = typer.Option(3112, "--stream-port", help="WebSocket port for stream clients (0: any free port).")
-HeaderTimeoutOption = typer.Option(
-    10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
-)
-BodyTimeoutOption = typer.Option(
-    30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
-)
-KeepAliveTimeoutOption = typer.Option(
-    5.0, "--keep-alive-timeout", help="Seconds an idle kept-alive connection stays open."
-)
-MaxConnectionsOption = typer.Option(
-    1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
-)
-WriteTimeoutOption = typer.Option(
-    30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
-)
-MaxHeadSizeOption = typer.Option(
-    64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
-)
-MaxHeadersOption = typer.Option(100, "--max-headers", help="Most headers in a request (431 above).")
-MemoryOption = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only.")
-StoreOption = typer.Option(
-    None, "--store", envvar="MOTIA_STORE", help="Share state, streams, queues, cron and pub/sub with every node "
-    "on one Redis: redis://HOST:PORT/DB or rediss:// (needs motia-py[redis]; see docs/deployment.md). Default: "
-    "SQLite in --data-dir.",
-)
 DocsOption = typer.Option(
     None, "--docs/--no-docs", show_default=False,
     help="Serve the API docs pages (/docs, /redoc, /asyncapi). Default: on when --host is a loopback address.",
@@ -91,20 +56,6 @@ ConsoleTokenOption = typer.Option(
     help="A secret the console asks for (open /__motia/?token=... once, or send X-Motia-Console-Token); "
     "required to serve it on a non-loopback --host.",
 )
-ConfigOption = typer.Option(
-    None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
-    "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
-)
-StreamMaxQueuedBytesOption = typer.Option(
-    8 * 1024 * 1024, "--stream-max-queued-bytes",
-    help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
-)
-StreamMaxSubscriptionsOption = typer.Option(
-    1000, "--stream-max-subscriptions", help="Subscriptions on one stream socket; a join over it closes it (1008).",
-)
-StreamMaxConnectionsOption = typer.Option(
-    1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
-)
 RecordOption = typer.Option(
     None, "--record/--no-record", help="Record every trace and log line for the console's traces and logs pages "
     "and their /__motia/api routes (on by default under `motia dev`, off under `motia run`).",
@@ -114,10 +65,108 @@ RecordWindowOption = typer.Option(
 )
 RecordTracesOption = typer.Option(1000, "--record-traces", help="Most recorded traces kept in memory.")
 RecordLogsOption = typer.Option(10000, "--record-logs", help="Most recorded log lines kept in memory.")
-OperatorHostOption = typer.Option(
-    None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
-    "names (repeatable; e.g. the name a local reverse proxy passes on)."
-)
+
+def _engine_app_flags(
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="An iii engine config.yaml (workers: iii-http, iii-stream, iii-worker-manager, "
+        "adapters, queue_configs, ...); flags given on the command line override it. See docs/config.md."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface the HTTP server binds to."),
+    port: int = typer.Option(3111, "--port", "-p", help="HTTP port (0: any free port)."),
+    max_body_size: int = typer.Option(
+        1024 * 1024, "--max-body-size", help="Largest request body in bytes (413 above)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="Log level: debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "human", "--log-format", help="Log format: human (coloured on a terminal) or json (one object per line)."
+    ),
+    data_dir: Path = typer.Option(Path(".motia"), "--data-dir", help="Where the SQLite store lives."),
+    memory: bool = typer.Option(False, "--memory", help="Keep state, streams and queues in memory only."),
+    store: Optional[str] = typer.Option(
+        None, "--store", envvar="MOTIA_STORE", help="Share state, streams, queues, cron and pub/sub with every node "
+        "on one Redis: redis://HOST:PORT/DB or rediss:// (needs motia-py[redis]; see docs/deployment.md). Default: "
+        "SQLite in --data-dir.",
+    ),
+    stream_port: int = typer.Option(
+        3112, "--stream-port", help="WebSocket port for stream clients (0: any free port)."
+    ),
+    header_timeout: float = typer.Option(
+        10.0, "--header-timeout", help="Seconds a client gets to send a request's head (then 408 and closed)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", help="Seconds a client gets to send a request's body after its head (then 408)."
+    ),
+    keep_alive_timeout: float = typer.Option(5.0, "--keep-alive-timeout",
+                                             help="Seconds an idle kept-alive connection stays open."),
+    write_timeout: float = typer.Option(
+        30.0, "--write-timeout", help="Seconds a client may leave its response unread before it is cut off."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", help="Open HTTP connections; a connection over the cap gets 503 (0: no cap)."
+    ),
+    stream_max_queued_bytes: int = typer.Option(
+        8 * 1024 * 1024, "--stream-max-queued-bytes",
+        help="Bytes queued for one stream client that does not read; over it the socket is closed with 1008.",
+    ),
+    stream_max_subscriptions: int = typer.Option(
+        1000, "--stream-max-subscriptions",
+        help="Subscriptions on one stream socket; a join over it closes it (1008).",
+    ),
+    stream_max_connections: int = typer.Option(
+        1000, "--stream-max-connections", help="Open stream sockets; one over the cap is closed with 1013.",
+    ),
+    max_head_size: int = typer.Option(
+        64 * 1024, "--max-head-size", help="Largest request head (request line and headers) in bytes (431 above)."
+    ),
+    max_headers: int = typer.Option(100, "--max-headers", help="Most headers in a request (431 above)."),
+    operator_hosts: Optional[list[str]] = typer.Option(
+        None, "--operator-host", help="A Host name the operator routes (/__motia/...) answer to besides loopback "
+        "names (repeatable; e.g. the name a local reverse proxy passes on)."
+    ),
+    access_log: Optional[bool] = typer.Option(
+        None, "--access-log/--no-access-log", show_default=False,
+        help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
+        "its reason). Default: on in `motia dev`, off otherwise.",
+    ),
+) -> None:
+    """The options of an embedded engine's app, which `run`, `engine` and `dev` share, defined once: a signature
+    only, whose parameters `_engine_options` adds to each command; `_app_options` turns them into an App's."""
+
+
+def _engine_options(after: str) -> Any:
+    """Give a command (whose signature ends in `**shared`) the shared options, listed in `--help` after its own
+    option `after`; typer passes their values in `shared`."""
+    import typing
+
+    shared = list(inspect.signature(_engine_app_flags).parameters.values())
+    hints = typing.get_type_hints(_engine_app_flags)
+
+    def add(command: Any) -> Any:
+        signature = inspect.signature(command)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        at = [p.name for p in own].index(after) + 1
+        command.__signature__ = signature.replace(parameters=[*own[:at], *shared, *own[at:]])
+        command.__annotations__ = {**command.__annotations__, **{p.name: hints[p.name] for p in shared}}
+        return command
+
+    return add
+
+
+def _app_options(ctx: typer.Context, shared: dict[str, Any], **own: Any) -> dict[str, Any]:
+    """The App options of the shared flags and a command's own (`own`, App option names), over config.yaml's."""
+    return _options(
+        ctx, shared["config_file"], host=shared["host"], port=shared["port"], max_body_size=shared["max_body_size"],
+        data_dir=shared["data_dir"], memory=shared["memory"], redis_url=shared["store"],
+        stream_port=shared["stream_port"], header_timeout=shared["header_timeout"],
+        body_timeout=shared["body_timeout"], keep_alive_timeout=shared["keep_alive_timeout"],
+        write_timeout=shared["write_timeout"], max_connections=shared["max_connections"],
+        max_head_size=shared["max_head_size"], max_headers=shared["max_headers"],
+        operator_hosts=shared["operator_hosts"] or (),
+        stream_limits=_stream_limits(shared["stream_max_queued_bytes"], shared["stream_max_subscriptions"],
+                                     shared["stream_max_connections"]),
+        access_log=shared["access_log"] if shared["access_log"] is not None else _watched(),
+        **own,
+    )
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -160,34 +209,14 @@ def _serve_unavailable_while_watched(serving: Optional[tuple[str, int]], error: 
 
 
 @app.command()
+@_engine_options(after="steps_dir")
 def run(
     ctx: typer.Context,
     steps_dir: Optional[Path] = DirOption,
-    config_file: Optional[Path] = ConfigOption,
-    host: str = HostOption,
-    port: int = PortOption,
-    max_body_size: int = MaxBodySizeOption,
     timeout: float = typer.Option(30.0, "--timeout", help="Default handler time limit in seconds (504/failure above)."),
-    log_level: str = LogLevelOption,
-    log_format: str = LogFormatOption,
-    data_dir: Path = DataDirOption,
-    memory: bool = MemoryOption,
-    store: Optional[str] = StoreOption,
-    stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight handlers get to finish on shutdown."
     ),
-    header_timeout: float = HeaderTimeoutOption,
-    body_timeout: float = BodyTimeoutOption,
-    keep_alive_timeout: float = KeepAliveTimeoutOption,
-    write_timeout: float = WriteTimeoutOption,
-    max_connections: int = MaxConnectionsOption,
-    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
-    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
-    stream_max_connections: int = StreamMaxConnectionsOption,
-    max_head_size: int = MaxHeadSizeOption,
-    max_headers: int = MaxHeadersOption,
-    operator_hosts: Optional[list[str]] = OperatorHostOption,
     engine_url: Optional[str] = typer.Option(
         None, "--engine", envvar="III_URL",
         help="Run the steps as a worker of this engine (ws://host:49134: `motia engine` or an iii engine) "
@@ -209,15 +238,11 @@ def run(
     record_logs: int = RecordLogsOption,
     console: Optional[bool] = ConsoleOption,
     console_token: Optional[str] = ConsoleTokenOption,
-    access_log: Optional[bool] = typer.Option(
-        None, "--access-log/--no-access-log", show_default=False,
-        help="Log one line per HTTP request: method, path, status, duration and trace id (a client error with "
-        "its reason). Default: on in `motia dev`, off in `motia run`.",
-    ),
     workers: int = typer.Option(
         1, "--workers", help="Run the steps in this many worker processes of the embedded engine (1: in this "
         "process). A worker that exits is started again.",
     ),
+    **shared: Any,
 ) -> None:
     """Discover the steps and serve them with the embedded engine (HTTP on 127.0.0.1:3111, stream
     WebSocket on :3112, state/streams/queues in .motia/motia.db), or with `--engine` as a worker of another."""
@@ -228,6 +253,8 @@ def run(
     from . import log
     from .dotenv import load_env_files
 
+    log_level, log_format, host, port = shared["log_level"], shared["log_format"], shared["host"], shared["port"]
+    config_file, access_log, store = shared["config_file"], shared["access_log"], shared["store"]
     log.configure(log_level, log_format)
     load_env_files(Path.cwd())
     from .tracing import export_from_env
@@ -245,15 +272,8 @@ def run(
               "--engine` processes instead")
     if engine_url and store:
         _fail("--store is where the embedded engine keeps its data; a worker of another engine (--engine) keeps none")
-    options = _options(
-        ctx, config_file, host=host, port=port, max_body_size=max_body_size, default_timeout=timeout,
-        data_dir=data_dir, memory=memory, redis_url=store, stream_port=stream_port, drain_timeout=drain_timeout,
-        cors_origins=cors_origins or [], header_timeout=header_timeout, body_timeout=body_timeout,
-        keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout, max_connections=max_connections,
-        max_head_size=max_head_size, max_headers=max_headers, operator_hosts=operator_hosts or (),
-        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
-        access_log=access_log if access_log is not None else _watched(),
-    )
+    options = _app_options(ctx, shared, default_timeout=timeout, drain_timeout=drain_timeout,
+                           cors_origins=cors_origins or [])
     registry = _discover(steps_dir, serving=None if engine_url else (host, port), logged=True)
     if engine_url:
         _work_for(registry, engine_url, timeout, drain_timeout, worker_token)
@@ -286,10 +306,12 @@ def run(
 def _recording(record: Optional[bool], window: float, traces: int, lines: int) -> dict[str, Any]:
     """The App's recording options: on under `motia dev` (a watched child) unless `--no-record`, off under
     `motia run` unless `--record` (recording costs a few percent of throughput: bench/run.py measures it)."""
-    from .recording import RecordingConfig
-
     if record is None:
         record = _watched()
+    if not record:  # the recording package is imported only when on
+        return {"record": False}
+    from .recording import RecordingConfig
+
     try:
         config = RecordingConfig(max_traces=traces, max_logs=lines, window=window)
     except ValueError as exc:
@@ -300,6 +322,8 @@ def _recording(record: Optional[bool], window: float, traces: int, lines: int) -
 def _console_options(host: str, console: Optional[bool], token: Optional[str]) -> dict[str, Any]:
     """On by default under `motia dev` where it may be served (loopback, or with a token); asked for where it
     may not be, a clear error."""
+    if console is False or (console is None and not _watched()):  # the console package is imported only when on
+        return {"console": False, "console_token": token}
     from .console import unavailable_reason
 
     reason = unavailable_reason(host, token)
@@ -333,8 +357,8 @@ def _worker_pool(count: int, steps_dir: Optional[Path], timeout: float, drain_ti
 
 def _embedded_app(registry: Any, **options: Any) -> Any:
     """An App with the embedded engine; a store that cannot be opened is a clear error, not a traceback."""
+    from .assembly import App
     from .engine.store import StoreError
-    from .runtime.app import App
 
     try:
         application = App(registry, **options)
@@ -408,7 +432,7 @@ _PORT_FLAGS = {"HTTP": "--port", "the stream WebSocket": "--stream-port", "the w
 
 def _serve(main: Any) -> None:
     """Run the app's coroutine; a port in use (or another OS refusal) is a clear error naming the flag to use."""
-    from .runtime.app import ListenError
+    from .assembly import ListenError
     from .runtime.app import run as run_loop
     from .runtime.workers import WorkersFailed
 
@@ -483,9 +507,9 @@ def _work_for(registry: Any, engine_url: str, timeout: float, drain_timeout: flo
 
 
 @app.command()
+@_engine_options(after="worker_origins")
 def engine(
     ctx: typer.Context,
-    config_file: Optional[Path] = ConfigOption,
     engine_host: str = typer.Option("127.0.0.1", "--engine-host", help="Interface the worker port binds to."),
     engine_port: int = typer.Option(49134, "--engine-port", help="Worker port (iii protocol over WebSocket)."),
     worker_token: Optional[str] = typer.Option(
@@ -497,46 +521,19 @@ def engine(
         None, "--worker-origin", help="Let pages of this browser origin open the worker port (repeatable; * for "
         "any). Handshakes carrying an Origin are refused by default.",
     ),
-    host: str = HostOption,
-    port: int = PortOption,
-    max_body_size: int = MaxBodySizeOption,
-    log_level: str = LogLevelOption,
-    log_format: str = LogFormatOption,
-    data_dir: Path = DataDirOption,
-    memory: bool = MemoryOption,
-    store: Optional[str] = StoreOption,
-    stream_port: int = StreamPortOption,
     drain_timeout: float = typer.Option(
         10.0, "--drain-timeout", help="Seconds in-flight deliveries get to finish on shutdown."
     ),
-    header_timeout: float = HeaderTimeoutOption,
-    body_timeout: float = BodyTimeoutOption,
-    keep_alive_timeout: float = KeepAliveTimeoutOption,
-    write_timeout: float = WriteTimeoutOption,
-    max_connections: int = MaxConnectionsOption,
-    stream_max_queued_bytes: int = StreamMaxQueuedBytesOption,
-    stream_max_subscriptions: int = StreamMaxSubscriptionsOption,
-    stream_max_connections: int = StreamMaxConnectionsOption,
-    max_head_size: int = MaxHeadSizeOption,
-    max_headers: int = MaxHeadersOption,
-    operator_hosts: Optional[list[str]] = OperatorHostOption,
+    **shared: Any,
 ) -> None:
     """Run the embedded engine alone: workers (`motia run --engine ws://HOST:49134`, iii SDK workers)
     connect to its worker port, and it serves their HTTP routes, queues, cron, state and streams."""
     from . import log
     from .registry import Registry
 
-    log.configure(log_level, log_format)
-    options = _options(
-        ctx, config_file, host=host, port=port, max_body_size=max_body_size, data_dir=data_dir, memory=memory,
-        redis_url=store, stream_port=stream_port, drain_timeout=drain_timeout, engine_host=engine_host,
-        engine_port=engine_port,
-        worker_token=worker_token, worker_origins=worker_origins, header_timeout=header_timeout,
-        body_timeout=body_timeout, keep_alive_timeout=keep_alive_timeout, write_timeout=write_timeout,
-        max_connections=max_connections, max_head_size=max_head_size, max_headers=max_headers,
-        stream_limits=_stream_limits(stream_max_queued_bytes, stream_max_subscriptions, stream_max_connections),
-        operator_hosts=operator_hosts or (),
-    )
+    log.configure(shared["log_level"], shared["log_format"])
+    options = _app_options(ctx, shared, drain_timeout=drain_timeout, engine_host=engine_host,
+                           engine_port=engine_port, worker_token=worker_token, worker_origins=worker_origins)
     _serve(_embedded_app(Registry(), **options).serve())
 
 

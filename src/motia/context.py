@@ -101,6 +101,12 @@ class FlowContext(Generic[T]):
         self._closed = False
         self._abandoned: Future[None] | None = None
 
+    def abandon(self, returned: Future[None]) -> None:
+        """Close the invocation of a sync handler that ran past its time limit: its thread goes on, its calls
+        are refused from now on, and `returned` resolves when the thread returns."""
+        self._closed = True
+        self._abandoned = returned
+
     @property
     def trace_id(self) -> str:
         # Lazy: most requests never read it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import msgspec
 from msgspec import Meta
@@ -254,6 +254,29 @@ def trigger_config(config: msgspec.Struct) -> dict[str, Any]:
     reads it as a dict)."""
     wire: dict[str, Any] = msgspec.to_builtins(config)
     return wire
+
+
+class Route(NamedTuple):
+    """An HTTP route the app serves with a function of its own, not a step's: the OpenAPI document (a worker's
+    function), the health and operator routes and the operator pages (graph, docs, console, recording; built-in
+    functions of the embedded engine). Both register it the same way: the function `function_id` plus the
+    `http` trigger `trigger()` describes. `handler` takes what its host passes (an `InvokeFunction` in a
+    worker, the request's `HttpRequestData` in the engine)."""
+
+    owner: str
+    method: str
+    path: str
+    handler: Any
+
+    @property
+    def function_id(self) -> str:
+        """`motia::<owner>::<method>(<path>)`: whose it is and what it answers, in the function list."""
+        return f"motia::{self.owner}::{self.method.lower()}({self.path})"
+
+    def trigger(self, metadata: Any = None) -> RegisterTrigger:
+        # The method written even when GET (`HttpTriggerConfig` omits its default): listings show it.
+        config = {"api_path": self.path, "http_method": self.method}
+        return RegisterTrigger(new_id(), "http", self.function_id, config, metadata=metadata)
 
 
 # --- payloads of the built-in `http` trigger (§3.1) -------------------------------------------------

@@ -27,11 +27,11 @@ from typing import Any
 
 import msgspec
 
+from .assembly import App
 from .discovery import discover, registry_from_modules
 from .engine.clock import Clock, ManualClock
 from .engine.store import MemoryStore
 from .registry import Registry
-from .runtime.app import App
 from .state import StateManager
 
 __all__ = ["ManualClock", "PublishedEvent", "TestApp"]
@@ -68,7 +68,7 @@ class TestApp:
         self.registry = registry
         self.clock: Any = clock if clock is not None else ManualClock()
         self._app = App(registry, memory=True, clock=self.clock, port=0, default_timeout=default_timeout,
-                        stream_port=0 if serve_streams else None)
+                        stream_port=0 if serve_streams else None, on_publish=self._published)
         self.published: list[PublishedEvent] = []
         self._capture = _Capture()
         self._http: Any = None
@@ -94,7 +94,6 @@ class TestApp:
         if logger.getEffectiveLevel() > logging.DEBUG:
             logger.setLevel(logging.DEBUG)  # capture everything; restored on stop
         logger.addHandler(self._capture)
-        self._record_publishes()
         await self._app.start_engine()
         self._started = True
         return self
@@ -116,19 +115,12 @@ class TestApp:
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.stop()
 
-    def _record_publishes(self) -> None:
-        core = self._app.engine
-        publish = core.builtins["iii::durable::publish"]
-
-        async def recording(data: Any) -> Any:
-            if isinstance(data, dict) and isinstance(data.get("topic"), str):
-                payload = msgspec.json.decode(msgspec.json.encode(data.get("data")))
-                group = data.get("messageGroupId")
-                self.published.append(PublishedEvent(data["topic"], payload, None if group is None else str(group)))
-            return await publish(data)
-
-        core.builtins["iii::durable::publish"] = recording
-        core.builtins["enqueue"] = recording
+    def _published(self, data: Any) -> None:
+        """The engine's `on_publish` hook: every event a step (or `emit`) publishes, as it is published."""
+        if isinstance(data, dict) and isinstance(data.get("topic"), str):
+            payload = msgspec.json.decode(msgspec.json.encode(data.get("data")))
+            group = data.get("messageGroupId")
+            self.published.append(PublishedEvent(data["topic"], payload, None if group is None else str(group)))
 
     # --- talking to the app -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from motia.runtime.app import ServedApp
+from motia.assembly import ServedApp
 from tests.console.shop import registry
 
 

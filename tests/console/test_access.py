@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from motia.runtime.app import App, ServedApp
+from motia.assembly import App, ServedApp
 from tests.conftest import ROOT
 from tests.console.conftest import served_console
 from tests.console.shop import registry

@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent("""
 
     from motia import Registry, api
     from motia.dsl import step_of
-    from motia.runtime import ServedApp
+    from motia.assembly import ServedApp
 
     @api("GET", "/hello")
     async def hello(req):

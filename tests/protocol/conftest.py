@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from motia import Registry
-from motia.runtime import ServedApp
+from motia.assembly import ServedApp
 
 T = TypeVar("T")
 MAX_SIZE = 64 * 1024 * 1024

@@ -15,9 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from motia import Registry
+from motia.assembly import ServedApp
 from motia.engine import rbac as rbac_module
 from motia.engine.rbac import ExposeMetadata, RbacConfig, WorkerPortConfig
-from motia.runtime import ServedApp
 from tests.protocol.conftest import CallFailed, RawWorker
 
 SESSIONS: dict[str, dict[str, Any]] = {

@@ -12,9 +12,9 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from motia import ApiRequest, ApiResponse, FlowContext, Registry, api, cron, on
+from motia.assembly import ServedApp
 from motia.discovery import discover
 from motia.protocol import InvokeFunction, RegisterFunction, new_id
-from motia.runtime import ServedApp
 from motia.runtime.app import RemoteApp
 from motia.runtime.remote import ReconnectPolicy, WebSocketTransport, for_external_engine
 from motia.runtime.worker import Worker

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from motia import ApiRequest, api
-from motia.runtime import ServedApp
+from motia.assembly import ServedApp
 from tests.conftest import eventually, registry_of
 
 iii = pytest.importorskip("iii")

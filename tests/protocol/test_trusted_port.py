@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from motia import ApiRequest, Registry, api
+from motia.assembly import ServedApp
 from motia.engine.rbac import WorkerPortConfig
-from motia.runtime import ServedApp
 from motia.runtime.app import RemoteApp
 from tests.conftest import registry_of
 from tests.protocol.conftest import RawWorker

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from motia import Registry
+from motia.assembly import App
 from motia.engine.config import ConfigError, app_options, parse
 from motia.engine.redis import RedisStore, RedisUnavailable
-from motia.runtime import App
 from tests.conftest import MotiaProcess
 from tests.redis.conftest import RedisServer, _free_port
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from motia import ApiRequest, get, post
+from motia.assembly import ServedApp
 from motia.engine.http import HttpLimits
-from motia.runtime import ServedApp
 from tests.conftest import ROOT, MotiaProcess, eventually, registry_of
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -131,19 +134,25 @@ def test_motia_dev_writes_the_access_log_by_default(project):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    dev = ReadProcess([sys.executable, "-m", "motia.cli", "dev", "--port", str(port), "--stream-port", "0",
-                       "--memory"], cwd=project, env=env, start_new_session=True)
-    try:
-        eventually(lambda: any("serving HTTP on" in line for line in dev.lines), timeout=30)
+    with serving(project, "dev", "--port", str(port), "--stream-port", "0", "--memory") as dev:
         assert httpx.get(f"http://127.0.0.1:{port}/users/3", timeout=5).status_code == 200
         eventually(lambda: any("] GET /users/3 200 " in line for line in dev.lines), timeout=10)
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[ReadProcess]:
+    """`motia ARGS` serving HTTP (its output read as it comes), stopped with SIGTERM on the way out."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = ReadProcess([sys.executable, "-m", "motia.cli", *args], cwd=cwd, env=env, start_new_session=True)
+    try:
+        eventually(lambda: any("serving HTTP on" in line for line in server.lines), timeout=30)
+        yield server
     finally:
-        dev.proc.send_signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         try:
-            dev.proc.wait(30)
+            server.proc.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(dev.proc.pid, signal.SIGKILL)
+            os.killpg(server.proc.pid, signal.SIGKILL)
             raise
 
 
@@ -153,3 +162,15 @@ def test_access_log_for_a_worker_of_another_engine_is_refused(project):
     assert result.returncode == 1
     assert "error: --access-log logs the HTTP requests this process serves; a worker of another engine (--engine) " \
            "serves none (the engine does)" in result.stderr
+
+
+def test_motia_engine_writes_the_access_log_when_asked(tmp_path):
+    """`motia engine` takes the options `motia run` shares with it, `--access-log` among them."""
+    with serving(tmp_path, "engine", "--port", "0", "--stream-port", "0", "--engine-port", "0", "--memory",
+                 "--access-log") as engine:
+        url = next(re.search(r"serving HTTP on (http://\S+)", line).group(1)  # type: ignore[union-attr]
+                   for line in engine.lines if "serving HTTP on" in line)
+        assert httpx.get(f"{url}/__motia/health", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/nowhere", timeout=5).status_code == 404
+        eventually(lambda: any("] GET /__motia/health 200 " in line for line in engine.lines), timeout=10)
+        eventually(lambda: any("] GET /nowhere 404 " in line for line in engine.lines), timeout=10)

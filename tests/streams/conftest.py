@@ -12,8 +12,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from motia import Registry, Stream
+from motia.assembly import App
 from motia.dsl import step_of
-from motia.runtime import App
 from motia.streams import STREAM_AUTH_ATTRIBUTE
 from tests.conftest import running
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from motia import StateManager
+from motia.assembly import App
 from motia.discovery import discover
-from motia.runtime import App
 
 ROOT = Path(__file__).resolve().parent.parent
 

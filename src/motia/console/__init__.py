@@ -2,12 +2,12 @@
 and cron), served by the app itself with its JSON APIs under `/__motia/api/`; the pages are plain files in
 `assets/`, no build step and no network.
 
-`serve_console` registers it on the embedded engine (the runtime calls it when an app is assembled); `access`
+`console_routes` are its routes (the composition root, `motia.assembly`, serves them when the console is on); `access`
 decides who may use it.
 """
 
 from .access import TOKEN_COOKIE, TOKEN_ENV, TOKEN_HEADER, ConsoleAccess, unavailable_reason
-from .serve import CONSOLE_PATH, serve_console
+from .serve import CONSOLE_PATH, console_routes
 
 __all__ = [
     "CONSOLE_PATH",
@@ -15,6 +15,6 @@ __all__ = [
     "TOKEN_ENV",
     "TOKEN_HEADER",
     "ConsoleAccess",
-    "serve_console",
+    "console_routes",
     "unavailable_reason",
 ]

@@ -1,5 +1,5 @@
-"""`serve_console`: the console's routes on the embedded engine, each a builtin function behind an `http`
-trigger (as the graph and docs pages are): the shell at `/__motia/`, its files at `/__motia/console/<file>`
+"""`console_routes`: the console's routes, `Route`s the composition root serves as builtin functions (as the
+graph and docs pages are): the shell at `/__motia/`, its files at `/__motia/console/<file>`
 and the APIs of `api.py` under `/__motia/api/`.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import errors
 from ..engine.embedded import EmbeddedEngine
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, Route
 from ..registry import Registry
 from .access import ConsoleAccess, Handler
 from .api import ApiError, ConsoleApi
@@ -24,9 +24,9 @@ _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; 
 _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|png)$")
 
 
-def serve_console(embedded: EmbeddedEngine, registry: Registry, *, token: str | None = None,
-                  title: str | None = None) -> ConsoleAccess:
-    """Serve the console; returns its access checks (other console pages' APIs wrap their handlers with them)."""
+def console_routes(embedded: EmbeddedEngine, registry: Registry, *, token: str | None = None,
+                   title: str | None = None) -> tuple[list[Route], ConsoleAccess]:
+    """The console's routes, and its access checks (other console pages' APIs wrap their handlers with them)."""
     access = ConsoleAccess(token)
     api = ConsoleApi(embedded, registry, title or Path.cwd().name or "motia")
     routes: dict[tuple[str, str], Handler] = {
@@ -46,11 +46,9 @@ def serve_console(embedded: EmbeddedEngine, registry: Registry, *, token: str | 
         ("GET", "/__motia/api/cron"): api.cron,
         ("POST", "/__motia/api/cron/run"): api.cron_run,
     }
-    for (method, path), handler in routes.items():
-        # The shell checks the token itself: a `?token=` visit is how a browser gets the cookie.
-        guarded = _answer_errors(handler) if path == "/__motia" else access.guard(_answer_errors(handler))
-        embedded.core.add_route("console", method, path, guarded)
-    return access
+    # The shell checks the token itself: a `?token=` visit is how a browser gets the cookie.
+    return [Route("console", method, path, _answer_errors(handler) if path == "/__motia"
+                  else access.guard(_answer_errors(handler))) for (method, path), handler in routes.items()], access
 
 
 def _answer_errors(handler: Handler) -> Handler:

@@ -1,16 +1,17 @@
-"""The embedded engine assembled: core + HTTP, queues, cron, state, streams and pub/sub over one store."""
+"""The embedded engine assembled: core + HTTP, queues, cron, state, streams and pub/sub over one store, and its
+health and operator routes (the composition root, `motia.assembly`, serves them with the app's pages)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from .. import errors
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, Route
 from .clock import Clock
 from .cors import CorsPolicy
 from .cron import CronModule
@@ -45,11 +46,13 @@ class EmbeddedEngine:
         options: EngineOptions | None = None,
         stream_limits: StreamLimits | None = None,
         operator_hosts: Iterable[str] = (),
+        on_publish: Callable[[Any], None] | None = None,
     ) -> None:
         """`admin` serves the operator routes (`/__motia/dlq`, `/emit`, `/state`) the CLI talks to; `options`
         are the protocol-side settings of iii's config.yaml (HTTP middleware, HTTP functions, namespaces).
         The operator routes answer to a loopback `Host` or one of `operator_hosts` (`operator_guard.py`).
-        A `RedisStore` shares state, streams, queues, cron ticks and pub/sub with every node on the same Redis."""
+        A `RedisStore` shares state, streams, queues, cron ticks and pub/sub with every node on the same Redis.
+        `on_publish` is called with the data of every event published, before it is (the test harness's record)."""
         self.store = store
         self.admin = admin
         self.clock = clock or Clock()
@@ -75,7 +78,18 @@ class EmbeddedEngine:
         self.pubsub = PubSubModule(self.core, self.tasks)
         if not isinstance(store, Store):
             store.share(self.streams, self.pubsub, self.cron)
-        self._admin_routes()
+        if on_publish is not None:
+            self._observe_publishes(on_publish)
+
+    def _observe_publishes(self, observer: Callable[[Any], None]) -> None:
+        publish = self.queues.publish
+
+        async def observed(data: Any) -> Any:
+            observer(data)
+            return await publish(data)
+
+        for name in ("iii::durable::publish", "enqueue"):  # the built-ins the queue module installed
+            self.core.add_builtin(name, observed)
 
     async def start(self, *, stream_host: str = "127.0.0.1", stream_port: int | None = 3112) -> None:
         if not isinstance(self.store, Store):
@@ -122,9 +136,10 @@ class EmbeddedEngine:
             else:
                 await self.store.aclose()
 
-    # --- admin routes used by the CLI (`motia dlq ...`) ---------------------------------------------
+    # --- health, and the admin routes used by the CLI (`motia dlq ...`) ----------------------------
 
-    def _admin_routes(self) -> None:
+    def operator_routes(self) -> list[Route]:
+        """`/__motia/health`, and the operator routes when `admin` is on."""
         routes = {
             ("GET", "/__motia/health"): self._health,
         }
@@ -139,8 +154,7 @@ class EmbeddedEngine:
                 ("PUT", "/__motia/state/:scope/:key"): self._state_set,
                 ("DELETE", "/__motia/state/:scope/:key"): self._state_delete,
             })
-        for (method, path), handler in routes.items():
-            self.core.add_route("admin", method, path, handler)
+        return [Route("admin", method, path, handler) for (method, path), handler in routes.items()]
 
     async def _health(self, request: HttpRequestData) -> HttpResponseData:
         return _json({"status": "ok", "functions": len(self.core.functions)})

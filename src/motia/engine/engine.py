@@ -32,6 +32,7 @@ from ..protocol import (
     RegisterTrigger,
     RegisterTriggerType,
     RegistrationRejected,
+    Route,
     TriggerRegistrationResult,
     UnregisterFunction,
     UnregisterTrigger,
@@ -279,15 +280,13 @@ class Engine:
     def add_builtin(self, function_id: str, fn: Builtin) -> None:
         self.builtins[function_id] = fn
 
-    def add_route(self, owner: str, method: str, path: str, fn: Builtin) -> str:
-        """Serve `method path` with the built-in `fn` (the operator routes and pages: health, admin, graph, docs,
-        console, recording), as `motia::<owner>::<method>(<path>)`; the function id."""
-        function_id = f"motia::{owner}::{method.lower()}({path})"
-        self.add_builtin(function_id, fn)
-        self.register_trigger(
-            TriggerEntry(new_id(), "http", function_id, {"api_path": path, "http_method": method}, None, None)
-        )
-        return function_id
+    def add_route(self, route: Route) -> None:
+        """Serve a `Route` (the health and operator routes and pages) with its handler as a built-in function:
+        the `http` trigger it describes is bound as a worker's `registertrigger` would be (OpenAPI's is)."""
+        self.add_builtin(route.function_id, route.handler)
+        message = route.trigger()
+        self.register_trigger(TriggerEntry(message.id, message.trigger_type, message.function_id, message.config,
+                                           None, None))
 
     def functions_changed(self) -> None:
         for listener in self.function_listeners:
@@ -295,8 +294,12 @@ class Engine:
 
     def connect(self, endpoint: WorkerEndpoint) -> LocalConnection:
         connection = LocalConnection(endpoint)
-        self.connections[connection.worker_id] = connection
+        self.add_connection(connection)
         return connection
+
+    def add_connection(self, connection: Connection) -> None:
+        """A worker connected (in process, or on a worker port): listed until `disconnect` forgets it."""
+        self.connections[connection.worker_id] = connection
 
     # --- messages from workers ----------------------------------------------------------------------
 

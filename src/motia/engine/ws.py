@@ -92,6 +92,11 @@ class WebSocketConnection(Connection):
     def load(self) -> int:
         return len(self.pending)
 
+    def begin_clean_up(self) -> bool:
+        """True the first time only: the caller forgets the worker and sets `cleaned_up`; later callers wait."""
+        first, self._cleaning = not self._cleaning, True
+        return first
+
     async def invoke(self, message: InvokeFunction) -> InvocationResult:
         if self.closed:
             return _stopped(message.function_id)
@@ -372,7 +377,7 @@ class WorkerServer:
                 await _refuse_handshake(ws, str(exc))
                 return
             connection.rules = SessionRules(self.engine, self.settings, session)
-        self.engine.connections[connection.worker_id] = connection
+        self.engine.add_connection(connection)
         try:
             registered = WorkerRegistered(connection.worker_id, connection.reattach_token, ENGINE_FEATURES)
             await ws.send(encode_message(registered), text=True)
@@ -457,10 +462,9 @@ class WorkerServer:
 
     async def _clean_up(self, connection: WebSocketConnection) -> None:
         """Forget the worker (§1.6), once, whether it closed or was evicted by a reattach."""
-        if connection._cleaning:
+        if not connection.begin_clean_up():
             await connection.cleaned_up.wait()
             return
-        connection._cleaning = True
         try:
             await self.engine.disconnect(connection)
             connection.stop_invocations()

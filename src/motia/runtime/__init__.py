@@ -1,16 +1,15 @@
-"""The runtime: runs steps as a worker of an engine (the bridge between the DSL and the engine)."""
+"""The runtime: runs steps as a worker of an engine (the bridge between the DSL and the engine). The app with the
+embedded engine is assembled in `motia.assembly`."""
 
-from .app import App, RemoteApp, ServedApp, run
+from .app import RemoteApp, run
 from .remote import ReconnectPolicy, WebSocketTransport
 from .transport import InProcessTransport, Transport
 from .worker import Worker
 
 __all__ = [
-    "App",
     "InProcessTransport",
     "ReconnectPolicy",
     "RemoteApp",
-    "ServedApp",
     "Transport",
     "WebSocketTransport",
     "Worker",

@@ -1,5 +1,5 @@
 """The API docs pages `motia run` serves: `/docs` (Swagger UI), `/redoc` (Redoc) over `/openapi.json`, and
-`/asyncapi` over `/asyncapi.json` (the topics), each a builtin function of the embedded engine.
+`/asyncapi` over `/asyncapi.json` (the topics), each a `Route` the composition root serves as a builtin function.
 
 The browser code is packaged in `motia/docs_assets` (see its README for versions and licences) and served under
 `/__motia/docs/`: the pages work with no network. A page whose path a step already serves is left to the step.
@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from ..engine.engine import Engine
 from ..model import HttpTrigger
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, Route
 from ..registry import Registry
 
 ASSETS_PATH = "/__motia/docs"
@@ -69,15 +68,15 @@ def docs_paths() -> dict[str, str]:
     return paths
 
 
-def serve_docs(engine: Engine, registry: Registry, title: str | None = None) -> None:
-    """Serve `/docs`, `/redoc`, `/asyncapi` (+ `/asyncapi.json`) and their assets, except paths a step serves."""
+def docs_routes(registry: Registry, title: str | None = None) -> list[Route]:
+    """`/docs`, `/redoc`, `/asyncapi` (+ `/asyncapi.json`) and their assets, except paths a step serves."""
     name = html.escape(title or registry.name or Path.cwd().name or "motia")
     taken = {t.path for step in registry for t in step.triggers if isinstance(t, HttpTrigger) and t.method == "GET"}
+    routes: list[Route] = []
 
     def add(path: str, handler: Builtin) -> None:
-        if path in taken:
-            return
-        engine.add_route("docs", "GET", path, handler)
+        if path not in taken:
+            routes.append(Route("docs", "GET", path, handler))
 
     with_asyncapi = _asyncapi_available()
     if with_asyncapi:
@@ -91,6 +90,7 @@ def serve_docs(engine: Engine, registry: Registry, title: str | None = None) -> 
         add(path, _constant(page.encode(), "text/html; charset=utf-8"))
     for asset in _ASSETS:
         add(f"{ASSETS_PATH}/{asset}", _asset(asset))
+    return routes
 
 
 def _constant(body: bytes, content_type: str) -> Builtin:

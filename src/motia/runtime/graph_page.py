@@ -1,4 +1,4 @@
-"""`GET /__motia/graph`: the app's flow graph page, served by the embedded engine as one builtin function.
+"""`GET /__motia/graph`: the app's flow graph page, one `Route` the composition root serves as a builtin function.
 
 Built here (the runtime knows the Registry; the engine must not) on first request and kept: the steps of a
 running app do not change (`motia dev` restarts the process on edits). `motia.graph` is imported on that first
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.engine import Engine
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, Route
 from ..registry import Registry
 
 GRAPH_PATH = "/__motia/graph"
@@ -23,8 +22,8 @@ _CONTENT_TYPES = {
 }
 
 
-def serve_graph(engine: Engine, registry: Registry, title: str | None = None) -> None:
-    """Serve the page at GET /__motia/graph (`?format=mermaid|dot|json` for the text forms)."""
+def graph_routes(registry: Registry, title: str | None = None) -> list[Route]:
+    """The page at GET /__motia/graph (`?format=mermaid|dot|json` for the text forms)."""
     name = title or Path.cwd().name or "motia"
     rendered: dict[str, bytes] = {}
 
@@ -41,4 +40,4 @@ def serve_graph(engine: Engine, registry: Registry, title: str | None = None) ->
             body = rendered[fmt] = render(build_graph(registry, root=Path.cwd()), fmt, name).encode()
         return HttpResponseData(200, {"content-type": _CONTENT_TYPES[fmt], "cache-control": "no-store"}, body)
 
-    engine.add_route("admin", "GET", GRAPH_PATH, graph_page)
+    return [Route("admin", "GET", GRAPH_PATH, graph_page)]

@@ -72,8 +72,7 @@ def make_caller(fn: Callable[..., Any], *, input_is_context: bool = False) -> Ca
         except asyncio.CancelledError:  # the time limit (or shutdown): the thread runs on regardless
             context = _current.current_context.get()
             if not returned.done() and context is not None:
-                context._closed = True
-                context._abandoned = returned
+                context.abandon(returned)
             raise
         if inspect.isawaitable(result):
             result = await result

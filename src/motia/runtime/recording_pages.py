@@ -1,5 +1,5 @@
-"""The recording's operator routes (`motia.recording.api`) bound on the embedded engine, as builtin functions with
-`http` triggers under `/__motia/` (the operator guard keeps them to the operator's own tools), plus the
+"""The recording's operator routes (`motia.recording.api`) as `Route`s the composition root serves as builtin
+functions under `/__motia/` (the operator guard keeps them to the operator's own tools), plus the
 standalone traces and logs pages (`/__motia/recording/traces`, `/__motia/recording/logs`) until the console
 shell hosts them."""
 
@@ -9,8 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..engine.engine import Engine
-from ..protocol import HttpRequestData, HttpResponseData
+from ..protocol import HttpRequestData, HttpResponseData, Route
 from ..recording import Recorder, api
 
 TRACES_PATH = "/__motia/api/traces"
@@ -37,10 +36,14 @@ show();
 Handler = Callable[[HttpRequestData], Awaitable[HttpResponseData]]
 
 
-def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], str],
-                    guard: Callable[[Handler], Handler] | None = None) -> None:
-    """Bind the recording's routes; `base_url()` is the app's own HTTP address (a rerun re-sends requests there);
-    `guard` wraps each route (the console's token and Origin checks, when the console is served)."""
+Enqueue = Callable[[str, str, Any, str], Awaitable[str]]
+
+
+def recording_routes(recorder: Recorder, base_url: Callable[[], str], enqueue: Enqueue,
+                     guard: Callable[[Handler], Handler] | None = None) -> list[Route]:
+    """The recording's routes; `base_url()` is the app's own HTTP address (a rerun re-sends requests there),
+    `enqueue` the engine's queue action (a rerun of a queue delivery); `guard` wraps each route (the console's
+    token and Origin checks, when the console is served)."""
 
     async def send_http(method: str, path: str, query: dict[str, Any], headers: dict[str, str], body: bytes) -> int:
         import httpx  # on the first rerun: importing it (~90 ms, with rich) is not worth it at every start
@@ -48,11 +51,6 @@ def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], s
         async with httpx.AsyncClient(base_url=base_url(), timeout=60) as client:
             response = await client.request(method, path, params=query, headers=headers, content=body)
         return response.status_code
-
-    async def enqueue(topic: str, function_id: str, data: Any, traceparent: str) -> str:
-        if engine.enqueue is None:
-            raise RuntimeError("this engine has no queue provider")
-        return await engine.enqueue(topic, function_id, data, traceparent)
 
     async def rerun(request: HttpRequestData) -> HttpResponseData:
         return await api.rerun(recorder, request, send_http, enqueue)
@@ -63,8 +61,10 @@ def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], s
 
         return serve
 
+    routes: list[Route] = []
+
     def route(method: str, path: str, function: Handler) -> None:
-        _route(engine, method, path, guard(function) if guard is not None else function)
+        routes.append(Route("recording", method, path, guard(function) if guard is not None else function))
 
     route("GET", TRACES_PATH, bound(api.list_traces))
     route("GET", f"{TRACES_PATH}/:id", bound(api.get_trace))
@@ -77,6 +77,7 @@ def serve_recording(engine: Engine, recorder: Recorder, base_url: Callable[[], s
     for asset in ("traces.js", "logs.js", "recording.css"):
         file = _ASSETS / asset
         route("GET", f"/__motia/recording/assets/{asset}", _static(file.read_bytes(), _ASSET_TYPES[file.suffix]))
+    return routes
 
 
 def _static(body: bytes, content_type: str) -> Handler:
@@ -84,7 +85,3 @@ def _static(body: bytes, content_type: str) -> Handler:
         return HttpResponseData(200, {"content-type": content_type, "cache-control": "no-store"}, body)
 
     return serve
-
-
-def _route(engine: Engine, method: str, path: str, function: Handler) -> None:
-    engine.add_route("recording", method, path, function)

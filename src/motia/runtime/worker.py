@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -32,12 +32,12 @@ from ..protocol import (
     RegisterFunction,
     RegisterTrigger,
     RegistrationRejected,
+    Route,
     TriggerRegistrationResult,
     new_id,
     span_id,
     trigger_config,
 )
-from ..recording import Recorder
 from ..registry import Registry
 from ..streams import Stream
 from .functions import (
@@ -52,13 +52,15 @@ from .functions import (
 from .http import HttpFunction
 from .transport import Transport
 
+if TYPE_CHECKING:
+    from ..recording import Recorder  # the recording is imported only when on (by the composition root)
+
 log = logging.getLogger("motia.runtime")
 
 Function = Callable[[InvokeFunction], Awaitable[Any]]
 
 STREAM_AUTH_FUNCTION = "motia::stream::authenticate"
 OPENAPI_PATH = "/openapi.json"
-OPENAPI_FUNCTION = f"motia::openapi::get({OPENAPI_PATH})"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -101,6 +103,11 @@ class Worker:
             self.registrations.append(RegisterTrigger(new_id(), trigger_type, function_id, config or {},
                                                       metadata=metadata))
 
+    def _add_route(self, route: Route, description: str) -> None:
+        """A route of the app's own, registered as the engine registers its operator routes (`Route`)."""
+        self.functions[route.function_id] = route.handler
+        self.registrations += [RegisterFunction(route.function_id, description=description), route.trigger()]
+
     def _add_openapi(self) -> None:
         """`GET /openapi.json`: the app's OpenAPI document, built on the first request (unless a step serves it)."""
         if any(isinstance(t, HttpTrigger) and t.method == "GET" and t.path == OPENAPI_PATH
@@ -115,8 +122,7 @@ class Worker:
                 document.append(openapi_json(self.registry))
             return HttpResponseData(200, {"content-type": "application/json"}, msgspec.Raw(document[0]))
 
-        self._register(OPENAPI_FUNCTION, serve_openapi, "the app's OpenAPI 3.1 document", "http",
-                       {"api_path": OPENAPI_PATH, "http_method": "GET"})
+        self._add_route(Route("openapi", "GET", OPENAPI_PATH, serve_openapi), "the app's OpenAPI 3.1 document")
 
     def _add_step_endpoint(self, files: dict[str, str]) -> None:
         """`GET /__motia/step/:stepId` (official motia's tooling route): a step file's source, loopback only."""
@@ -131,8 +137,7 @@ class Worker:
             status, body = step_document(files, (read("path_params") or {}).get("stepId"))
             return HttpResponseData(status, {"content-type": "application/json"}, body)
 
-        self._register(f"motia::step::get({STEP_ENDPOINT_PATH})", serve_step, "a step file's source (tooling)",
-                       "http", {"api_path": STEP_ENDPOINT_PATH, "http_method": "GET"})
+        self._add_route(Route("step", "GET", STEP_ENDPOINT_PATH, serve_step), "a step file's source (tooling)")
 
     def _add_stream(self, stream: StreamDeclaration) -> None:
         self._streams[stream.name] = stream.bind(self)
