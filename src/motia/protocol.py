@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Annotated, Any, Literal, Union
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
@@ -206,18 +208,21 @@ class QueueConfig(msgspec.Struct, kw_only=True, rename="camel"):
         return wire
 
 
-def queue_config(raw: Any) -> QueueConfig:
-    """A `queue_config` from its wire form (camelCase keys); raises `msgspec.ValidationError` naming the key."""
-    return msgspec.convert(raw, QueueConfig)
+# The trigger configs below are what the engine decodes a `registertrigger` config into (`decode_trigger_config`)
+# and what the runtime writes (`trigger_config`). None forbids unknown fields: SDKs send keys the engine does
+# not read. Optional keys take null too, where an SDK may write null for "not set".
 
 
 class HttpTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The config of an `http` trigger (§3.1)."""
 
     api_path: str
-    http_method: str = "GET"
+    http_method: str | None = "GET"
     # The function reads `request_body` as it arrives (an iii engine ignores the key).
     stream_request_body: bool = False
+    # What runs before the function, as iii runs it (§3.1): the condition, then the middleware in order.
+    condition_function_id: str | None = None
+    middleware_function_ids: list[str] | None = None
 
 
 class QueueTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -231,7 +236,7 @@ class CronTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The config of a `cron` trigger (§3.2)."""
 
     expression: str
-    timezone: str = "UTC"
+    timezone: str | None = "UTC"
 
 
 class StateTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -249,11 +254,40 @@ class StreamTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     item_id: str | None = None
 
 
+class SubscribeTriggerConfig(msgspec.Struct, kw_only=True):
+    """The config of a `subscribe` trigger (§3.5): the topic whose `publish` calls it receives."""
+
+    topic: str
+
+
 def trigger_config(config: msgspec.Struct) -> dict[str, Any]:
     """A trigger config as `registertrigger` carries it: a JSON object (in process too, where the engine
     reads it as a dict)."""
     wire: dict[str, Any] = msgspec.to_builtins(config)
     return wire
+
+
+Config = TypeVar("Config", bound=msgspec.Struct)
+# The key a msgspec error is about: the first step of its path, or the missing field of the top-level object.
+_CONFIG_KEY = re.compile(r"at `\$\.(\w+)|missing required field `(\w+)`$")
+
+
+class InvalidTriggerConfig(ValueError):
+    """A `registertrigger` config that is not its kind's Struct; the message is the trigger type's refusal."""
+
+
+def decode_trigger_config(raw: Any, kind: type[Config], refusals: Mapping[str, str]) -> Config:
+    """A trigger's config (a JSON object; absent is `{}`), decoded once where the trigger is registered. Keys
+    `kind` does not model are ignored. msgspec keeps each Struct's decoding plan, so a call costs no set-up.
+
+    A config that does not decode raises `InvalidTriggerConfig` with `refusals[key]` for the top-level key at
+    fault (the trigger type's own words, as iii's engine has them), else msgspec's message with the key's path."""
+    try:
+        return msgspec.convert({} if raw is None else raw, kind)
+    except msgspec.ValidationError as exc:
+        found = _CONFIG_KEY.search(str(exc))
+        key = (found.group(1) or found.group(2)) if found else ""
+        raise InvalidTriggerConfig(refusals.get(key) or f"Invalid trigger config: {exc}") from None
 
 
 # --- payloads of the built-in `http` trigger (§3.1) -------------------------------------------------

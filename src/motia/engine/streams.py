@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from ..protocol import decode_stream_request, new_id
+from ..protocol import StreamTriggerConfig, decode_stream_request, new_id
 from .clock import Clock
 from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
@@ -197,10 +197,14 @@ class LocalStreams(StreamBackend):
         return self.store.stream_names()
 
 
-def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
-    return (config.get("stream_name") == message["streamName"]
-            and config.get("group_id") in (None, "", message["groupId"])
-            and config.get("item_id") in (None, "", message["id"]))
+def _matches(config: StreamTriggerConfig, message: dict[str, Any]) -> bool:
+    return (config.stream_name == message["streamName"]
+            and config.group_id in (None, "", message["groupId"])
+            and config.item_id in (None, "", message["id"]))
+
+
+# Why a `stream` binding is refused, by the config key at fault.
+_REFUSALS = {"stream_name": "stream_name is required for stream triggers"}
 
 
 class StreamModule:
@@ -215,18 +219,16 @@ class StreamModule:
         self.fanout: Callable[[bytes], None] | None = None
         self.tasks = tasks
         self.clock = clock
-        self.triggers: dict[str, TriggerEntry] = {}
         self.join_triggers: dict[str, TriggerEntry] = {}
         self.leave_triggers: dict[str, TriggerEntry] = {}
         self.subscriptions: dict[tuple[str, str], set[Subscription]] = {}
-        self.changes = ChangeDelivery(engine, tasks, self.triggers, "stream", _matches)
+        self.changes = ChangeDelivery(engine, tasks, "stream", StreamTriggerConfig, _REFUSALS, _matches)
         self._server: Any = None
         self.port: int | None = None
         self.ping_interval = PING_INTERVAL
         self.ping_timeout = PING_TIMEOUT
         # Called with each client's handshake when registered (config.yaml's `iii-stream.auth_function`).
         self.auth_function = AUTH_FUNCTION
-        engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
         engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
         engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
         for name, fn in {
@@ -253,7 +255,7 @@ class StreamModule:
                 self._push(subscribers, item, frame)
             if self.fanout is not None:
                 self.fanout(frame)
-        if self.triggers:
+        if self.changes.bindings:
             self.changes.put(message)
 
     def push_local(self, stream: str, group: str, item: str | None, frame: bytes) -> None:
@@ -505,15 +507,12 @@ _REFUSED = object()
 
 
 class _Provider:
-    def __init__(self, triggers: dict[str, TriggerEntry], require_stream_name: bool = False) -> None:
+    """`stream:join` and `stream:leave`: the functions asked about every client's subscription (no config)."""
+
+    def __init__(self, triggers: dict[str, TriggerEntry]) -> None:
         self.triggers = triggers
-        self.require_stream_name = require_stream_name
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        if self.require_stream_name:
-            name = trigger.config.get("stream_name") if isinstance(trigger.config, dict) else None
-            if not isinstance(name, str) or not name:
-                return "stream_name is required for stream triggers"
         self.triggers[trigger.id] = trigger
         return None
 
