@@ -335,6 +335,9 @@ class HttpResponseData(msgspec.Struct, omit_defaults=True):
     body: Any = None
 
 
+_json_value = msgspec.json.Decoder()
+
+
 def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
     """An HTTP function's result as it travels over the network (§3.1): `status_code` always written and a
     JSON body, so bytes go as text. A binary body would need the response data channel; it becomes a 500."""
@@ -351,6 +354,33 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
     wire: dict[str, Any] = {"status_code": response.status_code, "body": body}
     if headers:
         wire["headers"] = headers
+    return wire
+
+
+def wire_http_request(
+    data: HttpRequestData, request_body: dict[str, str] | None = None, response: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null; the raw bytes travel
+    through the `request_body` channel, and `response` is the channel a streamed response is written to."""
+    body = data.body
+    if isinstance(body, msgspec.Raw):
+        try:
+            body = _json_value.decode(body)
+        except msgspec.DecodeError:
+            body = None
+    wire: dict[str, Any] = {
+        "method": data.method,
+        "path": data.path,
+        "path_params": data.path_params,
+        "query_params": data.query_params,
+        "headers": data.headers,
+        "body": body,
+        "trigger": data.trigger,
+    }
+    if request_body is not None:
+        wire["request_body"] = request_body
+    if response is not None:
+        wire["response"] = response
     return wire
 
 
