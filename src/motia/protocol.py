@@ -431,6 +431,12 @@ class StreamFrame(msgspec.Struct, rename="camel"):
     error: ErrorBody | None = None
 
 
+class StreamError(msgspec.Struct, tag="error", tag_field="type"):
+    """The `error` frame the server sends about a client frame it cannot take (read as a `StreamFrame`)."""
+
+    error: ErrorBody
+
+
 decode_stream_request = msgspec.json.Decoder(StreamRequest).decode
 decode_stream_frame = msgspec.json.Decoder(StreamFrame).decode
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from ..protocol import StreamTriggerConfig, decode_stream_request, new_id
+from ..protocol import ErrorBody, StreamError, StreamTriggerConfig, decode_stream_request, new_id
 from .clock import Clock
 from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
@@ -245,9 +245,14 @@ class StreamModule:
 
     # --- changes ------------------------------------------------------------------------------------
 
+    def _change(self, stream: str, group: str, item: str | None, event: dict[str, Any]) -> dict[str, Any]:
+        """A change of a group or item: the frame its subscribers get (`StreamFrame`) and the `stream` triggers'
+        payload (§3.8)."""
+        return {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
+                "groupId": group, "id": item, "event": event}
+
     def _publish(self, stream: str, group: str, item: str | None, event: dict[str, Any]) -> None:
-        message = {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
-                   "groupId": group, "id": item, "event": event}
+        message = self._change(stream, group, item, event)
         subscribers = self.subscriptions.get((stream, group))
         if subscribers or self.fanout is not None:
             frame = _encode(message)
@@ -434,7 +439,7 @@ class StreamModule:
         try:
             request = decode_stream_request(frame if isinstance(frame, (bytes, str)) else b"")
         except msgspec.DecodeError as exc:  # not JSON, or not a join/leave (ValidationError is a DecodeError)
-            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE", "message": str(exc)}}))
+            client.push(_encode(StreamError(ErrorBody("INVALID_MESSAGE", str(exc)))))
             return
         kind, data = request.type, request.data
         subscription_id = str(data.subscription_id)
@@ -446,8 +451,7 @@ class StreamModule:
             if subscription is not None:
                 await self._leave(client, subscription)
         else:
-            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE",
-                                                             "message": f"unknown message type {kind!r}"}}))
+            client.push(_encode(StreamError(ErrorBody("INVALID_MESSAGE", f"unknown message type {kind!r}"))))
 
     def _hook_payload(self, client: StreamClientConnection, subscription: Subscription) -> dict[str, Any]:
         return {"subscription_id": subscription.subscription_id, "stream_name": subscription.stream_name,
@@ -498,9 +502,7 @@ class StreamModule:
                 del self.subscriptions[key]
 
     def _frame(self, subscription: Subscription, event: dict[str, Any]) -> bytes:
-        return _encode({"type": "stream", "timestamp": int(self.clock.now() * 1000),
-                        "streamName": subscription.stream_name, "groupId": subscription.group_id,
-                        "id": subscription.item_id, "event": event})
+        return _encode(self._change(subscription.stream_name, subscription.group_id, subscription.item_id, event))
 
 
 _REFUSED = object()
