@@ -134,7 +134,7 @@ def violations(src: Path) -> dict[str, list[Import]]:
             [i for i in found if {i.importer, i.target} == {"motia.dsl", "motia.legacy"}],
         "no import cycle outside the engine":
             cycles(found, lambda module: not within(module, "motia.engine")),
-        "no import cycle inside the engine (what its modules share lives in one they all import)":
+        "no import cycle inside the engine (its modules plug into `engine`; `embedded` wires them)":
             cycles(found, lambda module: within(module, "motia.engine")),
     }
 
