@@ -49,8 +49,7 @@ async def worker_main(engine_url: str) -> None:
 
 def _frames() -> tuple[bytes, bytes]:
     """The invokefunction the engine sends for GET /hello/world, and the worker's invocationresult."""
-    from motia.engine.ws import wire_http_request
-    from motia.protocol import InvocationResult, InvokeFunction, encode_message, new_id
+    from motia.protocol import InvocationResult, InvokeFunction, encode_message, new_id, wire_http_request
 
     invocation_id = new_id()
     body, response = ({"channel_id": new_id(), "access_key": new_id(), "direction": d} for d in ("read", "write"))
@@ -107,9 +106,11 @@ async def engine_main(seconds: float, window: int) -> None:
     import websockets
 
     from motia.engine.engine import Engine
+    from motia.engine.introspection import install
     from motia.engine.ws import WorkerServer
 
     engine = Engine()
+    install(engine)
     server = WorkerServer(engine, port=0)
     await server.start()
     worker = subprocess.Popen([sys.executable, __file__, "--worker", server.url], stdout=subprocess.PIPE, text=True)

@@ -1,12 +1,14 @@
 """The import rules of docs/architecture.md, read from the source with `ast` (imports inside functions and
 `TYPE_CHECKING` blocks count too): the engine never imports the authoring layer or the runtime, the authoring
-layer never imports the engine or the runtime, the runtime is the only bridge, the spine imports only the spine."""
+layer never imports the engine or the runtime, the runtime is the only bridge, the spine imports only the spine,
+and no modules import each other in a ring, inside the engine or outside it."""
 
 from __future__ import annotations
 
 import ast
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,12 +84,12 @@ def within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
-def cycles(found: list[Import], outside: str) -> list[Import]:
-    """The imports that close a cycle between modules outside the package `outside` (lazy imports count: a
-    cycle hidden inside a function is still one): each import whose target reaches its importer again."""
+def cycles(found: list[Import], among: Callable[[str], bool]) -> list[Import]:
+    """The imports that close a cycle between the modules `among` accepts (lazy imports count: a cycle hidden
+    inside a function is still one): each import whose target reaches its importer again."""
     graph: dict[str, set[str]] = {}
     for i in found:
-        if not within(i.importer, outside) and not within(i.target, outside):
+        if among(i.importer) and among(i.target):
             graph.setdefault(i.importer, set()).add(i.target)
 
     def reaches(start: str, goal: str) -> bool:
@@ -141,7 +143,9 @@ def violations(src: Path) -> dict[str, list[Import]]:
         "the decorators and the legacy forms never import each other (both compile to the model)":
             [i for i in found if {i.importer, i.target} == {"motia.dsl", "motia.legacy"}],
         "no import cycle outside the engine":
-            cycles(found, "motia.engine"),
+            cycles(found, lambda module: not within(module, "motia.engine")),
+        "no import cycle inside the engine (its modules plug into `engine`; `embedded` wires them)":
+            cycles(found, lambda module: within(module, "motia.engine")),
     }
 
 
@@ -160,7 +164,11 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         "motia/model.py": "from .context import TriggerType\nclass Step: ...\n",
         "motia/dsl.py": "def f():\n    from .engine import engine\n",
         "motia/engine/__init__.py": "",
-        "motia/engine/engine.py": "if TYPE_CHECKING:\n    from ..runtime import app\n",
+        "motia/engine/engine.py":
+            "if TYPE_CHECKING:\n    from ..runtime import app\ndef f():\n    from . import introspection\n",
+        "motia/engine/introspection.py": "from .engine import Engine\n",
+        "motia/engine/rbac.py": "if TYPE_CHECKING:\n    from .ws import Connection\n",
+        "motia/engine/ws.py": "from .rbac import SessionRules\nfrom .engine import Engine\n",  # no cycle via engine
         "motia/runtime/__init__.py": "",
         "motia/runtime/app.py": "from ..graph import render\n",
         "motia/graph/__init__.py": "def render(): ...\n",
@@ -193,6 +201,9 @@ def test_the_rules_see_imports_at_any_depth_and_in_relative_form(tmp_path):
         ["motia.legacy:1 imports motia.dsl"],
         ["motia.legacy:2 imports motia.triggers", "motia.streams:2 imports motia.legacy",
          "motia.triggers:1 imports motia.streams"],
+        ["motia.engine.engine:4 imports motia.engine.introspection",
+         "motia.engine.introspection:1 imports motia.engine.engine",
+         "motia.engine.rbac:2 imports motia.engine.ws", "motia.engine.ws:1 imports motia.engine.rbac"],
     ]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Annotated, Any, Literal, NamedTuple, Union
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
@@ -206,18 +208,21 @@ class QueueConfig(msgspec.Struct, kw_only=True, rename="camel"):
         return wire
 
 
-def queue_config(raw: Any) -> QueueConfig:
-    """A `queue_config` from its wire form (camelCase keys); raises `msgspec.ValidationError` naming the key."""
-    return msgspec.convert(raw, QueueConfig)
+# The trigger configs below are what the engine decodes a `registertrigger` config into (`decode_trigger_config`)
+# and what the runtime writes (`trigger_config`). None forbids unknown fields: SDKs send keys the engine does
+# not read. Optional keys take null too, where an SDK may write null for "not set".
 
 
 class HttpTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The config of an `http` trigger (§3.1)."""
 
     api_path: str
-    http_method: str = "GET"
+    http_method: str | None = "GET"
     # The function reads `request_body` as it arrives (an iii engine ignores the key).
     stream_request_body: bool = False
+    # What runs before the function, as iii runs it (§3.1): the condition, then the middleware in order.
+    condition_function_id: str | None = None
+    middleware_function_ids: list[str] | None = None
 
 
 class QueueTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -231,7 +236,7 @@ class CronTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The config of a `cron` trigger (§3.2)."""
 
     expression: str
-    timezone: str = "UTC"
+    timezone: str | None = "UTC"
 
 
 class StateTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -247,6 +252,12 @@ class StreamTriggerConfig(msgspec.Struct, kw_only=True, omit_defaults=True):
     stream_name: str
     group_id: str | None = None
     item_id: str | None = None
+
+
+class SubscribeTriggerConfig(msgspec.Struct, kw_only=True):
+    """The config of a `subscribe` trigger (§3.5): the topic whose `publish` calls it receives."""
+
+    topic: str
 
 
 def trigger_config(config: msgspec.Struct) -> dict[str, Any]:
@@ -277,6 +288,27 @@ class Route(NamedTuple):
         # The method written even when GET (`HttpTriggerConfig` omits its default): listings show it.
         config = {"api_path": self.path, "http_method": self.method}
         return RegisterTrigger(new_id(), "http", self.function_id, config, metadata=metadata)
+Config = TypeVar("Config", bound=msgspec.Struct)
+# The key a msgspec error is about: the first step of its path, or the missing field of the top-level object.
+_CONFIG_KEY = re.compile(r"at `\$\.(\w+)|missing required field `(\w+)`$")
+
+
+class InvalidTriggerConfig(ValueError):
+    """A `registertrigger` config that is not its kind's Struct; the message is the trigger type's refusal."""
+
+
+def decode_trigger_config(raw: Any, kind: type[Config], refusals: Mapping[str, str]) -> Config:
+    """A trigger's config (a JSON object; absent is `{}`), decoded once where the trigger is registered. Keys
+    `kind` does not model are ignored. msgspec keeps each Struct's decoding plan, so a call costs no set-up.
+
+    A config that does not decode raises `InvalidTriggerConfig` with `refusals[key]` for the top-level key at
+    fault (the trigger type's own words, as iii's engine has them), else msgspec's message with the key's path."""
+    try:
+        return msgspec.convert({} if raw is None else raw, kind)
+    except msgspec.ValidationError as exc:
+        found = _CONFIG_KEY.search(str(exc))
+        key = (found.group(1) or found.group(2)) if found else ""
+        raise InvalidTriggerConfig(refusals.get(key) or f"Invalid trigger config: {exc}") from None
 
 
 # --- payloads of the built-in `http` trigger (§3.1) -------------------------------------------------
@@ -324,6 +356,9 @@ class HttpResponseData(msgspec.Struct, omit_defaults=True):
     body: Any = None
 
 
+_json_value = msgspec.json.Decoder()
+
+
 def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
     """An HTTP function's result as it travels over the network (§3.1): `status_code` always written and a
     JSON body, so bytes go as text. A binary body would need the response data channel; it becomes a 500."""
@@ -340,6 +375,33 @@ def http_response_wire(response: HttpResponseData) -> dict[str, Any]:
     wire: dict[str, Any] = {"status_code": response.status_code, "body": body}
     if headers:
         wire["headers"] = headers
+    return wire
+
+
+def wire_http_request(
+    data: HttpRequestData, request_body: dict[str, str] | None = None, response: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null; the raw bytes travel
+    through the `request_body` channel, and `response` is the channel a streamed response is written to."""
+    body = data.body
+    if isinstance(body, msgspec.Raw):
+        try:
+            body = _json_value.decode(body)
+        except msgspec.DecodeError:
+            body = None
+    wire: dict[str, Any] = {
+        "method": data.method,
+        "path": data.path,
+        "path_params": data.path_params,
+        "query_params": data.query_params,
+        "headers": data.headers,
+        "body": body,
+        "trigger": data.trigger,
+    }
+    if request_body is not None:
+        wire["request_body"] = request_body
+    if response is not None:
+        wire["response"] = response
     return wire
 
 
@@ -388,6 +450,12 @@ class StreamFrame(msgspec.Struct, rename="camel"):
     subscription_id: str | None = None  # not sent by iii engines; used when a server does
     event: StreamChange | None = None
     error: ErrorBody | None = None
+
+
+class StreamError(msgspec.Struct, tag="error", tag_field="type"):
+    """The `error` frame the server sends about a client frame it cannot take (read as a `StreamFrame`)."""
+
+    error: ErrorBody
 
 
 decode_stream_request = msgspec.json.Decoder(StreamRequest).decode

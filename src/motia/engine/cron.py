@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..crontab import CronError, CronSchedule
+from ..protocol import CronTriggerConfig, InvalidTriggerConfig, decode_trigger_config
 from .clock import Clock, Timer
 from .engine import Engine, TriggerEntry
 from .tasks import Tasks
@@ -70,6 +71,9 @@ class CronJob:
         self.runs: deque[CronRun] = deque(maxlen=RECENT_RUNS)
 
 
+_REFUSALS = {"expression": "Cron expression is required"}  # why a binding is refused, by the key at fault
+
+
 class CronModule:
     def __init__(self, engine: Engine, tasks: Tasks, clock: Clock) -> None:
         self.engine = engine
@@ -83,16 +87,18 @@ class CronModule:
         engine.add_trigger_type("cron", self)
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        config = trigger.config if isinstance(trigger.config, dict) else {}
-        expression = config.get("expression")
-        if not isinstance(expression, str) or not expression.strip():
-            return "Cron expression is required"
-        zone = config.get("timezone") or "UTC"
         try:
-            schedule = CronSchedule(expression, str(zone))
+            config = decode_trigger_config(trigger.config, CronTriggerConfig, _REFUSALS)
+        except InvalidTriggerConfig as exc:
+            return str(exc)
+        expression, zone = config.expression, config.timezone or "UTC"
+        if not expression.strip():
+            return _REFUSALS["expression"]
+        try:
+            schedule = CronSchedule(expression, zone)
         except CronError as exc:
             return str(exc)
-        key = (trigger.namespace, trigger.function_id, expression, str(zone))
+        key = (trigger.namespace, trigger.function_id, expression, zone)
         job = self.jobs.get(key)
         if job is None:
             job = self.jobs[key] = CronJob(trigger.function_id, schedule, trigger.metadata, trigger.namespace)

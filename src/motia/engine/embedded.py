@@ -17,6 +17,7 @@ from .cors import CorsPolicy
 from .cron import CronModule
 from .engine import Engine
 from .http import DEFAULT_MAX_BODY_SIZE, HttpModule
+from .introspection import install as install_engine_functions
 from .operator_guard import OperatorGuard
 from .options import EngineOptions
 from .pubsub import PubSubModule
@@ -59,6 +60,7 @@ class EmbeddedEngine:
         self.tasks = Tasks()
         options = options or EngineOptions()
         self.core = Engine(options)
+        install_engine_functions(self.core)  # the engine's own `engine::*` functions (§2.11, §4.6)
         self.http = HttpModule(self.core, max_body_size=max_body_size, cors=cors, middleware=options.http_middleware,
                                middleware_timeout=options.http_middleware_timeout_ms / 1000,
                                operator_guard=OperatorGuard(operator_hosts))

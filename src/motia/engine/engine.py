@@ -4,7 +4,8 @@ Workers talk to it only through protocol messages (`motia.protocol`). A worker i
 `LocalConnection`, which hands message objects over without serialising them; the WebSocket worker port
 (`ws.WebSocketConnection`) is the other `Connection` kind. Trigger types are providers that the engine hands
 `registertrigger` bindings to: the built-in modules' (http, durable:subscriber/queue, cron, state, stream,
-subscribe) and those a worker registers (`WorkerTriggerType`). Functions are kept per namespace (§2.9); a
+subscribe, each decoding a binding's config into its `protocol` Struct; `introspection`'s engine::*-available)
+and those a worker registers (`WorkerTriggerType`). Functions are kept per namespace (§2.9); a
 network worker's registrations wait until its namespace is known (§1.3). A function registered with an
 `invocation` URL is called over HTTP (`http_functions`).
 """
@@ -71,6 +72,8 @@ class Connection(ABC):
         self.namespace: str | None = None
         self.buffered: deque[Message] | None = deque()
         self.grace_timer: asyncio.TimerHandle | None = None
+        # Engine-side function id -> the id this worker registered (an RBAC prefix or hook renamed it, §4.9).
+        self.aliases: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -238,6 +241,11 @@ class WorkerTriggerType:
 
 
 class Engine:
+    """Functions (per namespace), triggers, trigger types and built-in functions, and the routing of every
+    invocation. It imports none of the modules that provide trigger types or the worker port: they register
+    themselves on it (`add_trigger_type`, `add_builtin`), and its own `engine::*` functions are installed by
+    whoever assembles it (`introspection.install`, called by `embedded`)."""
+
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
         # Functions by namespace, then id (§2.9); `functions` is the `default` namespace, where almost all live.
@@ -254,9 +262,6 @@ class Engine:
         self.connections: dict[str, Connection] = {}
         # Called (synchronously) whenever a function appears or goes; `engine::functions-available` listens.
         self.function_listeners: list[Callable[[], None]] = []
-        from .introspection import install  # the engine's own functions (§2.11, §4.6); imports this module
-
-        install(self)
 
     # --- set-up -------------------------------------------------------------------------------------
 

@@ -23,7 +23,14 @@ import msgspec
 
 from .. import errors
 from ..json_depth import MAX_JSON_DEPTH, too_deep
-from ..protocol import HttpRequestData, HttpResponseData, HttpTriggerInfo
+from ..protocol import (
+    HttpRequestData,
+    HttpResponseData,
+    HttpTriggerConfig,
+    HttpTriggerInfo,
+    InvalidTriggerConfig,
+    decode_trigger_config,
+)
 from .cors import CorsPolicy
 from .credentials import refusal_body, repeated_credential
 from .engine import Engine, TriggerEntry
@@ -69,6 +76,15 @@ _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
 _BINARY = b"application/octet-stream"
 _encoder = msgspec.json.Encoder()
+
+
+# Why an `http` binding is refused, by the config key at fault (§2.6).
+_REFUSALS = {
+    "api_path": "api_path is required for http triggers",
+    "http_method": "http_method must be a method name",
+    "middleware_function_ids": "middleware_function_ids must be a list of function ids",
+    "condition_function_id": "condition_function_id must be a function id",
+}
 
 
 class HttpRoute:
@@ -129,22 +145,24 @@ class HttpModule:
     # --- trigger provider ---------------------------------------------------------------------------
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        config = trigger.config if isinstance(trigger.config, dict) else {}
-        api_path = config.get("api_path")
-        if not isinstance(api_path, str) or (not api_path.strip("/ ") and api_path.strip() != "/"):
-            return "api_path is required for http triggers"
-        method = str(config.get("http_method") or "GET").upper()
+        try:
+            config = decode_trigger_config(trigger.config, HttpTriggerConfig, _REFUSALS)
+        except InvalidTriggerConfig as exc:
+            return str(exc)
+        api_path = config.api_path
+        if not api_path.strip("/ ") and api_path.strip() != "/":
+            return _REFUSALS["api_path"]
+        method = (config.http_method or "GET").upper()
         if method not in METHODS:
             return f"Unsupported http_method '{method}'"
-        middleware = config.get("middleware_function_ids") or []
-        if not isinstance(middleware, list) or not all(isinstance(m, str) and m.strip() for m in middleware):
-            return "middleware_function_ids must be a list of function ids"
-        condition = config.get("condition_function_id")
-        if condition is not None and (not isinstance(condition, str) or not condition.strip()):
-            return "condition_function_id must be a function id"
+        middleware = config.middleware_function_ids or []
+        if not all(m.strip() for m in middleware):
+            return _REFUSALS["middleware_function_ids"]
+        condition = config.condition_function_id
+        if condition is not None and not condition.strip():
+            return _REFUSALS["condition_function_id"]
         path = "/" + api_path.strip().strip("/")
-        route = HttpRoute(trigger, method, path, tuple(middleware), condition,
-                          config.get("stream_request_body") is True)
+        route = HttpRoute(trigger, method, path, tuple(middleware), condition, config.stream_request_body)
         try:
             self.router.add(method, path, route)
         except RouteConflict as exc:

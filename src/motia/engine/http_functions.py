@@ -17,22 +17,27 @@ import logging
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
 from urllib.parse import urlsplit
 
 import msgspec
 
-from ..protocol import ErrorBody, HttpRequestData, InvocationResult, new_id
+from ..protocol import ErrorBody, HttpRequestData, InvocationResult, new_id, wire_http_request
 from .options import HttpFunctionsSecurity
 
 if TYPE_CHECKING:
     import httpx
 
-    from .engine import TriggerEntry
-
 log = logging.getLogger("motia.engine.http_functions")
 
 DEFAULT_TIMEOUT_MS = 30_000
+
+
+class FiredTrigger(Protocol):
+    """What a call says of the trigger that fired it (the engine's `TriggerEntry`)."""
+
+    id: str
+    type: str
 
 
 class HmacAuth(msgspec.Struct, tag="hmac", tag_field="type", forbid_unknown_fields=True):
@@ -122,7 +127,7 @@ class HttpFunctions:
         data: Any,
         *,
         traceparent: str | None = None,
-        trigger: TriggerEntry | None = None,
+        trigger: FiredTrigger | None = None,
     ) -> InvocationResult:
         """One invocation as one HTTP request; the response becomes the result or the error (§4.8)."""
         refused = await self.refusal(invocation.url)
@@ -180,8 +185,6 @@ _decoder = msgspec.json.Decoder()
 
 def _encode(data: Any) -> bytes:
     if type(data) is HttpRequestData:  # an http trigger's request, in-process form: sent in its wire form
-        from .ws import wire_http_request
-
         data = wire_http_request(data)
     return _encoder.encode(data)
 

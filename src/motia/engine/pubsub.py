@@ -10,10 +10,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..protocol import InvalidTriggerConfig, SubscribeTriggerConfig, decode_trigger_config
 from .engine import BuiltinError, Engine, TriggerEntry
 from .tasks import Tasks
 
 log = logging.getLogger("motia.engine.pubsub")
+
+
+_REFUSALS = {"topic": "topic is required for subscribe triggers"}  # why a binding is refused, by the key at fault
 
 
 class PubSubModule:
@@ -26,9 +30,13 @@ class PubSubModule:
         engine.add_builtin("publish", self.publish)
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        if isinstance(topic, str) and topic:
-            self.topics.setdefault(topic, {})[trigger.id] = trigger
+        try:
+            topic = decode_trigger_config(trigger.config, SubscribeTriggerConfig, _REFUSALS).topic
+        except InvalidTriggerConfig as exc:
+            return str(exc)
+        if not topic:
+            return _REFUSALS["topic"]
+        self.topics.setdefault(topic, {})[trigger.id] = trigger
         return None
 
     def unregister(self, trigger: TriggerEntry) -> None:

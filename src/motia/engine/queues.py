@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from ..errors import INVALID_PAYLOAD, did_you_mean
-from ..protocol import QueueConfig, new_id, queue_config
+from ..protocol import InvalidTriggerConfig, QueueConfig, QueueTriggerConfig, decode_trigger_config, new_id
 from .clock import Clock
 from .engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from .store import QueuedMessage, Store
@@ -38,10 +38,8 @@ log = logging.getLogger("motia.engine.queues")
 QueueSettings = QueueConfig
 
 
-def parse_settings(config: Any) -> QueueSettings:
-    """The `queue_config` of a `durable:subscriber` trigger's config (the defaults when it has none)."""
-    raw = config.get("queue_config") if isinstance(config, dict) else None
-    return QueueSettings() if raw is None else queue_config(raw)
+# Why a `durable:subscriber` binding is refused, by the config key at fault.
+_REFUSALS = {"topic": "topic is required for durable:subscriber triggers"}
 
 
 # How long a subscription whose worker is away is remembered (seconds the engine runs while it is away).
@@ -173,14 +171,13 @@ class QueueFront(ABC):
     @staticmethod
     def subscription(trigger: TriggerEntry) -> tuple[str, QueueSettings] | str:
         """A `durable:subscriber` trigger's topic and settings, or why it is refused."""
-        config = trigger.config if isinstance(trigger.config, dict) else {}
-        topic = config.get("topic")
-        if not isinstance(topic, str) or not topic:
-            return "topic is required for durable:subscriber triggers"
         try:
-            return topic, parse_settings(config)
-        except (msgspec.ValidationError, ValueError) as exc:
-            return f"Invalid queue_config: {exc}"
+            config = decode_trigger_config(trigger.config, QueueTriggerConfig, _REFUSALS)
+        except InvalidTriggerConfig as exc:
+            return str(exc)
+        if not config.topic:
+            return _REFUSALS["topic"]
+        return config.topic, config.queue_config or QueueSettings()
 
     def bind(self, subscribers: dict[str, B], make: Callable[[str, QueueSettings], B],
              trigger: TriggerEntry) -> tuple[str, B, QueueSettings, bool] | str:
@@ -243,10 +240,10 @@ class QueueFront(ABC):
         """Forget one trigger of a function; the topic it bound when that was the topic's last trigger (replicas
         bind the same topic with their own triggers: the topic stays while one is left)."""
         trigger_ids.discard(trigger.id)
-        topic = trigger.config.get("topic") if isinstance(trigger.config, dict) else None
-        bindings = topic_triggers.get(topic) if isinstance(topic, str) else None
-        if not isinstance(topic, str) or bindings is None:
+        topic = next((topic for topic, ids in topic_triggers.items() if trigger.id in ids), None)
+        if topic is None:
             return None
+        bindings = topic_triggers[topic]
         bindings.discard(trigger.id)
         if bindings:
             return None

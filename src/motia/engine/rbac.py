@@ -33,8 +33,7 @@ from ..protocol import (
 )
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .ws import WebSocketConnection as Connection
+    from .engine import Connection, Engine
 
 log = logging.getLogger("motia.engine.rbac")
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from .engine import BuiltinError, Engine, TriggerEntry
+from ..protocol import StateTriggerConfig
+from .engine import BuiltinError, Engine
 from .ops import apply_ops
 from .store import Store
 from .tasks import ChangeDelivery, Tasks
@@ -124,8 +125,8 @@ class LocalState(StateBackend):
         return items
 
 
-def _matches(config: dict[str, Any], event: dict[str, Any]) -> bool:
-    return config.get("scope") in (None, event["scope"]) and config.get("key") in (None, event["key"])
+def _matches(config: StateTriggerConfig, event: dict[str, Any]) -> bool:
+    return config.scope in (None, event["scope"]) and config.key in (None, event["key"])
 
 
 class StateModule:
@@ -133,9 +134,7 @@ class StateModule:
         self.engine = engine
         self.backend = backend
         self.tasks = tasks
-        self.triggers: dict[str, TriggerEntry] = {}
-        self.changes = ChangeDelivery(engine, tasks, self.triggers, "state", _matches)
-        engine.add_trigger_type("state", self)
+        self.changes = ChangeDelivery(engine, tasks, "state", StateTriggerConfig, {}, _matches)
         for name, fn in {
             "state::get": self.get,
             "state::set": self.set,
@@ -147,17 +146,10 @@ class StateModule:
         }.items():
             engine.add_builtin(name, fn)
 
-    # --- trigger type -------------------------------------------------------------------------------
-
-    def register(self, trigger: TriggerEntry) -> str | None:
-        self.triggers[trigger.id] = trigger
-        return None
-
-    def unregister(self, trigger: TriggerEntry) -> None:
-        self.triggers.pop(trigger.id, None)
+    # --- changes ------------------------------------------------------------------------------------
 
     def _fire(self, event_type: str, scope: str, key: str, old: bytes | None, new: bytes | None) -> None:
-        if self.triggers:
+        if self.changes.bindings:
             self.changes.put({"type": "state", "event_type": event_type, "scope": scope, "key": key,
                               "old_value": raw(old), "new_value": raw(new)})
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from ..protocol import decode_stream_request, new_id
+from ..protocol import ErrorBody, StreamError, StreamTriggerConfig, decode_stream_request, new_id
 from .clock import Clock
 from .credentials import refuse_repeated_on_handshake
 from .engine import BuiltinError, Engine, TriggerEntry
@@ -197,10 +197,14 @@ class LocalStreams(StreamBackend):
         return self.store.stream_names()
 
 
-def _matches(config: dict[str, Any], message: dict[str, Any]) -> bool:
-    return (config.get("stream_name") == message["streamName"]
-            and config.get("group_id") in (None, "", message["groupId"])
-            and config.get("item_id") in (None, "", message["id"]))
+def _matches(config: StreamTriggerConfig, message: dict[str, Any]) -> bool:
+    return (config.stream_name == message["streamName"]
+            and config.group_id in (None, "", message["groupId"])
+            and config.item_id in (None, "", message["id"]))
+
+
+# Why a `stream` binding is refused, by the config key at fault.
+_REFUSALS = {"stream_name": "stream_name is required for stream triggers"}
 
 
 class StreamModule:
@@ -215,18 +219,16 @@ class StreamModule:
         self.fanout: Callable[[bytes], None] | None = None
         self.tasks = tasks
         self.clock = clock
-        self.triggers: dict[str, TriggerEntry] = {}
         self.join_triggers: dict[str, TriggerEntry] = {}
         self.leave_triggers: dict[str, TriggerEntry] = {}
         self.subscriptions: dict[tuple[str, str], set[Subscription]] = {}
-        self.changes = ChangeDelivery(engine, tasks, self.triggers, "stream", _matches)
+        self.changes = ChangeDelivery(engine, tasks, "stream", StreamTriggerConfig, _REFUSALS, _matches)
         self._server: Any = None
         self.port: int | None = None
         self.ping_interval = PING_INTERVAL
         self.ping_timeout = PING_TIMEOUT
         # Called with each client's handshake when registered (config.yaml's `iii-stream.auth_function`).
         self.auth_function = AUTH_FUNCTION
-        engine.add_trigger_type("stream", _Provider(self.triggers, require_stream_name=True))
         engine.add_trigger_type("stream:join", _Provider(self.join_triggers))
         engine.add_trigger_type("stream:leave", _Provider(self.leave_triggers))
         for name, fn in {
@@ -243,9 +245,14 @@ class StreamModule:
 
     # --- changes ------------------------------------------------------------------------------------
 
+    def _change(self, stream: str, group: str, item: str | None, event: dict[str, Any]) -> dict[str, Any]:
+        """A change of a group or item: the frame its subscribers get (`StreamFrame`) and the `stream` triggers'
+        payload (§3.8)."""
+        return {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
+                "groupId": group, "id": item, "event": event}
+
     def _publish(self, stream: str, group: str, item: str | None, event: dict[str, Any]) -> None:
-        message = {"type": "stream", "timestamp": int(self.clock.now() * 1000), "streamName": stream,
-                   "groupId": group, "id": item, "event": event}
+        message = self._change(stream, group, item, event)
         subscribers = self.subscriptions.get((stream, group))
         if subscribers or self.fanout is not None:
             frame = _encode(message)
@@ -253,7 +260,7 @@ class StreamModule:
                 self._push(subscribers, item, frame)
             if self.fanout is not None:
                 self.fanout(frame)
-        if self.triggers:
+        if self.changes.bindings:
             self.changes.put(message)
 
     def push_local(self, stream: str, group: str, item: str | None, frame: bytes) -> None:
@@ -432,7 +439,7 @@ class StreamModule:
         try:
             request = decode_stream_request(frame if isinstance(frame, (bytes, str)) else b"")
         except msgspec.DecodeError as exc:  # not JSON, or not a join/leave (ValidationError is a DecodeError)
-            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE", "message": str(exc)}}))
+            client.push(_encode(StreamError(ErrorBody("INVALID_MESSAGE", str(exc)))))
             return
         kind, data = request.type, request.data
         subscription_id = str(data.subscription_id)
@@ -444,8 +451,7 @@ class StreamModule:
             if subscription is not None:
                 await self._leave(client, subscription)
         else:
-            client.push(_encode({"type": "error", "error": {"code": "INVALID_MESSAGE",
-                                                             "message": f"unknown message type {kind!r}"}}))
+            client.push(_encode(StreamError(ErrorBody("INVALID_MESSAGE", f"unknown message type {kind!r}"))))
 
     def _hook_payload(self, client: StreamClientConnection, subscription: Subscription) -> dict[str, Any]:
         return {"subscription_id": subscription.subscription_id, "stream_name": subscription.stream_name,
@@ -496,24 +502,19 @@ class StreamModule:
                 del self.subscriptions[key]
 
     def _frame(self, subscription: Subscription, event: dict[str, Any]) -> bytes:
-        return _encode({"type": "stream", "timestamp": int(self.clock.now() * 1000),
-                        "streamName": subscription.stream_name, "groupId": subscription.group_id,
-                        "id": subscription.item_id, "event": event})
+        return _encode(self._change(subscription.stream_name, subscription.group_id, subscription.item_id, event))
 
 
 _REFUSED = object()
 
 
 class _Provider:
-    def __init__(self, triggers: dict[str, TriggerEntry], require_stream_name: bool = False) -> None:
+    """`stream:join` and `stream:leave`: the functions asked about every client's subscription (no config)."""
+
+    def __init__(self, triggers: dict[str, TriggerEntry]) -> None:
         self.triggers = triggers
-        self.require_stream_name = require_stream_name
 
     def register(self, trigger: TriggerEntry) -> str | None:
-        if self.require_stream_name:
-            name = trigger.config.get("stream_name") if isinstance(trigger.config, dict) else None
-            if not isinstance(name, str) or not name:
-                return "stream_name is required for stream triggers"
         self.triggers[trigger.id] = trigger
         return None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Generic
+
+from ..protocol import Config, InvalidTriggerConfig, decode_trigger_config
 
 if TYPE_CHECKING:
     from .engine import Engine, TriggerEntry
@@ -49,19 +51,33 @@ class Tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class ChangeDelivery:
-    """Change events (state, stream) to the triggers they match, one after another in change order, from one
-    task started with the first event. A handler's failure is logged only (§3.3): changes are not retried."""
+class ChangeDelivery(Generic[Config]):
+    """The trigger type of change events (state, stream): its bindings, each with its config decoded once, and
+    the events delivered to the bindings they match, one after another in change order, from one task started
+    with the first event. A handler's failure is logged only (§3.3): changes are not retried."""
 
-    def __init__(self, engine: Engine, tasks: Tasks, triggers: dict[str, TriggerEntry], kind: str,
-                 matches: Callable[[dict[str, Any], dict[str, Any]], bool]) -> None:
+    def __init__(self, engine: Engine, tasks: Tasks, kind: str, config: type[Config], refusals: Mapping[str, str],
+                 matches: Callable[[Config, dict[str, Any]], bool]) -> None:
         self.engine = engine
         self.tasks = tasks
-        self.triggers = triggers
         self.kind = kind
-        self.matches = matches  # (trigger config, event) -> fire?
+        self.config = config
+        self.refusals = refusals  # why a binding is refused, by the config key at fault
+        self.matches = matches  # (binding's config, event) -> fire?
+        self.bindings: dict[str, tuple[TriggerEntry, Config]] = {}
         self._events: asyncio.Queue[dict[str, Any] | None] | None = None
         self.delivering = 0
+        engine.add_trigger_type(kind, self)
+
+    def register(self, trigger: TriggerEntry) -> str | None:
+        try:
+            self.bindings[trigger.id] = (trigger, decode_trigger_config(trigger.config, self.config, self.refusals))
+        except InvalidTriggerConfig as exc:
+            return str(exc)
+        return None
+
+    def unregister(self, trigger: TriggerEntry) -> None:
+        self.bindings.pop(trigger.id, None)
 
     def put(self, event: dict[str, Any]) -> None:
         if self._events is None:
@@ -84,8 +100,8 @@ class ChangeDelivery:
                 return
             self.delivering += 1
             try:
-                for trigger in list(self.triggers.values()):
-                    if not self.matches(trigger.config if isinstance(trigger.config, dict) else {}, event):
+                for trigger, config in list(self.bindings.values()):
+                    if not self.matches(config, event):
                         continue
                     result = await self.engine.fire(trigger, event)
                     if result.error is not None:

@@ -38,6 +38,7 @@ from ..protocol import (
     encode_message,
     http_response_wire,
     new_id,
+    wire_http_request,
 )
 from .channels import CHUNK, Channel, Channels
 from .engine import Connection, Engine
@@ -86,8 +87,6 @@ class WebSocketConnection(Connection):
         self.refused = False  # it sent what is not JSON: closing, whatever else it sends is ignored
         # On a guarded port (RBAC, session middleware): the checks its frames go through (§4.9).
         self.rules: SessionRules | None = None
-        # Engine-side function id -> the id this worker registered (an RBAC prefix or hook renamed it).
-        self.aliases: dict[str, str] = {}
 
     def load(self) -> int:
         return len(self.pending)
@@ -224,33 +223,6 @@ class WebSocketConnection(Connection):
                 future.set_result(
                     InvocationResult(invocation_id, error=ErrorBody("invocation_stopped", "Invocation stopped"))
                 )
-
-
-def wire_http_request(
-    data: HttpRequestData, request_body: dict[str, str] | None = None, response: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """The in-process HTTP payload in its wire form (§3.1): `body` parsed JSON or null; the raw bytes travel
-    through the `request_body` channel, and `response` is the channel a streamed response is written to."""
-    body = data.body
-    if isinstance(body, msgspec.Raw):
-        try:
-            body = _json.decode(body)
-        except msgspec.DecodeError:
-            body = None
-    wire: dict[str, Any] = {
-        "method": data.method,
-        "path": data.path,
-        "path_params": data.path_params,
-        "query_params": data.query_params,
-        "headers": data.headers,
-        "body": body,
-        "trigger": data.trigger,
-    }
-    if request_body is not None:
-        wire["request_body"] = request_body
-    if response is not None:
-        wire["response"] = response
-    return wire
 
 
 async def _pump(chunks: AsyncIterator[bytes], channel: Channel) -> None:
@@ -515,5 +487,5 @@ async def _discard(ws: ServerConnection) -> None:
 
 
 __all__ = [
-    "DEFAULT_PORT", "MAX_MESSAGE_SIZE", "WebSocketConnection", "WorkerPortConfig", "WorkerServer", "wire_http_request",
+    "DEFAULT_PORT", "MAX_MESSAGE_SIZE", "WebSocketConnection", "WorkerPortConfig", "WorkerServer",
 ]
