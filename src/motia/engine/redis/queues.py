@@ -122,18 +122,19 @@ local function settings(prefix, fid)
 end
 """
 
-# KEYS: subs, seen. ARGV: prefix, message, group, now, retention. -> {subscribers reached, expired fid...}
+# The publishes to one topic of one loop turn (`batch.py` merges them). KEYS: subs, seen. ARGV: prefix,
+# retention, then (message, group, now) per message. -> {subscribers reached, expired fid...}
 PUBLISH = _ENQUEUE_LUA + """
-local prefix, msg, group = ARGV[1], ARGV[2], ARGV[3]
-local now, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix, retention = ARGV[1], tonumber(ARGV[2])
+local last = tonumber(ARGV[#ARGV])
 local subs = redis.call('HKEYS', KEYS[1])
 local result = {0}
 for _, fid in ipairs(subs) do
-  local seen = tonumber(redis.call('HGET', KEYS[2], fid) or ARGV[4])
-  if now - seen > retention then table.insert(result, fid)
+  local seen = tonumber(redis.call('HGET', KEYS[2], fid) or last)
+  if last - seen > retention then table.insert(result, fid)
   else
     local fifo, delay = settings(prefix, fid)
-    enqueue(prefix, fid, fifo, delay, now, msg, group)
+    for i = 3, #ARGV, 3 do enqueue(prefix, fid, fifo, delay, tonumber(ARGV[i + 2]), ARGV[i], ARGV[i + 1]) end
     result[1] = result[1] + 1
   end
 end
@@ -150,7 +151,15 @@ enqueue(prefix, fid, fifo, 0, now, msg, group)
 return 1
 """
 
-# A standard delivery finished. KEYS: stream, delayed, dead. ARGV: entry id, outcome ('ack'|'retry'|'dead'),
+# Standard deliveries that succeeded, of one stream in one loop turn (`batch.py` merges them): acknowledged
+# and deleted at once. KEYS: stream. ARGV: entry ids.
+ACK = """
+redis.call('XACK', KEYS[1], 'motia', unpack(ARGV))
+redis.call('XDEL', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# A standard delivery failed. KEYS: stream, delayed, dead. ARGV: entry id, outcome ('retry'|'dead'),
 # due, member or dead id, dead record.
 FINISH = """
 redis.call('XACK', KEYS[1], 'motia', ARGV[1])
@@ -243,13 +252,15 @@ class Lane:
 
 class RedisQueueModule(QueueFront):
     """`QueueModule` with its messages in Redis: construct it with the engine core and a `redis.asyncio`
-    client (bytes responses) that this module does not close."""
+    client (bytes responses) that this module does not close; `readers`, when given, is the client of the
+    blocking reads (`connection.readers`), so that they hold none of `client`'s connections."""
 
     def __init__(self, engine: Engine, client: aioredis.Redis, tasks: Tasks, clock: Clock, *,
-                 url: str = "redis", node: str | None = None) -> None:
+                 url: str = "redis", node: str | None = None, readers: aioredis.Redis | None = None) -> None:
         self.engine = engine
         # redis-py's replies are typed as unions of every RESP shape: read them as what these commands return.
         self.client: Any = client
+        self.readers: Any = readers or client
         self.tasks = tasks
         self.clock = clock
         self.url = url  # named in errors
@@ -260,6 +271,7 @@ class RedisQueueModule(QueueFront):
         self.accepting = True
         self.delivered = 0
         self.failed = 0
+        self._topic_keys: dict[str, Keys] = {}  # the keys a publish to each topic uses
         self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
         self._unheard_logged: set[str] = set()
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
@@ -267,6 +279,7 @@ class RedisQueueModule(QueueFront):
         self._subscribing: set[asyncio.Task[bool]] = set()
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
+        self._ack = client.register_script(ACK)
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
         self._finish = client.register_script(FINISH)
         self._finish_group = client.register_script(FINISH_GROUP)
@@ -402,13 +415,17 @@ class RedisQueueModule(QueueFront):
         now = self.clock.now()
         message = Message(message_id(), msgspec.Raw(payload), now, None if group is None else str(group),
                           CALL_TRACEPARENT.get() or data.get("traceparent"))
-        keys = Keys(topic, "")
+        keys = self._topic_keys.get(topic)
+        if keys is None:
+            if len(self._topic_keys) >= 1024:  # topics named by data: keep the cache bounded
+                self._topic_keys.clear()
+            keys = self._topic_keys[topic] = Keys(topic, "")
         if self._subscribing:
             await asyncio.wait(set(self._subscribing))
         with answering(self.url):
             reached, *expired = await self._batch.call(
-                self._publish, [keys.subs, keys.seen],
-                [keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
+                self._publish, [keys.subs, keys.seen], [keys.prefix, repr(self.away_retention)],
+                (_encode(message), message.group or "", repr(now)),
             )
         self._heard[topic] = bool(reached)
         if not reached and not expired and topic not in self._unheard_logged:
@@ -452,7 +469,7 @@ class RedisQueueModule(QueueFront):
                 subscriber.free -= count  # reserved before the await: the function's other lanes see it
                 try:
                     block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
-                    reply = await self.client.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
+                    reply = await self.readers.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
                                                          count=count, block=block)
                 finally:
                     subscriber.free += count
@@ -534,7 +551,7 @@ class RedisQueueModule(QueueFront):
         error = await self._deliver(lane, message)
         self._release(lane, entry_id)
         if error is None:
-            await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead], [entry_id, "ack"])
+            await self._settle(self._ack, [keys.stream], [], (entry_id,))
             return
         message.error = error
         now = self.clock.now()
@@ -605,10 +622,10 @@ class RedisQueueModule(QueueFront):
                       message.id, lane.topic, subscriber.function_id, message.attempts, error)
         return error
 
-    async def _settle(self, script: Any, keys: list[str], args: list[Any]) -> None:
+    async def _settle(self, script: Any, keys: list[str], args: list[Any], items: tuple[Any, ...] = ()) -> None:
         """Record a delivery's outcome, waiting out a Redis outage: the entry stays pending until it is
         recorded (another node reclaims it after the visibility timeout if this one stops first)."""
-        await self._retrying(lambda: self._batch.call(script, keys, args))
+        await self._retrying(lambda: self._batch.call(script, keys, args, items))
 
     async def _retrying(self, call: Any) -> Any:
         attempt = 0
