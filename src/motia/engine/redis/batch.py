@@ -1,5 +1,5 @@
 """Scripts called in one turn of the event loop go to Redis together: one round trip on a connection of their
-own (the queue's publishes and acks, dozens at once under load, each would otherwise take a connection and a
+own (`held.py`) (the queue's publishes and acks, dozens at once under load, each would otherwise take a connection and a
 round trip of its own). The Redis analogue of the SQLite store's group commit.
 
 Calls of one script with the same keys and arguments plus `items` (the publishes to one topic, the acks of
@@ -13,9 +13,10 @@ import asyncio
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from ..tasks import Tasks
+from .held import HeldConnection
 
 # Items merged into one script call at most (the script's argument list stays small for Lua's stack).
 MAX_ITEMS = 256
@@ -44,7 +45,9 @@ class ScriptBatch:
         self._pending: list[Call] = []
         self._merging: dict[tuple[Any, ...], Call] = {}  # the calls of this batch that take more items
         self._sender: asyncio.Task[None] | None = None
-        self._connection: Any = None
+        # One batch is in flight at a time: a connection of its own, rather than a pipeline taking and giving
+        # back a pooled one per batch.
+        self._connection = HeldConnection(client.connection_pool)
 
     def call(self, script: AsyncScript, keys: list[Any], args: list[Any],
              items: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
@@ -85,7 +88,7 @@ class ScriptBatch:
             missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if missing:  # a restarted Redis forgot the scripts: load them, then run those calls again
                 scripts = list({batch[n].script for n in missing})
-                loaded = await self._round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
+                loaded = await self._connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
                 for script, sha in zip(scripts, loaded, strict=True):
                     if isinstance(sha, Exception):
                         raise sha
@@ -113,28 +116,4 @@ class ScriptBatch:
                     future.set_result(reply)
 
     async def _execute(self, batch: list[Call]) -> list[Any]:
-        return await self._round_trip([call.command() for call in batch])
-
-    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send the commands and read their replies (an error reply is returned in its place, not raised).
-        The connection is this batch's own, taken from the client's pool once: one batch is in flight at a
-        time, and a pipeline would take and give back a pooled connection per batch. A broken connection goes
-        back to the pool (the next batch takes a checked one); closing the client closes it."""
-        pool = self.client.connection_pool
-        if self._connection is None:
-            self._connection = await pool.get_connection()
-        connection = self._connection
-        replies: list[Any] = []
-        try:
-            await connection.send_packed_command(connection.pack_commands(commands))
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:  # back to the pool, which checks it before handing it out again
-            self._connection = None
-            await connection.disconnect()
-            await pool.release(connection)
-            raise
-        return replies
+        return await self._connection.round_trip([call.command() for call in batch])

@@ -38,6 +38,7 @@ from ..queues import AWAY_RETENTION, Binding, QueueFront, QueueSettings
 from ..tasks import Tasks
 from .batch import ScriptBatch
 from .connection import answering
+from .held import HeldConnection
 from .keys import PREFIX as ROOT
 from .keys import tag
 
@@ -453,9 +454,19 @@ class RedisQueueModule(QueueFront):
     async def _read(self, lane: Lane, subscribing: asyncio.Task[bool]) -> None:
         """Read the lane's stream for as long as the subscription is held here; Redis trouble backs off."""
         subscriber, keys = lane.subscriber, lane.keys
-        outage = 0
         await asyncio.wait([subscribing])
         subscribed = not subscribing.cancelled() and subscribing.result()  # else: again, below
+        reads = HeldConnection(self.readers.connection_pool)  # this lane's blocking reads, one at a time
+        try:
+            await self._read_while_held(lane, reads, subscribed)
+        finally:
+            await reads.release()
+        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
+            await self._mark_away(keys, subscriber.function_id)
+
+    async def _read_while_held(self, lane: Lane, reads: HeldConnection, subscribed: bool) -> None:
+        subscriber, keys = lane.subscriber, lane.keys
+        outage = 0
         while self.accepting and lane.reading:
             try:
                 if not subscribed:
@@ -469,13 +480,16 @@ class RedisQueueModule(QueueFront):
                 subscriber.free -= count  # reserved before the await: the function's other lanes see it
                 try:
                     block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
-                    reply = await self.readers.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
-                                                         count=count, block=block)
+                    [reply] = await reads.round_trip([("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
+                                                       "BLOCK", block, "STREAMS", keys.stream, ">")])
                 finally:
                     subscriber.free += count
-                for _, entries in reply or ():
+                if isinstance(reply, ResponseError):
+                    raise reply
+                # {stream: [[id, [field, value, ...]], ...]} (RESP3), [[stream, [...]]] (RESP2) or nil.
+                for _, entries in reply.items() if isinstance(reply, dict) else reply or ():
                     for entry_id, fields in entries:
-                        self._dispatch(lane, entry_id, fields)
+                        self._dispatch(lane, entry_id, fields[1] if fields and fields[0] == b"e" else b"")
                 if outage:
                     log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
                     outage = 0
@@ -493,8 +507,6 @@ class RedisQueueModule(QueueFront):
                                 self.url, exc, subscriber.function_id)
                 await asyncio.sleep(OUTAGE_BACKOFF.delay(outage))
                 outage += 1
-        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
-            await self._mark_away(keys, subscriber.function_id)
 
     async def _maintain(self, lane: Lane) -> None:
         """Move due retries and delays to the stream, claim what a dead or slow node left pending, and tell
@@ -513,17 +525,17 @@ class RedisQueueModule(QueueFront):
                 if fields and entry_id not in lane.handling:
                     log.warning("message %s on %s to %s sat unacknowledged for %ss: delivering it again",
                                 _str(entry_id), lane.topic, subscriber.function_id, visibility)
-                    self._dispatch(lane, entry_id, fields)
+                    self._dispatch(lane, entry_id, fields.get(b"e", b""))
         if lane.remembered and now >= lane.next_seen:
             lane.next_seen = now + SEEN_INTERVAL
             await self.client.hset(keys.seen, subscriber.function_id, repr(now))
 
-    def _dispatch(self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+    def _dispatch(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
         subscriber = lane.subscriber
         subscriber.free -= 1
         lane.handling.add(entry_id)
         lane.slots.add(entry_id)
-        task = self.tasks.spawn(self._handle(lane, entry_id, fields.get(b"e", b"")), name="queue:delivery")
+        task = self.tasks.spawn(self._handle(lane, entry_id, entry), name="queue:delivery")
         subscriber.in_flight.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
