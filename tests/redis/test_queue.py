@@ -315,3 +315,20 @@ async def test_more_subscriptions_than_the_pool_has_connections_all_read_at_once
         await eventually_async(lambda: handled == set(range(count)), timeout=20)
     finally:
         await observer.aclose()
+
+
+async def test_an_emit_after_redis_restarted_while_the_node_was_idle_is_stored_at_once(
+        nodes, redis_server: RedisServer):
+    handled: list[int] = []
+
+    async def handle(data: Any) -> None:
+        handled.append(data["n"])
+
+    [one] = nodes(1)
+    one.subscribe("mail", "signups", handle)
+    await one.publish("signups", {"n": 1})
+    await eventually_async(lambda: handled == [1])
+    await asyncio.to_thread(redis_server.restart)
+    await asyncio.sleep(0.1)  # the node notices the closed connections while idle
+    await one.publish("signups", {"n": 2})  # not refused: the connection Redis closed is not used
+    await eventually_async(lambda: handled == [1, 2], timeout=20)
