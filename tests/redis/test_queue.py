@@ -232,8 +232,8 @@ async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_
     await eventually_async(lambda: set(acknowledged) <= set(handled), timeout=20)
 
 
-async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
-        nodes, redis_server: RedisServer):
+async def delivering(nodes: Callable[[int], list[Node]]) -> tuple[Node, list[int]]:
+    """A node whose `mail` function has handled `{"n": 1}` on `signups`, and the list of what it handled."""
     handled: list[int] = []
 
     async def handle(data: Any) -> None:
@@ -243,6 +243,12 @@ async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_a
     one.subscribe("mail", "signups", handle)
     await one.publish("signups", {"n": 1})
     await eventually_async(lambda: handled == [1])
+    return one, handled
+
+
+async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
+        nodes, redis_server: RedisServer):
+    one, handled = await delivering(nodes)
     redis_server.stop(kill=True)
     refused = await one.engine.core.invoke("iii::durable::publish", {"topic": "signups", "data": {"n": 2}})
     assert refused.error is not None and refused.error.code == "STORE_UNAVAILABLE"  # HTTP answers it with a 503
@@ -319,15 +325,7 @@ async def test_more_subscriptions_than_the_pool_has_connections_all_read_at_once
 
 async def test_an_emit_after_redis_restarted_while_the_node_was_idle_is_stored_at_once(
         nodes, redis_server: RedisServer):
-    handled: list[int] = []
-
-    async def handle(data: Any) -> None:
-        handled.append(data["n"])
-
-    [one] = nodes(1)
-    one.subscribe("mail", "signups", handle)
-    await one.publish("signups", {"n": 1})
-    await eventually_async(lambda: handled == [1])
+    one, handled = await delivering(nodes)
     await asyncio.to_thread(redis_server.restart)
     await asyncio.sleep(0.1)  # the node notices the closed connections while idle
     await one.publish("signups", {"n": 2})  # not refused: the connection Redis closed is not used
