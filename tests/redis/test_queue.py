@@ -1,6 +1,7 @@
 """The durable queue on Redis Streams, across engine nodes sharing one real redis-server: fan-out per
 function, competing nodes, retries to dead letters and back, FIFO per message group across nodes,
-delaySeconds, reclaim of what a dead consumer left pending, a Redis restart and a Redis outage."""
+delaySeconds, reclaim of what a dead consumer left pending, a Redis restart and a Redis outage, more
+subscriptions than a node's pool has connections."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from motia.engine.engine import BuiltinError
+from motia.engine.redis.connection import MAX_CONNECTIONS
 from motia.engine.redis.queues import GROUP, Keys
 from tests.conftest import eventually_async
 from tests.redis.conftest import RedisServer
@@ -230,8 +232,8 @@ async def test_nothing_acknowledged_is_lost_across_a_redis_restart(nodes, redis_
     await eventually_async(lambda: set(acknowledged) <= set(handled), timeout=20)
 
 
-async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
-        nodes, redis_server: RedisServer):
+async def delivering(nodes: Callable[[int], list[Node]]) -> tuple[Node, list[int]]:
+    """A node whose `mail` function has handled `{"n": 1}` on `signups`, and the list of what it handled."""
     handled: list[int] = []
 
     async def handle(data: Any) -> None:
@@ -241,6 +243,12 @@ async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_a
     one.subscribe("mail", "signups", handle)
     await one.publish("signups", {"n": 1})
     await eventually_async(lambda: handled == [1])
+    return one, handled
+
+
+async def test_publishing_while_redis_is_down_fails_with_an_error_naming_redis_and_delivery_resumes_after(
+        nodes, redis_server: RedisServer):
+    one, handled = await delivering(nodes)
     redis_server.stop(kill=True)
     refused = await one.engine.core.invoke("iii::durable::publish", {"topic": "signups", "data": {"n": 2}})
     assert refused.error is not None and refused.error.code == "STORE_UNAVAILABLE"  # HTTP answers it with a 503
@@ -286,3 +294,39 @@ async def test_the_enqueue_action_delivers_to_one_function_through_a_named_queue
     await eventually_async(lambda: len(handled) == 1)
     assert [msgspec.json.decode(raw) for raw in handled] == [{"id": 3}]
     assert (await one.call("engine::queue::list_topics"))["topics"] == []  # not a topic subscription
+
+
+async def test_more_subscriptions_than_the_pool_has_connections_all_read_at_once_and_state_writes_go_through(
+        nodes, redis_server: RedisServer):
+    handled: set[int] = set()
+
+    async def handle(data: Any) -> None:
+        handled.add(data["n"])
+
+    [one] = nodes(1)
+    count = MAX_CONNECTIONS + 16
+    for n in range(count):
+        one.subscribe(f"reader{n}", f"topic{n}", handle)
+    observer = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async def all_reading() -> bool:  # as many connections whose last command is a (blocking) XREADGROUP
+            return sum(client["cmd"] == "xreadgroup" for client in await observer.client_list()) >= count
+
+        # Each subscription blocks in a read of its own, at the same time: not possible within the pool.
+        await eventually_async(all_reading, timeout=20, interval=0.05)
+        await asyncio.gather(*(one.call("state::set", {"scope": "s", "key": f"k{n}", "value": n})
+                               for n in range(100)))
+        assert await one.call("state::get", {"scope": "s", "key": "k99"}) == 99
+        await asyncio.gather(*(one.publish(f"topic{n}", {"n": n}) for n in range(count)))
+        await eventually_async(lambda: handled == set(range(count)), timeout=20)
+    finally:
+        await observer.aclose()
+
+
+async def test_an_emit_after_redis_restarted_while_the_node_was_idle_is_stored_at_once(
+        nodes, redis_server: RedisServer):
+    one, handled = await delivering(nodes)
+    await asyncio.to_thread(redis_server.restart)
+    await asyncio.sleep(0.1)  # the node notices the closed connections while idle
+    await one.publish("signups", {"n": 2})  # not refused: the connection Redis closed is not used
+    await eventually_async(lambda: handled == [1, 2], timeout=20)

@@ -1,6 +1,11 @@
-"""Scripts called in one turn of the event loop go to Redis together: one pipeline, one connection, one round
-trip (the queue's publishes and acks, dozens at once under load, each would otherwise take a connection and a
-round trip of its own). The Redis analogue of the SQLite store's group commit."""
+"""Scripts called in one turn of the event loop go to Redis together: one round trip on a connection of their
+own (`held.py`) (the queue's publishes and acks, dozens at once under load, each would otherwise take a connection and a
+round trip of its own). The Redis analogue of the SQLite store's group commit.
+
+Calls of one script with the same keys and arguments plus `items` (the publishes to one topic, the acks of
+one stream) are merged into one script call whose arguments end with every call's items: Redis runs the
+script once for all of them, and each caller gets its one reply.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,26 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from ..tasks import Tasks
+from .held import HeldConnection
 
-Call = tuple[AsyncScript, int, list[Any], "asyncio.Future[Any]"]  # script, number of keys, keys + args, reply
+# Items merged into one script call at most (the script's argument list stays small for Lua's stack).
+MAX_ITEMS = 256
+
+
+class Call:
+    """One script call of a batch: the callers merged into it and their items."""
+
+    __slots__ = ("arguments", "futures", "items", "key_count", "script")
+
+    def __init__(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> None:
+        self.script = script
+        self.key_count = len(keys)
+        self.arguments = [*keys, *args]
+        self.futures: list[asyncio.Future[Any]] = []
+        self.items = 0
+
+    def command(self) -> tuple[Any, ...]:
+        return ("EVALSHA", self.script.sha, self.key_count, *self.arguments)
 
 
 class ScriptBatch:
@@ -20,24 +43,41 @@ class ScriptBatch:
         self.client = client
         self.tasks = tasks
         self._pending: list[Call] = []
+        self._merging: dict[tuple[Any, ...], Call] = {}  # the calls of this batch that take more items
         self._sender: asyncio.Task[None] | None = None
+        # One batch is in flight at a time: a connection of its own, rather than a pipeline taking and giving
+        # back a pooled one per batch.
+        self._connection = HeldConnection(client.connection_pool)
 
-    def call(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> asyncio.Future[Any]:
+    def call(self, script: AsyncScript, keys: list[Any], args: list[Any],
+             items: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
         """The script's reply, or the client's error (a failed round trip fails every call that shared it:
-        like a single command whose reply was lost, each may or may not have been applied)."""
+        like a single command whose reply was lost, each may or may not have been applied). With `items`,
+        the call may share one script call with others of the same script, keys and args (see above)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((script, len(keys), [*keys, *args], future))
+        if items:
+            merge = (script.sha, *keys, *args)
+            call = self._merging.get(merge)
+            if call is None or call.items >= MAX_ITEMS:
+                call = self._merging[merge] = Call(script, keys, args)
+                self._pending.append(call)
+            call.arguments += items
+            call.items += 1
+        else:
+            call = Call(script, keys, args)
+            self._pending.append(call)
+        call.futures.append(future)
         if self._sender is None:
             self._sender = self.tasks.spawn(self._send(), name="redis:batch")
         return future
 
     async def _send(self) -> None:
-        """One pipeline in flight at a time: what is called meanwhile goes in the next one (the busier, the
+        """One batch in flight at a time: what is called meanwhile goes in the next one (the busier, the
         bigger the batches, the fewer the round trips)."""
         try:
             await asyncio.sleep(0)  # the calls of this turn of the loop
             while self._pending:
-                batch, self._pending = self._pending, []
+                batch, self._pending, self._merging = self._pending, [], {}
                 await self._run(batch)
         finally:
             self._sender = None
@@ -47,30 +87,33 @@ class ScriptBatch:
             replies = await self._execute(batch)
             missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if missing:  # a restarted Redis forgot the scripts: load them, then run those calls again
-                for script in {batch[n][0] for n in missing}:
-                    script.sha = await self.client.script_load(script.script)
+                scripts = list({batch[n].script for n in missing})
+                loaded = await self._connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
+                for script, sha in zip(scripts, loaded, strict=True):
+                    if isinstance(sha, Exception):
+                        raise sha
+                    script.sha = sha.decode() if isinstance(sha, bytes) else sha
                 for n, reply in zip(missing, await self._execute([batch[n] for n in missing]), strict=True):
                     replies[n] = reply
         except Exception as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for call in batch:
+                for future in call.futures:
+                    if not future.done():
+                        future.set_exception(exc)
             return
         except BaseException:
-            for *_, future in batch:
-                future.cancel()
+            for call in batch:
+                for future in call.futures:
+                    future.cancel()
             raise
-        for (*_, future), reply in zip(batch, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        for call, reply in zip(batch, replies, strict=True):
+            for future in call.futures:
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
 
     async def _execute(self, batch: list[Call]) -> list[Any]:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for script, key_count, arguments, _ in batch:
-                pipe.evalsha(script.sha, key_count, *arguments)
-            return list(await pipe.execute(raise_on_error=False))
-
+        return await self._connection.round_trip([call.command() for call in batch])

@@ -18,7 +18,9 @@ from ..store import StoreError
 INSTALL_HINT = "pip install 'motia-py[redis]'"
 # How long one connect may take before the server counts as unreachable (at start and when reconnecting).
 CONNECT_TIMEOUT = 5.0
-# Connections one node opens at most (Redis takes 10,000 clients by default: room for many nodes).
+# Connections one node opens at most for its commands (Redis takes 10,000 clients by default: room for many
+# nodes). The queue's blocking reads have a pool of their own (`readers`): one connection per (topic,
+# function) subscription, so that any number of them leave these to everything else.
 MAX_CONNECTIONS = 64
 
 
@@ -96,6 +98,20 @@ def connect(url: str) -> Any:
         health_check_interval=30, retry=Retry(NoBackoff(), 0),
     )
     return redis.asyncio.Redis.from_pool(pool)  # closing the client closes the pool
+
+
+def readers(url: str) -> Any:
+    """The client of the queue's blocking reads (`XREADGROUP ... BLOCK`), on a pool of its own with no cap:
+    each (topic, function) subscription holds one connection for its read at a time, which would otherwise
+    take the connections of `connect()`'s pool from state, streams and the queue's writes. Call after
+    `connect()` (which checked the URL and the server)."""
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    pool = redis.asyncio.ConnectionPool.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT,
+                                                 health_check_interval=30, retry=Retry(NoBackoff(), 0))
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def _reason(error: Exception, url: str) -> str:

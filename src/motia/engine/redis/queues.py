@@ -38,6 +38,7 @@ from ..queues import AWAY_RETENTION, Binding, QueueFront, QueueSettings
 from ..tasks import Tasks
 from .batch import ScriptBatch
 from .connection import answering
+from .held import HeldConnection
 from .keys import PREFIX as ROOT
 from .keys import tag
 
@@ -122,18 +123,19 @@ local function settings(prefix, fid)
 end
 """
 
-# KEYS: subs, seen. ARGV: prefix, message, group, now, retention. -> {subscribers reached, expired fid...}
+# The publishes to one topic of one loop turn (`batch.py` merges them). KEYS: subs, seen. ARGV: prefix,
+# retention, then (message, group, now) per message. -> {subscribers reached, expired fid...}
 PUBLISH = _ENQUEUE_LUA + """
-local prefix, msg, group = ARGV[1], ARGV[2], ARGV[3]
-local now, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix, retention = ARGV[1], tonumber(ARGV[2])
+local last = tonumber(ARGV[#ARGV])
 local subs = redis.call('HKEYS', KEYS[1])
 local result = {0}
 for _, fid in ipairs(subs) do
-  local seen = tonumber(redis.call('HGET', KEYS[2], fid) or ARGV[4])
-  if now - seen > retention then table.insert(result, fid)
+  local seen = tonumber(redis.call('HGET', KEYS[2], fid) or last)
+  if last - seen > retention then table.insert(result, fid)
   else
     local fifo, delay = settings(prefix, fid)
-    enqueue(prefix, fid, fifo, delay, now, msg, group)
+    for i = 3, #ARGV, 3 do enqueue(prefix, fid, fifo, delay, tonumber(ARGV[i + 2]), ARGV[i], ARGV[i + 1]) end
     result[1] = result[1] + 1
   end
 end
@@ -150,7 +152,15 @@ enqueue(prefix, fid, fifo, 0, now, msg, group)
 return 1
 """
 
-# A standard delivery finished. KEYS: stream, delayed, dead. ARGV: entry id, outcome ('ack'|'retry'|'dead'),
+# Standard deliveries that succeeded, of one stream in one loop turn (`batch.py` merges them): acknowledged
+# and deleted at once. KEYS: stream. ARGV: entry ids.
+ACK = """
+redis.call('XACK', KEYS[1], 'motia', unpack(ARGV))
+redis.call('XDEL', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# A standard delivery failed. KEYS: stream, delayed, dead. ARGV: entry id, outcome ('retry'|'dead'),
 # due, member or dead id, dead record.
 FINISH = """
 redis.call('XACK', KEYS[1], 'motia', ARGV[1])
@@ -243,13 +253,15 @@ class Lane:
 
 class RedisQueueModule(QueueFront):
     """`QueueModule` with its messages in Redis: construct it with the engine core and a `redis.asyncio`
-    client (bytes responses) that this module does not close."""
+    client (bytes responses) that this module does not close; `readers`, when given, is the client of the
+    blocking reads (`connection.readers`), so that they hold none of `client`'s connections."""
 
     def __init__(self, engine: Engine, client: aioredis.Redis, tasks: Tasks, clock: Clock, *,
-                 url: str = "redis", node: str | None = None) -> None:
+                 url: str = "redis", node: str | None = None, readers: aioredis.Redis | None = None) -> None:
         self.engine = engine
         # redis-py's replies are typed as unions of every RESP shape: read them as what these commands return.
         self.client: Any = client
+        self.readers: Any = readers or client
         self.tasks = tasks
         self.clock = clock
         self.url = url  # named in errors
@@ -260,6 +272,7 @@ class RedisQueueModule(QueueFront):
         self.accepting = True
         self.delivered = 0
         self.failed = 0
+        self._topic_keys: dict[str, Keys] = {}  # the keys a publish to each topic uses
         self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
         self._unheard_logged: set[str] = set()
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
@@ -267,6 +280,7 @@ class RedisQueueModule(QueueFront):
         self._subscribing: set[asyncio.Task[bool]] = set()
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
+        self._ack = client.register_script(ACK)
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
         self._finish = client.register_script(FINISH)
         self._finish_group = client.register_script(FINISH_GROUP)
@@ -402,13 +416,17 @@ class RedisQueueModule(QueueFront):
         now = self.clock.now()
         message = Message(message_id(), msgspec.Raw(payload), now, None if group is None else str(group),
                           CALL_TRACEPARENT.get() or data.get("traceparent"))
-        keys = Keys(topic, "")
+        keys = self._topic_keys.get(topic)
+        if keys is None:
+            if len(self._topic_keys) >= 1024:  # topics named by data: keep the cache bounded
+                self._topic_keys.clear()
+            keys = self._topic_keys[topic] = Keys(topic, "")
         if self._subscribing:
             await asyncio.wait(set(self._subscribing))
         with answering(self.url):
             reached, *expired = await self._batch.call(
-                self._publish, [keys.subs, keys.seen],
-                [keys.prefix, _encode(message), message.group or "", repr(now), repr(self.away_retention)],
+                self._publish, [keys.subs, keys.seen], [keys.prefix, repr(self.away_retention)],
+                (_encode(message), message.group or "", repr(now)),
             )
         self._heard[topic] = bool(reached)
         if not reached and not expired and topic not in self._unheard_logged:
@@ -436,9 +454,19 @@ class RedisQueueModule(QueueFront):
     async def _read(self, lane: Lane, subscribing: asyncio.Task[bool]) -> None:
         """Read the lane's stream for as long as the subscription is held here; Redis trouble backs off."""
         subscriber, keys = lane.subscriber, lane.keys
-        outage = 0
         await asyncio.wait([subscribing])
         subscribed = not subscribing.cancelled() and subscribing.result()  # else: again, below
+        reads = HeldConnection(self.readers.connection_pool)  # this lane's blocking reads, one at a time
+        try:
+            await self._read_while_held(lane, reads, subscribed)
+        finally:
+            await reads.release()
+        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
+            await self._mark_away(keys, subscriber.function_id)
+
+    async def _read_while_held(self, lane: Lane, reads: HeldConnection, subscribed: bool) -> None:
+        subscriber, keys = lane.subscriber, lane.keys
+        outage = 0
         while self.accepting and lane.reading:
             try:
                 if not subscribed:
@@ -452,13 +480,16 @@ class RedisQueueModule(QueueFront):
                 subscriber.free -= count  # reserved before the await: the function's other lanes see it
                 try:
                     block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
-                    reply = await self.client.xreadgroup(GROUP, self.consumer, {keys.stream: ">"},
-                                                         count=count, block=block)
+                    [reply] = await reads.round_trip([("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
+                                                       "BLOCK", block, "STREAMS", keys.stream, ">")])
                 finally:
                     subscriber.free += count
-                for _, entries in reply or ():
+                if isinstance(reply, ResponseError):
+                    raise reply
+                # {stream: [[id, [field, value, ...]], ...]} (RESP3), [[stream, [...]]] (RESP2) or nil.
+                for _, entries in reply.items() if isinstance(reply, dict) else reply or ():
                     for entry_id, fields in entries:
-                        self._dispatch(lane, entry_id, fields)
+                        self._dispatch(lane, entry_id, fields[1] if fields and fields[0] == b"e" else b"")
                 if outage:
                     log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
                     outage = 0
@@ -476,8 +507,6 @@ class RedisQueueModule(QueueFront):
                                 self.url, exc, subscriber.function_id)
                 await asyncio.sleep(OUTAGE_BACKOFF.delay(outage))
                 outage += 1
-        if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
-            await self._mark_away(keys, subscriber.function_id)
 
     async def _maintain(self, lane: Lane) -> None:
         """Move due retries and delays to the stream, claim what a dead or slow node left pending, and tell
@@ -496,17 +525,17 @@ class RedisQueueModule(QueueFront):
                 if fields and entry_id not in lane.handling:
                     log.warning("message %s on %s to %s sat unacknowledged for %ss: delivering it again",
                                 _str(entry_id), lane.topic, subscriber.function_id, visibility)
-                    self._dispatch(lane, entry_id, fields)
+                    self._dispatch(lane, entry_id, fields.get(b"e", b""))
         if lane.remembered and now >= lane.next_seen:
             lane.next_seen = now + SEEN_INTERVAL
             await self.client.hset(keys.seen, subscriber.function_id, repr(now))
 
-    def _dispatch(self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+    def _dispatch(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
         subscriber = lane.subscriber
         subscriber.free -= 1
         lane.handling.add(entry_id)
         lane.slots.add(entry_id)
-        task = self.tasks.spawn(self._handle(lane, entry_id, fields.get(b"e", b"")), name="queue:delivery")
+        task = self.tasks.spawn(self._handle(lane, entry_id, entry), name="queue:delivery")
         subscriber.in_flight.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
@@ -534,7 +563,7 @@ class RedisQueueModule(QueueFront):
         error = await self._deliver(lane, message)
         self._release(lane, entry_id)
         if error is None:
-            await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead], [entry_id, "ack"])
+            await self._settle(self._ack, [keys.stream], [], (entry_id,))
             return
         message.error = error
         now = self.clock.now()
@@ -605,10 +634,10 @@ class RedisQueueModule(QueueFront):
                       message.id, lane.topic, subscriber.function_id, message.attempts, error)
         return error
 
-    async def _settle(self, script: Any, keys: list[str], args: list[Any]) -> None:
+    async def _settle(self, script: Any, keys: list[str], args: list[Any], items: tuple[Any, ...] = ()) -> None:
         """Record a delivery's outcome, waiting out a Redis outage: the entry stays pending until it is
         recorded (another node reclaims it after the visibility timeout if this one stops first)."""
-        await self._retrying(lambda: self._batch.call(script, keys, args))
+        await self._retrying(lambda: self._batch.call(script, keys, args, items))
 
     async def _retrying(self, call: Any) -> Any:
         attempt = 0

@@ -9,7 +9,7 @@ import msgspec
 from ...protocol import new_id
 from . import keys
 from .bus import RedisBus
-from .connection import check_url, connect, redact
+from .connection import check_url, connect, readers, redact
 from .cron_lock import RedisTickLock
 from .hashes import RedisHashes
 from .state import RedisState
@@ -31,6 +31,7 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         self.url = check_url(url)
         self.client: Any = connect(url)
+        self.readers: Any = readers(url)  # the queue's blocking reads, apart from everything else
         self.node_id = new_id()  # tells this node's own pub/sub messages from the others'
         hashes = RedisHashes(self.client, url)
         self.state = RedisState(hashes)
@@ -66,13 +67,14 @@ class RedisStore:
         """The durable queue on Redis Streams (`redis/queues.py`)."""
         from .queues import RedisQueueModule
 
-        return RedisQueueModule(engine, self.client, tasks, clock, url=redact(self.url))
+        return RedisQueueModule(engine, self.client, tasks, clock, url=redact(self.url), readers=self.readers)
 
     async def flush(self) -> None:
         """Nothing to do: a command Redis answered is as durable as its AOF settings make it."""
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.readers.aclose()
 
 
 class Published(msgspec.Struct, array_like=True):
