@@ -41,6 +41,7 @@ from ..protocol import (
 )
 from .channels import CHUNK, Channel, Channels
 from .engine import Connection, Engine
+from .frames import FrameWriter
 from .introspection import workers_changed
 from .rbac import AuthRefused, SessionRules, WorkerPortConfig, authenticate
 
@@ -75,6 +76,7 @@ class WebSocketConnection(Connection):
         super().__init__()
         self.engine = engine
         self.ws = ws
+        self.frames = FrameWriter(ws)  # every frame to the worker goes through it, in order
         self.channels = channels
         self.spawn = spawn
         self.pending: dict[str, asyncio.Future[InvocationResult]] = {}
@@ -104,7 +106,7 @@ class WebSocketConnection(Connection):
         future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         self.pending[invocation_id] = future
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
             return await future
         except ConnectionClosed:
             self.closed = True  # clean-up follows; until then replicas are preferred
@@ -129,7 +131,7 @@ class WebSocketConnection(Connection):
         self.responses[invocation_id] = response
         streamed = False
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
             result = await future
             streamed = isinstance(result.result, HttpResponseData) and isinstance(result.result.body, AsyncIterator)
             return result
@@ -187,11 +189,12 @@ class WebSocketConnection(Connection):
         if isinstance(message, InvocationResult) and type(message.result) is HttpResponseData:
             message.result = http_response_wire(message.result)  # one of our steps, called by this worker
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
         except ConnectionClosed:
             log.debug("worker %s is gone; %s not delivered", self.name, type(message).__name__)
 
     async def close(self) -> None:
+        self.frames.flush()
         await self.ws.close()
 
     def resolve(self, result: InvocationResult) -> None:
