@@ -125,11 +125,18 @@ def queue_rows(path) -> list[tuple[int, int]]:
         other.close()
 
 
-async def test_sqlite_published_messages_are_in_the_file_once_flushed_and_acks_delete_them(tmp_path):
+def published(tmp_path, count: int) -> tuple[SqliteStore, list[QueuedMessage]]:
+    """A SQLite store with `count` messages published to function "f" (not committed yet)."""
     store = SqliteStore(tmp_path / "motia.db")
-    kept, done = message(store), message(store)
-    store.queue_add(kept)
-    store.queue_add(done)
+    messages = [message(store) for _ in range(count)]
+    for m in messages:
+        store.queue_add(m)
+    return store, messages
+
+
+async def test_sqlite_published_messages_are_in_the_file_once_flushed_and_acks_delete_them(tmp_path):
+    store, (kept, done, quick) = published(tmp_path, 3)
+    store.queue_ack(quick.id)  # delivered in the turn it was published: never written
     await store.flush()
     assert queue_rows(tmp_path / "motia.db") == [(kept.id, 0), (done.id, 0)]
     store.queue_ack(done.id)
@@ -138,22 +145,8 @@ async def test_sqlite_published_messages_are_in_the_file_once_flushed_and_acks_d
     store.close()
 
 
-async def test_sqlite_a_message_acknowledged_before_its_commit_is_never_written(tmp_path):
-    store = SqliteStore(tmp_path / "motia.db")
-    quick, slow = message(store), message(store)
-    store.queue_add(quick)
-    store.queue_add(slow)
-    store.queue_ack(quick.id)  # delivered in the turn it was published
-    await store.flush()
-    assert queue_rows(tmp_path / "motia.db") == [(slow.id, 0)]
-    store.close()
-
-
 async def test_sqlite_reads_and_updates_see_messages_not_committed_yet(tmp_path):
-    store = SqliteStore(tmp_path / "motia.db")
-    first, second, third = message(store), message(store), message(store)
-    for m in (first, second, third):
-        store.queue_add(m)
+    store, (first, second, third) = published(tmp_path, 3)
     assert [m.id for m in store.queue_pending("f")] == [first.id, second.id, third.id]
     assert store.queue_counts() == {"f": (3, 0)}
     first.attempts, first.error = 1, "boom"
