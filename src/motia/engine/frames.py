@@ -8,12 +8,13 @@ protocol, `docs/protocol.md` §1). Flow control is `websockets`' own: while the 
 high-water mark (a slow reader), `send()` waits for it to drain before it returns, as `websockets.send` does.
 
 Every frame of a connection must go through its writer (a frame sent with `ws.send` directly could overtake
-the queued ones). A connection with an extension negotiated, or one that is not open, takes the ordinary
-`ws.send` path (which raises `ConnectionClosed` as usual).
+the queued ones), and none is fragmented. A connection with an extension negotiated, or one that is not open,
+takes the ordinary `ws.send` path (which raises `ConnectionClosed` as usual).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 
@@ -45,7 +46,7 @@ class FrameWriter:
     async def send(self, frame: bytes) -> None:
         """Queue one text frame (UTF-8 JSON) for the end of this loop turn; wait while the peer reads slowly."""
         ws = self.ws
-        if ws.protocol.state is not OPEN or ws.protocol.extensions or ws.send_in_progress is not None:
+        if ws.protocol.state is not OPEN or ws.protocol.extensions:
             self.flush()  # keeps the order of what was queued before
             await ws.send(frame, text=True)
             return
@@ -58,7 +59,7 @@ class FrameWriter:
             await ws.drain()
         elif not self._scheduled:
             self._scheduled = True
-            ws.loop.call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every queued frame now (with one transport write)."""
