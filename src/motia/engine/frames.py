@@ -38,7 +38,7 @@ class FrameWriter:
 
     def __init__(self, ws: Connection) -> None:
         self.ws = ws
-        self.masked = ws.protocol.side is CLIENT  # a client masks every frame it sends (RFC 6455 §5.3)
+        self.masked = ws.protocol.side is CLIENT  # a client masks every frame it sends (RFC 6455, section 5.3)
         self._queued: list[bytes] = []
         self._queued_bytes = 0
         self._scheduled = False
@@ -83,7 +83,7 @@ class FrameWriter:
 
 
 def _header(length: int, masked: bool) -> bytes:
-    """A final text frame's header (RFC 6455 §5.2) for a payload of `length` bytes."""
+    """A final text frame's header (RFC 6455, section 5.2) for a payload of `length` bytes."""
     mask_bit = 0x80 if masked else 0
     if length < 126:
         return bytes((0x81, mask_bit | length))
