@@ -174,6 +174,16 @@ def _run_eagerly(name: str, call: Coroutine[Any, Any, T]) -> _Pending[T]:
     return _Pending(name, asyncio.get_running_loop().create_task(_resume(call, suspended, context)))
 
 
+def run_eagerly(call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+    """Run `call` now, on the caller's stack, as a task would run it (in a copy of the context): None when it
+    finished without suspending (a failure is logged, as a task's would be), else the task that goes on with it.
+    Costs no task and no loop turn for a call that never waits."""
+    pending = _run_eagerly(getattr(call, "__qualname__", "call"), call)
+    if pending._error is not None:
+        log.error("%s failed", pending._name, exc_info=pending._error)
+    return pending._future  # type: ignore[return-value]
+
+
 @types.coroutine
 def _resume(call: Coroutine[Any, Any, T], suspended: Any, context: contextvars.Context) -> Generator[Any, Any, T]:
     """Go on with a coroutine first run by hand: what it awaits is handed to the task driving this."""

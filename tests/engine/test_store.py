@@ -116,6 +116,87 @@ async def test_sqlite_commits_once_for_writers_of_the_same_loop_turn(tmp_path):
     store.close()
 
 
+def queue_rows(path) -> list[tuple[int, int]]:
+    """(id, dead) of every queue row committed to the file, read through a connection of its own."""
+    other = sqlite3.connect(path)
+    try:
+        return other.execute("SELECT id, dead FROM queue ORDER BY id").fetchall()
+    finally:
+        other.close()
+
+
+def published(tmp_path, count: int) -> tuple[SqliteStore, list[QueuedMessage]]:
+    """A SQLite store with `count` messages published to function "f" (not committed yet)."""
+    store = SqliteStore(tmp_path / "motia.db")
+    messages = [message(store) for _ in range(count)]
+    for m in messages:
+        store.queue_add(m)
+    return store, messages
+
+
+async def test_sqlite_published_messages_are_in_the_file_once_flushed_and_acks_delete_them(tmp_path):
+    store, (kept, done, quick) = published(tmp_path, 3)
+    store.queue_ack(quick.id)  # delivered in the turn it was published: never written
+    await store.flush()
+    assert queue_rows(tmp_path / "motia.db") == [(kept.id, 0), (done.id, 0)]
+    store.queue_ack(done.id)
+    await store.flush()
+    assert queue_rows(tmp_path / "motia.db") == [(kept.id, 0)]
+    store.close()
+
+
+async def test_sqlite_reads_and_updates_see_messages_not_committed_yet(tmp_path):
+    store, (first, second, third) = published(tmp_path, 3)
+    assert [m.id for m in store.queue_pending("f")] == [first.id, second.id, third.id]
+    assert store.queue_counts() == {"f": (3, 0)}
+    first.attempts, first.error = 1, "boom"
+    store.queue_retry(first)
+    second.attempts, second.error, second.failed_at = 3, "gave up", 2.0
+    store.queue_dead(second)
+    store.queue_ack(third.id)
+    assert [m.id for m in store.queue_dead_letters()] == [second.id]
+    await store.flush()
+    store.close()
+    reopened = SqliteStore(tmp_path / "motia.db")
+    assert [(m.id, m.attempts, m.error) for m in reopened.queue_pending("f")] == [(first.id, 1, "boom")]
+    assert [(m.id, m.error) for m in reopened.queue_dead_letters()] == [(second.id, "gave up")]
+    reopened.close()
+
+
+_KILLED_AFTER_FLUSH = """
+import asyncio, sys, time
+from motia.engine.store import QueuedMessage, SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    for _ in range(3):
+        store.queue_add(QueuedMessage(store.next_message_id(), "f", "topic", b'{"n":1}', enqueued_at=1.0))
+    await store.flush()
+    print("flushed", flush=True)
+    store.queue_add(QueuedMessage(store.next_message_id(), "f", "topic", b'{"n":2}', enqueued_at=1.0))
+    time.sleep(60)  # never committed: the loop is blocked until the kill
+
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_a_flushed_publish_survives_sigkill_and_an_unflushed_one_is_not_half_written(tmp_path):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_AFTER_FLUSH, str(tmp_path / "motia.db")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "flushed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    store = SqliteStore(tmp_path / "motia.db")  # the killed holder's lock went with it
+    assert [(m.id, m.payload) for m in store.queue_pending("f")] == [(1, b'{"n":1}'), (2, b'{"n":1}'),
+                                                                     (3, b'{"n":1}')]
+    store.close()
+
+
 async def test_a_full_database_is_a_store_error_not_a_crash(tmp_path):
     store = SqliteStore(tmp_path / "motia.db")
     store.db.execute("PRAGMA max_page_count = 20")  # a disk that fills up after a few pages

@@ -1,9 +1,9 @@
 """Durable topic queues (docs/protocol.md §3.6, §5): `durable:subscriber` triggers and `iii::durable::publish`.
 
 Every function subscribed to a topic gets its own copy of each message (fan-out per function; replicas
-of one function compete for it). A message is stored before `publish` returns and deleted when its
-delivery succeeds; a failed delivery is retried with fixed or exponential back-off and, after
-`maxRetries` retries, moved to the dead letters, which can be listed and re-driven. FIFO subscribers
+of one function compete for it). A message is stored before `publish` returns (or already delivered: see
+`store.py`) and deleted when its delivery succeeds; a failed delivery is retried with fixed or exponential
+back-off and, after `maxRetries` retries, moved to the dead letters, which can be listed and re-driven. FIFO subscribers
 deliver one message at a time per message group, in publish order, a failing message blocking its group.
 
 A subscription is identified by its (topic, function id) and is remembered in the store, so it outlives the

@@ -4,7 +4,10 @@ One interface, two implementations: `SqliteStore` (the default; `.motia/motia.db
 `MemoryStore` (`--memory`, tests). Mutations are plain calls on the event-loop thread; `await
 store.flush()` returns once everything written so far is durable. SQLite writes go into one open
 transaction that is committed once per loop iteration, so concurrent writers share a commit (group
-commit) and no operation hops to a thread.
+commit) and no operation hops to a thread. The two writes of every event (a queue message stored when it is
+published, deleted when its delivery succeeds) are not executed one by one: they gather until the commit, or
+until anything else touches the queue table, and go in as one `executemany` each; a message delivered
+before its publish was committed is never written at all.
 """
 
 from __future__ import annotations
@@ -312,6 +315,10 @@ CREATE TABLE IF NOT EXISTS subscription (
 ) WITHOUT ROWID;
 """
 
+_INSERT_MESSAGE = (
+    "INSERT INTO queue (id, function_id, topic, payload, group_id, attempts, available_at, traceparent, enqueued_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _MESSAGE_COLUMNS = (
     "id, function_id, topic, payload, group_id, attempts, available_at, traceparent, enqueued_at, error, failed_at"
 )
@@ -384,7 +391,11 @@ class SqliteStore(Store):
         self._next_id = int(row[0] or 0)
         self._in_transaction = False
         self._failure: StoreError | None = None
-        self._commit: asyncio.Future[None] | None = None
+        self._commit_due = False  # a commit is scheduled for the next loop turn
+        self._waiters: list[asyncio.Future[None]] = []  # flush() calls waiting for that commit
+        # Queue messages published and acknowledged since the last commit, not executed yet (see the module doc).
+        self._adds: dict[int, tuple[Any, ...]] = {}
+        self._acks: list[tuple[int]] = []
 
     def _check(self) -> None:
         """A damaged file is refused at start, naming the file and the way out, instead of failing requests
@@ -405,63 +416,102 @@ class SqliteStore(Store):
 
     # --- transactions -------------------------------------------------------------------------------
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+    def _begin(self) -> None:
         if not self._in_transaction:
             self.db.execute("BEGIN")
             self._in_transaction = True
             self._failure = None
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        if self._adds or self._acks:
+            self._apply_queued()  # in call order: this statement may touch a message still in the buffers
+        self._begin()
         try:
             return self.db.execute(sql, args)
         except sqlite3.Error as exc:
-            error = StoreError(f"cannot write to the data store {self.path}: {exc}")
-            if not self.db.in_transaction:
-                # SQLite rolled the whole transaction back (a full disk does that): every writer that shares
-                # it must hear so from its flush(), not just this one.
-                self._failure = error
-            raise error from None
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        error = StoreError(f"cannot write to the data store {self.path}: {exc}")
+        if not self.db.in_transaction:
+            # SQLite rolled the whole transaction back (a full disk does that): every writer that shares
+            # it must hear so from its flush(), not just this one.
+            self._failure = error
+        return error
+
+    def _apply_queued(self) -> None:
+        """Execute the buffered queue inserts and deletes in the open transaction (one statement each)."""
+        adds, acks = self._adds, self._acks
+        self._adds, self._acks = {}, []
+        self._begin()
+        try:
+            if adds:
+                self.db.executemany(_INSERT_MESSAGE, adds.values())
+            if acks:
+                self.db.executemany("DELETE FROM queue WHERE id=?", acks)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
+    def _dirty(self) -> bool:
+        return self._in_transaction or bool(self._adds) or bool(self._acks)
 
     async def flush(self) -> None:
-        if not self._in_transaction:
+        if not self._dirty():
             return
+        # A future per caller (not one shared and shielded): a caller that is cancelled cancels only its own.
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         self.request_flush()
-        assert self._commit is not None
-        await asyncio.shield(self._commit)
+        await waiter
 
     def request_flush(self) -> None:
-        if self._in_transaction and self._commit is None:
-            loop = asyncio.get_running_loop()
-            self._commit = loop.create_future()
-            loop.call_soon(self._commit_now)
+        if not self._commit_due and self._dirty():
+            self._commit_due = True
+            asyncio.get_running_loop().call_soon(self._commit_now)
+
+    def _read_queue(self) -> None:
+        """Before a read of the queue table: the buffered writes go in first, so that it sees them."""
+        if self._adds or self._acks:
+            self._apply_queued()
 
     def _commit_now(self) -> None:
-        future, self._commit = self._commit, None
+        waiters, self._waiters = self._waiters, []
+        self._commit_due = False
         try:
+            if self._adds or self._acks:
+                self._apply_queued()
             if self._failure is not None:
                 raise sqlite3.OperationalError(str(self._failure))
             if self._in_transaction:
                 self._in_transaction = False
                 self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             self._in_transaction = False
             self._failure = None
             error = StoreError(f"cannot commit to the data store {self.path}: {exc}")
             if self.db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
-            if future is not None and not future.done():
-                future.set_exception(error)
-                future.exception()  # a request_flush() nobody awaits must not warn "never retrieved"
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
             return
-        if future is not None and not future.done():
-            future.set_result(None)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, StoreError):
+            if self._adds or self._acks:
+                self._apply_queued()
         if self._in_transaction:
             self._in_transaction = False
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("COMMIT")
-        if self._commit is not None and not self._commit.done():
-            self._commit.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         self.db.close()
         self._lock.close()  # releases the lock
 
@@ -527,15 +577,14 @@ class SqliteStore(Store):
         return self._next_id
 
     def queue_add(self, message: QueuedMessage) -> None:
-        self._write(
-            "INSERT INTO queue (id, function_id, topic, payload, group_id, attempts, available_at, traceparent, "
-            "enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message.id, message.function_id, message.topic, message.payload, message.group_id, message.attempts,
-             message.available_at, message.traceparent, message.enqueued_at),
+        self._adds[message.id] = (
+            message.id, message.function_id, message.topic, message.payload, message.group_id, message.attempts,
+            message.available_at, message.traceparent, message.enqueued_at,
         )
 
     def queue_ack(self, message_id: int) -> None:
-        self._write("DELETE FROM queue WHERE id=?", (message_id,))
+        if self._adds.pop(message_id, None) is None:  # else it was never written, and need not be
+            self._acks.append((message_id,))
 
     def queue_retry(self, message: QueuedMessage) -> None:
         self._write(
@@ -550,6 +599,7 @@ class SqliteStore(Store):
         )
 
     def queue_revive(self, message_id: int, available_at: float) -> QueuedMessage | None:
+        self._read_queue()
         row = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE id=? AND dead=1", (message_id,)).fetchone()
         if row is None:
             return None
@@ -565,16 +615,19 @@ class SqliteStore(Store):
         return self._write("DELETE FROM queue WHERE id=? AND dead=1", (message_id,)).rowcount > 0
 
     def queue_pending(self, function_id: str) -> list[QueuedMessage]:
+        self._read_queue()
         rows = self.db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE function_id=? AND dead=0 ORDER BY id", (function_id,)
         )
         return [_message(row) for row in rows]
 
     def queue_dead_letters(self) -> list[QueuedMessage]:
+        self._read_queue()
         rows = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE dead=1 ORDER BY id")
         return [_message(row) for row in rows]
 
     def queue_counts(self) -> dict[str, tuple[int, int]]:
+        self._read_queue()
         counts: dict[str, tuple[int, int]] = {}
         for function_id, dead, count in self.db.execute("SELECT function_id, dead, count(*) FROM queue GROUP BY 1, 2"):
             pending, dead_count = counts.get(function_id, (0, 0))

@@ -21,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..frames import FrameWriter
 from ..json_depth import decode_shallow
 from ..protocol import (
     ENGINE_FEATURES,
@@ -76,6 +77,7 @@ class WebSocketConnection(Connection):
         super().__init__()
         self.engine = engine
         self.ws = ws
+        self.frames = FrameWriter(ws)  # every frame to the worker goes through it, in order
         self.channels = channels
         self.spawn = spawn
         self.pending: dict[str, asyncio.Future[InvocationResult]] = {}
@@ -108,7 +110,7 @@ class WebSocketConnection(Connection):
         future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
         self.pending[invocation_id] = future
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
             return await future
         except ConnectionClosed:
             self.closed = True  # clean-up follows; until then replicas are preferred
@@ -133,7 +135,7 @@ class WebSocketConnection(Connection):
         self.responses[invocation_id] = response
         streamed = False
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
             result = await future
             streamed = isinstance(result.result, HttpResponseData) and isinstance(result.result.body, AsyncIterator)
             return result
@@ -191,11 +193,12 @@ class WebSocketConnection(Connection):
         if isinstance(message, InvocationResult) and type(message.result) is HttpResponseData:
             message.result = http_response_wire(message.result)  # one of our steps, called by this worker
         try:
-            await self.ws.send(encode_message(message), text=True)
+            await self.frames.send(encode_message(message))
         except ConnectionClosed:
             log.debug("worker %s is gone; %s not delivered", self.name, type(message).__name__)
 
     async def close(self) -> None:
+        self.frames.flush()
         await self.ws.close()
 
     def resolve(self, result: InvocationResult) -> None:

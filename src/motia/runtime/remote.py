@@ -23,7 +23,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .._backoff import ReconnectPolicy
+from .._pending import run_eagerly
 from ..crontab import to_iii
+from ..frames import FrameWriter
 from ..protocol import (
     Action,
     ErrorBody,
@@ -92,6 +94,7 @@ class WebSocketTransport(Transport):
         self.connects = 0
         self.rejected: RegistrationRejected | None = None
         self._ws: ClientConnection | None = None
+        self._frames: FrameWriter | None = None  # the frames of `_ws`: every frame on it goes through this
         self._connected = asyncio.Event()
         self._pong = asyncio.Event()
         self._pending: dict[str, asyncio.Future[InvocationResult]] = {}
@@ -126,12 +129,13 @@ class WebSocketTransport(Transport):
     async def close(self) -> None:
         """Leave gracefully: stop receiving new calls, finish the running ones, then disconnect."""
         self._closing = True
-        ws = self._ws
-        if ws is not None and self._connected.is_set():
+        ws, frames = self._ws, self._frames
+        if ws is not None and frames is not None and self._connected.is_set():
             try:
-                await asyncio.wait_for(self._drain(ws), self.drain_timeout)
+                await asyncio.wait_for(self._drain(frames), self.drain_timeout)
             except (asyncio.TimeoutError, ConnectionClosed):
                 log.warning("closing the engine connection with %d calls still running", len(self._running))
+            frames.flush()
             await ws.close()
         if self._runner is not None:
             self._runner.cancel()
@@ -145,17 +149,17 @@ class WebSocketTransport(Transport):
         self._fail_pending("the worker is shutting down")
         self.worker.detach()  # module-level helpers stop finding this app
 
-    async def _drain(self, ws: ClientConnection) -> None:
+    async def _drain(self, frames: FrameWriter) -> None:
         # Unregister first so the engine routes new calls to a replica; the pong of a ping sent after the
         # unregistrations proves the engine applied them (it handles a connection's frames in order), so
         # every call it will ever send us has arrived before it.
         for message in reversed(self.worker.registrations):
             if isinstance(message, RegisterTrigger):
-                await ws.send(encode_message(UnregisterTrigger(message.id, message.trigger_type)), text=True)
+                await frames.send(encode_message(UnregisterTrigger(message.id, message.trigger_type)))
             elif isinstance(message, RegisterFunction):
-                await ws.send(encode_message(UnregisterFunction(message.id)), text=True)
+                await frames.send(encode_message(UnregisterFunction(message.id)))
         self._pong.clear()
-        await ws.send(encode_message(Ping()), text=True)
+        await frames.send(encode_message(Ping()))
         await self._pong.wait()
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
@@ -194,6 +198,7 @@ class WebSocketTransport(Transport):
         """One connection, from `workerregistered` to close; True when the registration went through."""
         registered = False
         reader: asyncio.Task[None] | None = None
+        frames = FrameWriter(ws)
         try:
             first = decode_message(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT))
             if isinstance(first, ProtocolError):
@@ -208,13 +213,13 @@ class WebSocketTransport(Transport):
             previous = self.worker_id, self.reattach_token
             self.worker_id, self.reattach_token = first.worker_id, first.reattach_token
             if previous[0] is not None and previous[1] is not None:
-                await ws.send(encode_message(Reattach(previous[0], previous[1])), text=True)
-            self._ws = ws
-            reader = asyncio.get_running_loop().create_task(self._read(ws))
+                await frames.send(encode_message(Reattach(previous[0], previous[1])))
+            self._ws, self._frames = ws, frames
+            reader = asyncio.get_running_loop().create_task(self._read(ws, frames))
             await self.worker.attach(self)
-            await ws.send(encode_message(InvokeFunction(
+            await frames.send(encode_message(InvokeFunction(
                 "engine::workers::register", self.metadata(), action=Action("void"),
-            )), text=True)
+            )))
             registered = True
             self.connects += 1
             self._connected.set()
@@ -226,15 +231,16 @@ class WebSocketTransport(Transport):
             log.error("the engine at %s did not accept the connection: %s", self.url, exc)
         finally:
             self._connected.clear()
-            self._ws = None
+            self._ws = self._frames = None
             if reader is not None and not reader.done():
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
             self._fail_pending("the connection to the engine was lost")
+            frames.flush()
             await ws.close()
         return registered
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, frames: FrameWriter) -> None:
         try:
             async for frame in ws:
                 try:
@@ -243,7 +249,7 @@ class WebSocketTransport(Transport):
                     log.warning("dropped a frame from the engine that does not decode: %s", exc)
                     continue
                 if isinstance(message, InvokeFunction):
-                    self._spawn(self._serve(ws, message))
+                    self._spawn(self._serve(frames, message))
                 elif isinstance(message, InvocationResult):
                     future = self._pending.get(message.invocation_id or "")
                     if future is not None and not future.done():
@@ -251,7 +257,7 @@ class WebSocketTransport(Transport):
                 elif isinstance(message, Pong):
                     self._pong.set()
                 elif isinstance(message, Ping):
-                    await ws.send(encode_message(Pong()), text=True)
+                    await frames.send(encode_message(Pong()))
                 else:
                     if isinstance(message, RegistrationRejected) and message.code != "FUNCTION_NAMESPACE_CONFLICT":
                         self.rejected = message  # fatal (§2.4): no reconnecting after this
@@ -263,7 +269,7 @@ class WebSocketTransport(Transport):
         except ConnectionClosed:
             pass
 
-    async def _serve(self, ws: ClientConnection, message: InvokeFunction) -> None:
+    async def _serve(self, frames: FrameWriter, message: InvokeFunction) -> None:
         """One call from the engine, run concurrently with the others; the result goes back on the connection
         the call came on (after a reconnect the engine has already failed it, §1.6)."""
         data = message.data
@@ -296,7 +302,7 @@ class WebSocketTransport(Transport):
             else:
                 result.result = http_response_wire(response)
         try:
-            await ws.send(encode_message(result), text=True)
+            await frames.send(encode_message(result))
         except ConnectionClosed:
             log.debug("result of %s not delivered: the connection closed", message.function_id)
 
@@ -337,9 +343,12 @@ class WebSocketTransport(Transport):
         return f"{base.rstrip('/')}/ws/channels/{ref['channel_id']}?{params}"
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        # Most calls (a handler that does not wait on I/O) run to their result right here, with no task and no
+        # loop turn; one that suspends goes on in a task, tracked for the drain.
+        task = run_eagerly(coro)
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     def _fail_pending(self, reason: str) -> None:
         for invocation_id, future in list(self._pending.items()):
@@ -349,13 +358,13 @@ class WebSocketTransport(Transport):
     # --- Transport ----------------------------------------------------------------------------------
 
     async def send(self, message: Message) -> None:
-        ws = self._ws
-        if ws is None:
+        frames = self._frames
+        if frames is None:
             await asyncio.wait_for(self._connected.wait(), self.invocation_timeout)
-            ws = self._ws
-            assert ws is not None
+            frames = self._frames
+            assert frames is not None
         try:
-            await ws.send(encode_message(for_external_engine(message)), text=True)
+            await frames.send(encode_message(for_external_engine(message)))
         except ConnectionClosed:
             # What a registration carried is replayed on the next connection; a lost void call is lost, as
             # with the SDKs.
