@@ -18,7 +18,8 @@ from tests.conftest import ROOT
 SRC = ROOT / "src"
 
 # The spine: wire types and small utilities every layer may use; they import nothing outside the spine.
-SPINE = {"motia.protocol", "motia.frames", "motia.errors", "motia._deadlines", "motia.crontab", "motia.json_depth", "motia._backoff"}
+SPINE = {"motia.protocol", "motia.frames", "motia.errors", "motia._deadlines", "motia.crontab", "motia.json_depth",
+         "motia._backoff"}
 # What the embedded engine may import besides itself.
 ENGINE_MAY_IMPORT = SPINE
 # The composition root: the one module that assembles an app from the engine, the runtime and the operator pages.
