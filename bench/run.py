@@ -301,6 +301,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--only",
                         default="http,workers,logging,official,events,recording,redis,calls,ws,startup,codegen")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the report's file (default: results/<date>.md for a whole run, "
+                             "results/<date>-<parts>.md with --only, so a partial rerun keeps the day's full report)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     today = datetime.date.today().isoformat()
@@ -345,9 +348,12 @@ def main() -> None:
         lines += subprocess_section("Codegen", [PY, "bench/codegen.py", "--repeat", "3"],
                                     "Fresh `motia codegen ...` processes, best of 3.", verbatim=True)
     text = "\n".join(lines)
-    results = HERE / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"{today}.md").write_text(text + "\n")
+    out = args.out
+    if out is None:
+        whole = parts >= set(parser.get_default("only").split(","))
+        out = HERE / "results" / (f"{today}.md" if whole else f"{today}-{'-'.join(sorted(parts))}.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
     print(text)
 
 
