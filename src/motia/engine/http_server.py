@@ -4,23 +4,36 @@
 rather than queued. Every answer the server gives itself (408, 400, 431, 503) is in the error envelope.
 
 `protocol_class(limits)` is uvicorn's httptools protocol with these limits (`HttpLimits`); `App` serves with it.
+
+It also takes a complete request down a shorter path (the fast lane): a request whose head and body came in one
+read is started at the end of that read, its task's first step run at once on Python 3.12+ (a handler that
+awaits nothing is answered without the task ever being scheduled), and the response's status line, headers and
+body go out in one `transport.write` instead of two. The request is still uvicorn's `RequestResponseCycle` (a
+subclass), so keep-alive, pipelining, flow control, HEAD, disconnects, graceful shutdown (a suspended request is
+in `server_state.tasks`) and the deadlines below work as before; a body still arriving, `Expect: 100-continue`
+and streamed responses take uvicorn's own path. An idle kept-alive connection is closed by the connection's
+timer too, instead of a timer handle made and cancelled per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import sys
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from .. import errors
 from .http import HttpLimits
 
 log = logging.getLogger("motia.engine.http")
 
-# A connection's timer ticks this many times per (shortest) deadline: a slow client is cut off at most 2/TICKS
-# of that deadline after its own, and a request costs nothing extra.
+EAGER_TASKS = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True)
+
+# A connection's timer ticks this many times per (shortest) deadline: a slow client (or an idle kept-alive
+# connection) is cut off at most 2/TICKS of that deadline after its own, and a request costs nothing extra.
 TICKS = 8
 
 
@@ -51,7 +64,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         if cap is not None and len(self.connections) > cap:
             self.app = _overloaded  # every request of this connection: 503, then the connection is closed
         limits = self.limits
-        self._period = min(limits.header_timeout, limits.body_timeout, limits.write_timeout) / TICKS
+        self._period = min(limits.header_timeout, limits.body_timeout, limits.write_timeout,
+                           limits.keep_alive_timeout) / TICKS
         self._watched: object = None  # the head (its scope) or body (its cycle) in progress at the last tick
         self._since = 0.0  # when that was first seen
         # Head limits. httptools hands over a header only once it is complete, so a single endless header is
@@ -66,6 +80,9 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._drained = False
         self._write_since = self.loop.time()
         self._timer: asyncio.TimerHandle | None = self.loop.call_later(self._period, self._tick)
+        # The fast lane: the request whose start waits for the end of the read in progress (`_reading_data`).
+        self._reading_data = False
+        self._held: tuple[RequestResponseCycle, Any] | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -108,13 +125,21 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         in_head, heads = self._in_head, self._heads
-        super().data_received(data)  # a callback's _Refused, like any parser error, ends in send_400_response
+        self._reading_data = True
+        try:
+            super().data_received(data)  # a callback's _Refused, like any parser error, ends in send_400_response
+        finally:
+            self._reading_data = False
         if in_head and self._in_head and heads == self._heads and not self.transport.is_closing():
             # All of `data` belongs to a head still incomplete (one header may be all of it).
             self._head_fed += len(data)
             if self._head_fed > self.limits.max_head_size:
                 self._refusal = self._head_too_large()
                 self.send_400_response("")
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._start(*held, eager=True)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser refuses: in the envelope (431 for a head over a limit)."""
@@ -123,6 +148,48 @@ class DeadlineProtocol(HttpToolsProtocol):
         log.debug("answering %s to %s: %s", status, _peer(self.client), message)
         self._send_error(status, code, message)
         self.transport.close()
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, without its keep-alive timer: a timer handle made per response and cancelled by the next
+        request was a measurable share of a fast request. The connection's timer closes an idle connection."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+
+    # --- the fast lane ----------------------------------------------------------------------------------
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """uvicorn starts a request at the end of its head; this waits for the end of the read (the body that
+        came with the head is in by then). A pipelined request, started when the one before it is answered,
+        starts as an ordinary task (eagerly, a pipeline answered at once would nest one request per level)."""
+        if self._reading_data and cycle is self.cycle:
+            self._held = (cycle, app)  # started by data_received once the parser is done with this read
+            return
+        self._start(cycle, app, eager=False)
+
+    def _start(self, cycle: RequestResponseCycle, app: Any, *, eager: bool) -> None:
+        if cycle.more_body or cycle.waiting_for_100_continue:
+            super()._start_asgi_task(cycle, app)  # the body is still coming: uvicorn's task reads it
+            return
+        cycle.__class__ = OneWriteCycle  # same attributes: only `send` differs
+        # uvicorn's opt-in fresh context per request (`reset_contextvars`, uvicorn >= 0.50), else a copy.
+        context = contextvars.Context() if getattr(self.config, "reset_contextvars", False) else None
+        if eager and EAGER_TASKS:
+            # Its first step runs now: a handler that awaits nothing is answered before this returns, and its
+            # task is never scheduled. (On 3.11 a coroutine stepped outside a task would find no
+            # `asyncio.current_task()`, which `asyncio.timeout`, anyio and motia's time limits need.)
+            task = asyncio.Task(cycle.run_asgi(app), loop=self.loop, context=context,  # type: ignore[call-arg]
+                                eager_start=True)
+            if task.done():
+                return
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app), context=context)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)  # uvicorn's graceful shutdown waits for these
 
     # --- the response's reader ---------------------------------------------------------------------
 
@@ -151,7 +218,11 @@ class DeadlineProtocol(HttpToolsProtocol):
             return (scope if scope is not None else self), self.limits.header_timeout  # self: not a byte yet
         if cycle.more_body:
             return cycle, self.limits.body_timeout
-        return None, 0.0  # the request is in: a slow handler is not a slow client; idle is keep-alive's business
+        if cycle.response_complete and not self.pipeline:
+            # Idle between requests: kept alive for keep_alive_timeout. The cycle's event stands for this idle
+            # time alone (the cycle itself stood for its body, whose time must not count).
+            return cycle.message_event, self.limits.keep_alive_timeout
+        return None, 0.0  # the request is in: a slow handler is not a slow client
 
     def _tick(self) -> None:
         self._timer = None
@@ -175,6 +246,9 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _expire(self, part: object) -> None:
         cycle = self.cycle
+        if cycle is not None and part is cycle.message_event:  # idle past keep_alive_timeout: closed, no answer
+            self.transport.close()
+            return
         if part is cycle and cycle is not None:
             log.debug("closing a connection from %s: the request body did not arrive within %ss",
                       _peer(self.client), self.limits.body_timeout)
@@ -201,6 +275,65 @@ class DeadlineProtocol(HttpToolsProtocol):
             body,
         ])
         self.transport.write(b"".join(content))
+
+
+class _Parts:
+    """Stands in for the transport while a response's head is built: the head's bytes are kept, not sent."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle whose response head waits for the first body message: a complete
+    response (the engine's usual answer) is one write, one system call, instead of two. Streams, HEAD, a paused
+    transport or a client gone take uvicorn's own path for what follows the head."""
+
+    _head: Any = None  # the held `http.response.start` message
+
+    async def send(self, message: Any) -> None:
+        head = self._head
+        if head is None:
+            if message["type"] == "http.response.start" and not self.response_started and not self.disconnected:
+                self._head = message
+                return
+            await super().send(message)
+            return
+        self._head = None
+        if self.flow.write_paused or self.disconnected or message["type"] != "http.response.body":
+            await super().send(head)
+            await super().send(message)
+            return
+        transport, held = self.transport, _Parts()
+        self.transport = held  # type: ignore[assignment]
+        try:
+            await super().send(head)  # checks and formats the head (never suspends: the transport is not paused)
+        finally:
+            self.transport = transport
+        body: bytes = message.get("body", b"")
+        if message.get("more_body", False) or self.chunked_encoding:
+            transport.write(b"".join(held.parts))
+            await super().send(message)
+            return
+        if self.scope["method"] == "HEAD":
+            body = b""
+        elif len(body) != self.expected_content_length:
+            transport.write(b"".join(held.parts))
+            raise RuntimeError("Response content longer than Content-Length" if len(body) > self.expected_content_length
+                               else "Response content shorter than Content-Length")
+        self.expected_content_length = 0
+        held.parts.append(body)
+        transport.write(b"".join(held.parts))
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            transport.close()
+        self.on_response()
 
 
 _UNAVAILABLE = errors.error_body(errors.SERVICE_UNAVAILABLE, "Too many connections; try again shortly")
