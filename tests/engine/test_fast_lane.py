@@ -77,7 +77,7 @@ def read_response(sock: socket.socket, buffer: bytearray) -> tuple[bytes, dict[s
         chunk = sock.recv(65536)
         assert chunk, f"the connection closed before a response head; got {bytes(buffer)!r}"
         buffer += chunk
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    head = bytes(buffer).partition(b"\r\n\r\n")[0]
     status, *lines = head.split(b"\r\n")
     headers = {k.decode().lower(): v.decode().strip() for k, _, v in (line.partition(b":") for line in lines)}
     size = int(headers.get("content-length", "0"))
@@ -100,7 +100,8 @@ def closed_by_server(sock: socket.socket) -> bool:
 def test_pipelined_requests_in_one_write_are_answered_in_order(client: httpx.Client) -> None:
     kinds = [kind for _ in range(12) for kind in ("now", "later")]  # handlers that suspend between the others
     names = [f"{kind}{i}" for i, kind in enumerate(kinds)]
-    raw = b"".join(f"GET /{kind}/{name} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for kind, name in zip(kinds, names))
+    raw = b"".join(f"GET /{kind}/{name} HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+                   for kind, name in zip(kinds, names, strict=True))
     raw += b'POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 8\r\n\r\n{"a": 1}'
     with connect(str(client.base_url)) as sock:
         sock.sendall(raw)  # one write: the server parses them all in one read

@@ -23,7 +23,13 @@ import logging
 import sys
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from .. import errors
 from .http import HttpLimits
@@ -175,19 +181,19 @@ class DeadlineProtocol(HttpToolsProtocol):
         if cycle.more_body or cycle.waiting_for_100_continue:
             super()._start_asgi_task(cycle, app)  # the body is still coming: uvicorn's task reads it
             return
-        cycle.__class__ = OneWriteCycle  # same attributes: only `send` differs
+        run = OneWrite(cycle).run(app)
         # uvicorn's opt-in fresh context per request (`reset_contextvars`, uvicorn >= 0.50), else a copy.
         context = contextvars.Context() if getattr(self.config, "reset_contextvars", False) else None
         if eager and EAGER_TASKS:
             # Its first step runs now: a handler that awaits nothing is answered before this returns, and its
             # task is never scheduled. (On 3.11 a coroutine stepped outside a task would find no
             # `asyncio.current_task()`, which `asyncio.timeout`, anyio and motia's time limits need.)
-            task = asyncio.Task(cycle.run_asgi(app), loop=self.loop, context=context,  # type: ignore[call-arg]
-                                eager_start=True)
+            task = asyncio.Task(run, loop=self.loop, context=context, eager_start=True)  # type: ignore[call-arg]
             if task.done():
                 return
         else:
-            task = self.loop.create_task(cycle.run_asgi(app), context=context)
+            # (`context.run` rather than create_task's `context=`, which Python 3.10 lacks.)
+            task = self.loop.create_task(run) if context is None else context.run(self.loop.create_task, run)
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)  # uvicorn's graceful shutdown waits for these
 
@@ -277,63 +283,103 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(content))
 
 
-class _Parts:
-    """Stands in for the transport while a response's head is built: the head's bytes are kept, not sent."""
+class OneWrite:
+    """The `send` of a request on the fast lane: the response head waits for the body, and a complete response
+    (the engine's usual answer: a content-length and one body message) goes out in one write, formatted as
+    uvicorn's `RequestResponseCycle.send` formats it. Anything else (a stream, a paused transport, a client
+    gone, uvicorn's own access log, a head uvicorn must check further) is handed to that `send` as it came."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("cycle", "head")
 
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self.cycle = cycle
+        self.head: Any = None
 
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-
-
-class OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request/response cycle whose response head waits for the first body message: a complete
-    response (the engine's usual answer) is one write, one system call, instead of two. Streams, HEAD, a paused
-    transport or a client gone take uvicorn's own path for what follows the head."""
-
-    _head: Any = None  # the held `http.response.start` message
+    async def run(self, app: Any) -> None:
+        """uvicorn's `RequestResponseCycle.run_asgi`, the app called with this `send`."""
+        cycle = self.cycle
+        try:
+            result = await app(cycle.scope, cycle.receive, self.send)
+        except BaseException as exc:
+            cycle.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not cycle.response_started:
+                self.head = None
+                await cycle.send_500_response()
+            else:
+                cycle.transport.close()
+        else:
+            if result is not None:
+                cycle.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                cycle.transport.close()
+            elif self.head is not None or (not cycle.response_started and not cycle.disconnected):
+                cycle.logger.error("ASGI callable returned without starting response.")
+                self.head = None
+                await cycle.send_500_response()
+            elif not cycle.response_complete and not cycle.disconnected:
+                cycle.logger.error("ASGI callable returned without completing response.")
+                cycle.transport.close()
+        finally:
+            cycle.on_response = lambda: None
 
     async def send(self, message: Any) -> None:
-        head = self._head
+        cycle, head = self.cycle, self.head
         if head is None:
-            if message["type"] == "http.response.start" and not self.response_started and not self.disconnected:
-                self._head = message
+            if message["type"] == "http.response.start" and not cycle.response_started:
+                self.head = message  # held for the body
                 return
-            await super().send(message)
+            await RequestResponseCycle.send(cycle, message)
             return
-        self._head = None
-        if self.flow.write_paused or self.disconnected or message["type"] != "http.response.body":
-            await super().send(head)
-            await super().send(message)
+        if message["type"] == "http.response.start":
+            # Nothing was written yet: uvicorn's 500 after an app error (a new head) replaces the held one.
+            self.head = message
             return
-        transport, held = self.transport, _Parts()
-        self.transport = held  # type: ignore[assignment]
-        try:
-            await super().send(head)  # checks and formats the head (never suspends: the transport is not paused)
-        finally:
-            self.transport = transport
-        body: bytes = message.get("body", b"")
-        if message.get("more_body", False) or self.chunked_encoding:
-            transport.write(b"".join(held.parts))
-            await super().send(message)
+        self.head = None
+        content = None
+        if (message["type"] == "http.response.body" and not message.get("more_body", False)
+                and not cycle.disconnected and not cycle.flow.write_paused and not cycle.access_log):
+            content = self._head(head["status"], head.get("headers", ()), message.get("body", b""))
+        if content is None:
+            await RequestResponseCycle.send(cycle, head)
+            await RequestResponseCycle.send(cycle, message)
             return
-        if self.scope["method"] == "HEAD":
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        cycle.transport.write(b"".join(content))
+        cycle.response_complete = True
+        cycle.message_event.set()
+        if not cycle.keep_alive:
+            cycle.transport.close()
+        cycle.on_response()
+
+    def _head(self, status: int, headers: Any, body: bytes) -> list[bytes] | None:
+        """Status line, headers and body as uvicorn writes them; None when uvicorn's own path must take it."""
+        cycle = self.cycle
+        content = [STATUS_LINE[status]]
+        length = -1
+        close = False
+        for name, value in (*cycle.default_headers, *headers):
+            if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+                return None  # uvicorn raises its error
+            name = name.lower()
+            if name == b"content-length":
+                if length < 0:
+                    length = int(value)
+            elif name == b"transfer-encoding":
+                return None
+            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
+                cycle.keep_alive = False
+                close = True
+            content.extend([name, b": ", value, b"\r\n"])
+        head_only = cycle.scope["method"] == "HEAD"
+        if head_only:
             body = b""
-        elif len(body) != self.expected_content_length:
-            transport.write(b"".join(held.parts))
-            raise RuntimeError("Response content longer than Content-Length" if len(body) > self.expected_content_length
-                               else "Response content shorter than Content-Length")
-        self.expected_content_length = 0
-        held.parts.append(body)
-        transport.write(b"".join(held.parts))
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            transport.close()
-        self.on_response()
+        elif len(body) != (length if length >= 0 or status not in (204, 304) else 0):
+            return None  # no length (uvicorn chunks the body) or a body of another length (uvicorn raises)
+        if not cycle.keep_alive and not close:
+            content.append(b"connection: close\r\n")
+        content.append(b"\r\n")
+        content.append(body)
+        return content
 
 
 _UNAVAILABLE = errors.error_body(errors.SERVICE_UNAVAILABLE, "Too many connections; try again shortly")
