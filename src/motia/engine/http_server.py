@@ -8,11 +8,12 @@ rather than queued. Every answer the server gives itself (408, 400, 431, 503) is
 It also takes a complete request down a shorter path (the fast lane): a request whose head and body came in one
 read is started at the end of that read, its task's first step run at once on Python 3.12+ (a handler that
 awaits nothing is answered without the task ever being scheduled), and the response's status line, headers and
-body go out in one `transport.write` instead of two. The request is still uvicorn's `RequestResponseCycle` (a
-subclass), so keep-alive, pipelining, flow control, HEAD, disconnects, graceful shutdown (a suspended request is
-in `server_state.tasks`) and the deadlines below work as before; a body still arriving, `Expect: 100-continue`
-and streamed responses take uvicorn's own path. An idle kept-alive connection is closed by the connection's
-timer too, instead of a timer handle made and cancelled per request.
+body go out in one `transport.write` instead of two (`OneWrite`, the app's `send`). The request is still
+uvicorn's `RequestResponseCycle` (its `receive`, its state), so keep-alive, pipelining, flow control, HEAD,
+disconnects, graceful shutdown (a suspended request is in `server_state.tasks`) and the deadlines below work as
+before; a body still arriving, `Expect: 100-continue` and streamed responses take uvicorn's own path. An idle
+kept-alive connection is closed by the connection's timer too, instead of a timer handle made and cancelled per
+request.
 """
 
 from __future__ import annotations
