@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 
@@ -82,13 +83,28 @@ def _current() -> tuple[asyncio.Task[Any] | None, Deadlines | None]:
 
 
 async def with_timeout(awaitable: Awaitable[Any], seconds: float | None) -> Any:
-    """Await with a time limit; raises TimeoutError when it runs out (the awaitable is cancelled)."""
+    """Await with a time limit; raises TimeoutError when it runs out (the awaitable is cancelled).
+
+    A coroutine is stepped first: one that finishes without suspending (most HTTP handlers) needs no limit,
+    since nothing could have cancelled it. The limit is put in place at its first suspension, counted from the
+    call (what ran before that counts too)."""
     if seconds is None:
         return await awaitable
+    if type(awaitable) is not types.CoroutineType:
+        return await _limited(awaitable, seconds, time.monotonic() + seconds)
+    due = time.monotonic() + seconds
+    try:
+        waiting = awaitable.send(None)
+    except StopIteration as stop:
+        return stop.value
+    return await _limited(_resume(awaitable, waiting), seconds, due)
+
+
+async def _limited(awaitable: Awaitable[Any], seconds: float, due: float) -> Any:
     task, deadlines = _current()
     if task is None or deadlines is None:  # pragma: no cover - always inside a task under asyncio
         return await awaitable
-    bucket = deadlines.add(task, seconds)
+    bucket = deadlines.add(task, due - time.monotonic())
     try:
         return await awaitable
     except asyncio.CancelledError:
@@ -101,6 +117,28 @@ async def with_timeout(awaitable: Awaitable[Any], seconds: float | None) -> Any:
         raise
     finally:
         deadlines.discard(bucket, task)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
+    """The rest of a coroutine already stepped once, awaitable again: what it waits on goes up to the task,
+    the task's wake-ups and cancellations down to it."""
+    while True:
+        try:
+            value = yield waiting
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation thrown into the task
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                waiting = coro.send(value)
+            except StopIteration as stop:
+                return stop.value
 
 
 class BucketDeadline:

@@ -27,8 +27,11 @@ from motia.engine.http_server import DeadlineProtocol, protocol_class  # noqa: E
 pytestmark = pytest.mark.anyio
 
 # What DeadlineProtocol reads or writes on uvicorn's objects (the protocol, its request cycle, its server state).
-PROTOCOL_ATTRIBUTES = ("app", "client", "connections", "cycle", "flow", "loop", "scope", "server_state", "transport")
-CYCLE_ATTRIBUTES = ("disconnected", "message_event", "more_body", "response_complete", "response_started", "scope")
+PROTOCOL_ATTRIBUTES = ("app", "client", "config", "connections", "cycle", "flow", "loop", "pipeline", "scope",
+                       "server_state", "tasks", "transport")
+CYCLE_ATTRIBUTES = ("access_log", "default_headers", "disconnected", "keep_alive", "logger", "message_event",
+                    "more_body", "on_response", "response_complete", "response_started", "scope", "transport",
+                    "waiting_for_100_continue")
 
 
 def broken(internal: str, detail: str) -> str:
@@ -58,9 +61,15 @@ def test_the_module_level_names_are_there():
     status_line = getattr(httptools_impl, "STATUS_LINE", {})
     assert status_line.get(408, b"").startswith(b"HTTP/1.1 408"), \
         broken("httptools_impl.STATUS_LINE", "no status line for 408 (DeadlineProtocol._send_408 writes it)")
-    for method in ("connection_made", "connection_lost"):
+    for method in ("connection_made", "connection_lost", "_start_asgi_task", "on_response_complete"):
         assert callable(getattr(httptools_impl.HttpToolsProtocol, method, None)), \
-            broken(f"HttpToolsProtocol.{method}", "DeadlineProtocol overrides it and calls super()")
+            broken(f"HttpToolsProtocol.{method}", "DeadlineProtocol overrides it (the fast lane, the idle timer)")
+    for method in ("send", "receive", "send_500_response"):
+        assert callable(getattr(httptools_impl.RequestResponseCycle, method, None)), \
+            broken(f"RequestResponseCycle.{method}", "the fast lane's OneWrite calls it")
+    for pattern in ("HEADER_RE", "HEADER_VALUE_RE"):
+        assert getattr(getattr(httptools_impl, pattern, None), "search", None) is not None, \
+            broken(f"httptools_impl.{pattern}", "OneWrite checks response headers with it, as uvicorn's send does")
 
 
 # --- a real connection ------------------------------------------------------------------------------------

@@ -58,8 +58,8 @@ class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds from the end of the head to the end of the body (at the 1 MiB default body limit, a client
     # slower than ~35 KB/s); past it a 408, then the connection is closed.
     body_timeout: float = 30.0
-    # Seconds an idle kept-alive connection stays open (uvicorn's timeout_keep_alive). Behind a load balancer
-    # keep it above the balancer's idle timeout.
+    # Seconds an idle kept-alive connection stays open (closed by the connection's timer, up to a quarter of the
+    # shortest of these timeouts later). Behind a load balancer keep it above the balancer's idle timeout.
     keep_alive_timeout: float = 5.0
     # Seconds a response may sit unread: a client that takes none of its pending response for that long is cut
     # off (its buffered response freed, its connection slot given back). A slow reader that keeps reading is not.
