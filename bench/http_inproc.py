@@ -1,5 +1,5 @@
 """CPU per request of the HTTP server's own path, in process and without a socket: bench/apps/motia_hello served
-by `motia.runtime.App`'s protocol (uvicorn's httptools protocol with motia's limits and fast lane), fed requests
+by `motia.assembly.App`'s protocol (uvicorn's httptools protocol with motia's limits and fast lane), fed requests
 through `data_received` on a transport that keeps what is written. No system calls, no client on the same cores:
 on a shared machine the figure moves much less than wrk's req/s, and `--profile` says where the time goes.
 
@@ -19,9 +19,8 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
+from motia.assembly import App, _http_protocol
 from motia.discovery import discover
-from motia.runtime import App
-from motia.runtime.app import _http_protocol
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from motia import ApiRequest, get, post
-from motia.runtime import ServedApp
+from motia.assembly import ServedApp
 from tests.conftest import eventually, registry_of
 
 # Set by a handler before it suspends: the next request on the connection must not see it.
