@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from motia.model import TRIGGER_KINDS
 from tests.conftest import ROOT
 
 SRC = ROOT / "src"
@@ -274,3 +275,116 @@ def test_the_private_write_check_sees_a_write_from_another_module(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     assert private_writes(tmp_path) == ["motia.runtime.invoke:2 writes context._closed"]
+
+
+# --- trigger kinds answer for themselves -------------------------------------------------------------------
+
+KIND_NAMES = {kind.__name__ for kind in TRIGGER_KINDS}
+
+
+def _kind_names(tree: ast.Module) -> dict[str, str]:
+    """The names a module gives the trigger kinds (theirs, and the aliases it imports them under) -> the kind."""
+    aliases = {alias.asname: alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+               for alias in node.names if alias.name in KIND_NAMES and alias.asname}
+    return {name: name for name in KIND_NAMES} | aliases
+
+
+def _kinds_tested(test: ast.expr, names: dict[str, str]) -> set[tuple[str, str]]:
+    """(subject, kind) for each `isinstance(subject, Kind)` in a condition (each kind of a tuple counts)."""
+    found = set()
+    for node in ast.walk(test):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"
+                and len(node.args) == 2):
+            classes = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+            for cls in classes:
+                name = cls.id if isinstance(cls, ast.Name) else cls.attr if isinstance(cls, ast.Attribute) else ""
+                if name in names:
+                    found.add((ast.unparse(node.args[0]), names[name]))
+    return found
+
+
+def _chain(node: ast.If | ast.IfExp) -> list[ast.If | ast.IfExp]:
+    """An `if` and its `elif`s (or a conditional expression and the ones in its `else`)."""
+    links: list[ast.If | ast.IfExp] = [node]
+    while True:
+        last = links[-1]
+        if isinstance(last, ast.If) and len(last.orelse) == 1 and isinstance(last.orelse[0], ast.If):
+            links.append(last.orelse[0])
+        elif isinstance(last, ast.IfExp) and isinstance(last.orelse, ast.IfExp):
+            links.append(last.orelse)
+        else:
+            return links
+
+
+def kind_dispatch(*roots: Path) -> list[str]:
+    """Every place outside `motia.model` that branches on the kind of a trigger: an if/elif chain, a run of
+    `if`s in one block, or a chain of conditional expressions whose branches test one subject against two or
+    more trigger kinds with `isinstance`. (One test that only filters, "the HTTP triggers", is not a dispatch.)"""
+    found = []
+    for src in roots:
+        for path in sorted(src.rglob("*.py")):
+            module = module_name(path, src)
+            if module == "motia.model":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = _kind_names(tree)
+            nodes = list(ast.walk(tree))
+            continued = {id(link) for node in nodes if isinstance(node, (ast.If, ast.IfExp))
+                         for link in _chain(node)[1:]}
+            groups: list[list[ast.If | ast.IfExp]] = []  # the branches of one decision
+            for node in nodes:
+                for field in ("body", "orelse", "finalbody"):
+                    block = getattr(node, field, None)
+                    if isinstance(block, list):
+                        groups.append([link for stmt in block if isinstance(stmt, ast.If) and id(stmt) not in continued
+                                       for link in _chain(stmt)])
+                if isinstance(node, ast.IfExp) and id(node) not in continued:
+                    groups.append(_chain(node))
+            for branches in groups:
+                by_subject: dict[str, list[set[str]]] = {}
+                for branch in branches:
+                    tested_here: dict[str, set[str]] = {}
+                    for subject, kind in _kinds_tested(branch.test, names):
+                        tested_here.setdefault(subject, set()).add(kind)
+                    for subject, kinds in tested_here.items():
+                        by_subject.setdefault(subject, []).append(kinds)
+                for subject, tested in by_subject.items():
+                    every = set().union(*tested)
+                    if len(tested) > 1 and len(every) > 1:
+                        found.append(f"{module}:{branches[0].lineno} branches on {subject} being "
+                                     f"{', '.join(sorted(every))}")
+    return sorted(set(found))
+
+
+def test_no_module_but_the_model_branches_on_the_kind_of_a_trigger():
+    """Issue 17: behaviour that differs per trigger kind is a method of the kind (docs/architecture.md, "A new
+    trigger kind"), so that a new kind is one class and not an edit of every reader."""
+    assert kind_dispatch(SRC, ROOT / "codegen" / "src") == []
+
+
+def test_the_kind_dispatch_check_sees_chains_runs_and_aliases(tmp_path):
+    files = {
+        "motia/model.py":  # the kinds' own module may
+            "def f(t):\n    if isinstance(t, HttpTrigger): ...\n    elif isinstance(t, CronTrigger): ...\n",
+        "motia/registry.py":  # an if/elif chain, besides a filter and a two-kind filter
+            "def f(t, ts):\n    if isinstance(t, HttpTrigger) and t.method == 'GET': ...\n"
+            "    elif x: ...\n    elif isinstance(t, QueueTrigger): ...\n"
+            "    if any(isinstance(u, HttpTrigger) for u in ts): ...\n"
+            "def g(t):\n    if isinstance(t, (HttpTrigger, QueueTrigger)): ...\n",
+        "motia/console/api.py":  # a run of ifs that return
+            "def f(t):\n    if isinstance(t, model.HttpTrigger):\n        return 1\n"
+            "    if isinstance(t, model.StreamTrigger):\n        return 2\n    return 3\n",
+        "motia/legacy.py":  # an alias, in a conditional expression
+            "from .model import QueueTrigger as _Q\ndef f(t):\n"
+            "    return 1 if isinstance(t, _Q) else 2 if isinstance(t, CronTrigger) else 3\n",
+        "motia/openapi.py":  # two subjects, one kind each: filters
+            "def f(a, b):\n    if isinstance(a, HttpTrigger): ...\n    if isinstance(b, QueueTrigger): ...\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert kind_dispatch(tmp_path) == [
+        "motia.console.api:2 branches on t being HttpTrigger, StreamTrigger",
+        "motia.legacy:3 branches on t being CronTrigger, QueueTrigger",
+        "motia.registry:2 branches on t being HttpTrigger, QueueTrigger",
+    ]

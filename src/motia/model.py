@@ -157,6 +157,20 @@ class TriggerKind(msgspec.Struct, kw_only=True):
         """The start-up banner's section for the trigger and its row there."""
         raise NotImplementedError
 
+    def console_summary(self) -> str:
+        """The console's one-line summary of the trigger on the Flows page ("POST /orders", "order.placed")."""
+        raise NotImplementedError
+
+    @property
+    def data_type(self) -> Any:
+        """The type of the data the handler receives (the HTTP body, the queue payload), whose schema the console
+        shows; None for the kinds whose data the engine shapes (cron, state, stream)."""
+        return None
+
+    def response_types(self) -> dict[int, Any]:
+        """Status -> response type, for the kinds that answer the caller (HTTP)."""
+        return {}
+
     @property
     def consumes(self) -> str | None:
         """The topic the trigger consumes, if it is a subscription."""
@@ -199,6 +213,16 @@ class HttpTrigger(TriggerKind, tag="http", kw_only=True):
     def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
         return "routes", {"method": self.method, "path": self.path, "step": step}
 
+    def console_summary(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def data_type(self) -> Any:
+        return self.body
+
+    def response_types(self) -> dict[int, Any]:
+        return self.responses
+
 
 class QueueTrigger(TriggerKind, tag="queue", kw_only=True):
     kind = TriggerType.QUEUE
@@ -223,6 +247,13 @@ class QueueTrigger(TriggerKind, tag="queue", kw_only=True):
 
     def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
         return "consumers", {"topic": self.topic, "step": step}
+
+    def console_summary(self) -> str:
+        return self.topic
+
+    @property
+    def data_type(self) -> Any:
+        return self.input
 
     @property
     def consumes(self) -> str:
@@ -258,6 +289,9 @@ class CronTrigger(TriggerKind, tag="cron", kw_only=True):
         return "crons", {"expression": self.expression, "timezone": self.timezone, "step": step,
                          "next": datetime.fromtimestamp(next_fire, timezone.utc).isoformat(timespec="seconds")}
 
+    def console_summary(self) -> str:
+        return f"{self.expression} ({self.timezone})"
+
 
 class StateTrigger(TriggerKind, tag="state", kw_only=True):
     kind = TriggerType.STATE
@@ -278,6 +312,9 @@ class StateTrigger(TriggerKind, tag="state", kw_only=True):
 
     def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
         return "watchers", {"kind": "state", "of": self.scope or "*", "step": step}
+
+    def console_summary(self) -> str:
+        return "/".join(part for part in (self.scope, self.key) if part) or "every change"
 
     @property
     def feeds_from(self) -> tuple[str, Literal["state"]] | None:
@@ -311,6 +348,9 @@ class StreamTrigger(TriggerKind, tag="stream", kw_only=True):
 
     def banner_row(self, step: str, now: float) -> tuple[str, dict[str, Any]]:
         return "watchers", {"kind": "stream", "of": self.stream_name, "step": step}
+
+    def console_summary(self) -> str:
+        return self.stream_name
 
 
 Trigger = Union[HttpTrigger, QueueTrigger, CronTrigger, StateTrigger, StreamTrigger]

@@ -18,6 +18,7 @@ from .model import (
     QueueTrigger,
     Step,
     StreamDeclaration,
+    TriggerKind,
 )
 from .pydantic_types import check, is_pydantic
 from .signature import (
@@ -153,17 +154,9 @@ def resolve(step: Step) -> None:
     if step.triggers and all(isinstance(t, HttpTrigger) for t in step.triggers):
         _check_request_parameter(step, shape)
     for trigger in step.triggers:
-        if isinstance(trigger, HttpTrigger):
-            _resolve_http(step, trigger, shape.input_annotation, shape.return_annotation)
-        elif isinstance(trigger, QueueTrigger):
-            if trigger.input is INFER:
-                trigger.input = payload_type(shape.input_annotation)
-            _check_type(step, trigger.input, f"payload of topic {trigger.topic!r}")
-        elif isinstance(trigger, CronTrigger):
-            try:
-                CronSchedule(trigger.expression, trigger.timezone)
-            except CronError as exc:
-                raise StepError(f"step {step.name!r}: {exc}", location, exc.hint) from None
+        check = _RESOLVERS.get(type(trigger))
+        if check is not None:
+            check(step, trigger, shape)
 
 
 def _check_request_parameter(step: Step, shape: HandlerShape) -> None:
@@ -179,8 +172,22 @@ def _check_request_parameter(step: Step, shape: HandlerShape) -> None:
     )
 
 
-def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) -> None:
+def _resolve_queue(step: Step, trigger: QueueTrigger, shape: HandlerShape) -> None:
+    if trigger.input is INFER:
+        trigger.input = payload_type(shape.input_annotation)
+    _check_type(step, trigger.input, f"payload of topic {trigger.topic!r}")
+
+
+def _resolve_cron(step: Step, trigger: CronTrigger, shape: HandlerShape) -> None:
+    try:
+        CronSchedule(trigger.expression, trigger.timezone)
+    except CronError as exc:
+        raise StepError(f"step {step.name!r}: {exc}", step.location, exc.hint) from None
+
+
+def _resolve_http(step: Step, trigger: HttpTrigger, shape: HandlerShape) -> None:
     location = step.location
+    request, returns = shape.input_annotation, shape.return_annotation
     method = trigger.method.upper()
     if method not in HTTP_METHODS:
         raise StepError(
@@ -215,6 +222,16 @@ def _resolve_http(step: Step, trigger: HttpTrigger, request: Any, returns: Any) 
     for status, body in response_types(returns, trigger.status).items():
         declared.setdefault(status, body)
     trigger.responses = declared
+
+
+# The start-up checks of each kind, keyed by kind rather than methods of the kinds: they read the handler's
+# annotations (`signature`) and the types' support (`pydantic_types`), which the step model may not import
+# (docs/architecture.md, rule 9). State and stream triggers have nothing to check or infer.
+_RESOLVERS: dict[type[TriggerKind], Callable[[Step, Any, HandlerShape], None]] = {
+    HttpTrigger: _resolve_http,
+    QueueTrigger: _resolve_queue,
+    CronTrigger: _resolve_cron,
+}
 
 
 def _check_type(step: Step, tp: Any, what: str) -> None:

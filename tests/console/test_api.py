@@ -33,7 +33,12 @@ def test_flows_describe_each_step_with_its_source_triggers_and_schemas(console):
     assert trigger["kind"] == "http" and trigger["summary"] == "POST /orders/:shop"
     assert set(trigger["schema"]["$defs"]["NewOrder"]["properties"]) == {"item", "quantity", "gift"}
     assert place["emits"] == ["order.placed"]
-    assert data["steps"]["pack_order"]["triggers"][0]["summary"] == "order.placed"
+    [queue] = data["steps"]["pack_order"]["triggers"]
+    assert queue["kind"] == "queue" and queue["summary"] == "order.placed" and "Order" in queue["schema"]["$ref"]
+    [watch] = data["steps"]["audit_inventory"]["triggers"]
+    assert watch == {"kind": "state", "summary": "inventory", "function_id": watch["function_id"]}
+    [yearly] = data["steps"]["yearly_report"]["triggers"]
+    assert yearly == {"kind": "cron", "summary": "0 0 1 1 * (UTC)", "function_id": yearly["function_id"]}
 
 
 def test_a_state_edit_goes_through_the_state_functions_and_fires_the_state_trigger(console):

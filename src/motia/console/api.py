@@ -17,7 +17,7 @@ from ..engine.cron import CronJob, CronRun
 from ..engine.embedded import EmbeddedEngine
 from ..engine.queues import AttemptError, QueueModule
 from ..engine.store import QueuedMessage, Store
-from ..model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step, StreamTrigger, Trigger, function_ids
+from ..model import Step, Trigger, function_ids
 from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
 from ..schema_utils import schema_to_json_schema
@@ -279,19 +279,9 @@ def _relative(file: str) -> str:
 
 
 def _trigger_info(trigger: Trigger, function_id: str) -> TriggerInfo:
-    if isinstance(trigger, HttpTrigger):
-        responses = {str(status): _schema(tp) for status, tp in trigger.responses.items()}
-        return TriggerInfo(kind="http", summary=f"{trigger.method} {trigger.path}", function_id=function_id,
-                           schema=_schema(trigger.body), responses=responses)
-    if isinstance(trigger, QueueTrigger):
-        return TriggerInfo(kind="queue", summary=trigger.topic, function_id=function_id, schema=_schema(trigger.input))
-    if isinstance(trigger, CronTrigger):
-        return TriggerInfo(kind="cron", summary=f"{trigger.expression} ({trigger.timezone})", function_id=function_id)
-    if isinstance(trigger, StateTrigger):
-        where = "/".join(part for part in (trigger.scope, trigger.key) if part) or "every change"
-        return TriggerInfo(kind="state", summary=where, function_id=function_id)
-    assert isinstance(trigger, StreamTrigger)
-    return TriggerInfo(kind="stream", summary=trigger.stream_name, function_id=function_id)
+    responses = {str(status): _schema(tp) for status, tp in trigger.response_types().items()}
+    return TriggerInfo(kind=str(trigger.kind), summary=trigger.console_summary(), function_id=function_id,
+                       schema=_schema(trigger.data_type), responses=responses)
 
 
 def _schema(tp: Any) -> dict[str, Any] | None:
