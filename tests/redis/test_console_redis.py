@@ -14,7 +14,7 @@ from motia.assembly import ServedApp
 from motia.dsl import step_of
 from tests.conftest import eventually
 from tests.console import shop
-from tests.console.conftest import served_console
+from tests.console.conftest import redrive_then_discard, served_console, subscription
 from tests.redis.conftest import RedisServer
 
 LATER = 600.0  # seconds the `later.*` messages wait: long enough to stay pending through a test
@@ -47,10 +47,6 @@ def registry() -> Registry:
 def console(redis_server: RedisServer) -> Iterator[httpx.Client]:
     with served_console(redis_url=redis_server.url) as client:
         yield client
-
-
-def subscription(console: httpx.Client, topic: str) -> dict:
-    return next(row for row in console.get("/__motia/api/queues").json() if row["topic"] == topic)
 
 
 def test_state_groups_keys_and_values_are_read_from_redis(console):
@@ -86,15 +82,7 @@ def test_dead_letters_on_redis_show_their_errors_and_are_redriven_or_discarded(c
     assert dead["failed_at"] >= dead["enqueued_at"] > 0
     assert [e["attempt"] for e in dead["errors"]] == [1, 2]
 
-    redriven = console.post("/__motia/api/queues/redrive", json={**query, "ids": [dead["id"]]})
-    assert redriven.json() == {"redriven": 1}
-    again = eventually(lambda: [m for m in console.get("/__motia/api/queues/messages", params=query).json()["dead"]
-                                if len(m["errors"]) == 4])
-    assert again[0]["id"] == dead["id"]
-
-    assert console.post("/__motia/api/queues/discard", json=query).json() == {"discarded": 1}
-    assert console.get("/__motia/api/queues/messages", params=query).json() == {"pending": [], "dead": []}
-    assert subscription(console, "order.placed")["dead"] == 0
+    redrive_then_discard(console, query, dead)
 
 
 def test_pending_messages_on_redis_standard_and_fifo(redis_server: RedisServer):
