@@ -3,6 +3,7 @@ console test app served with the console on, real HTTP requests; the same JSON a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -20,9 +21,10 @@ from tests.redis.conftest import RedisServer
 LATER = 600.0  # seconds the `later.*` messages wait: long enough to stay pending through a test
 
 
-@api("POST", "/later/:group", emits=["later.standard", "later.fifo"])
+@api("POST", "/later/:group", emits=["later.standard", "later.fifo", "later.slow"])
 async def schedule_later(req: ApiRequest[dict], ctx: FlowContext) -> dict:
     await ctx.emit("later.standard", req.body)
+    await ctx.emit("later.slow", req.body)
     await ctx.emit({"topic": "later.fifo", "data": req.body, "messageGroupId": req.path_params["group"]})
     return req.body
 
@@ -37,8 +39,17 @@ async def later_fifo(data: dict, ctx: FlowContext) -> None:
     return None
 
 
+# Holds the delivery of `later.slow` until the test lets it finish (a sync handler: it runs in a worker thread).
+SLOW_MAY_FINISH = threading.Event()
+
+
+@on("later.slow")
+def later_slow(data: dict, ctx: FlowContext) -> None:
+    SLOW_MAY_FINISH.wait(30)
+
+
 def registry() -> Registry:
-    extra = [step_of(h) for h in (schedule_later, later_standard, later_fifo)]
+    extra = [step_of(h) for h in (schedule_later, later_standard, later_fifo, later_slow)]
     base = shop.registry()
     return Registry([*base, *[step for step in extra if step is not None]], list(base.streams.values()))
 
@@ -100,6 +111,17 @@ def test_pending_messages_on_redis_standard_and_fifo(redis_server: RedisServer):
             assert pending["data"] == {"n": 1} and pending["attempts"] == 0 and pending["errors"] == []
             assert pending["topic"] == topic and pending["function_id"] == row["function_id"]
             assert pending["available_at"] >= before + LATER - 5
+        # A delivery running: still in the subscription's stream (acknowledged when it ends), and in flight.
+        try:
+            row = eventually(lambda: (r := subscription(console, "later.slow"))["in_flight"] == 1 and r)
+            assert row["pending"] == 1
+            query = {"topic": "later.slow", "function_id": row["function_id"]}
+            [running] = console.get("/__motia/api/queues/messages", params=query).json()["pending"]
+            assert running["data"] == {"n": 1} and before <= running["available_at"] == running["enqueued_at"]
+        finally:
+            SLOW_MAY_FINISH.set()
+        eventually(lambda: subscription(console, "later.slow")["in_flight"] == 0)
+        assert console.get("/__motia/api/queues/messages", params=query).json() == {"pending": [], "dead": []}
         # A subscription nobody has: nothing, not an error.
         empty = console.get("/__motia/api/queues/messages", params={"topic": "later.fifo", "function_id": "nope"})
         assert empty.json() == {"pending": [], "dead": []}

@@ -794,7 +794,9 @@ class RedisQueueModule(QueueFront):
 
     async def messages(self, topic: str, function_id: str) -> tuple[list[QueuedMessage], list[QueuedMessage]]:
         """The pending messages (in the stream, waiting in the delayed set, or in the FIFO group lists) and the
-        dead letters of one subscription, as every node sees them, oldest first."""
+        dead letters of one subscription, as every node sees them, oldest first. A message being delivered stays in
+        the stream until it is acknowledged: it is listed (and counted) as pending, where SQLite counts it in flight
+        only."""
         keys = Keys(topic, function_id)
         pending: list[QueuedMessage] = []
         with answering(self.url):
