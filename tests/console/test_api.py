@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import eventually
-from tests.console.conftest import served_console
+from tests.console.conftest import redrive_then_discard, served_console, subscription
 from tests.console.shop import STOCKTAKE_MAY_FINISH
 
 
@@ -17,10 +17,6 @@ from tests.console.shop import STOCKTAKE_MAY_FINISH
 def console() -> Iterator[httpx.Client]:
     with served_console() as client:
         yield client
-
-
-def subscription(console: httpx.Client, topic: str) -> dict:
-    return next(row for row in console.get("/__motia/api/queues").json() if row["topic"] == topic)
 
 
 def test_flows_describe_each_step_with_its_source_triggers_and_schemas(console):
@@ -71,17 +67,7 @@ def test_dead_letters_show_payload_and_error_history_and_are_redriven_or_discard
     assert dead["attempts"] == 2
     assert [e["attempt"] for e in dead["errors"]] == [1, 2]
     assert all("cannot pack a broken item" in e["error"] for e in dead["errors"])
-
-    redriven = console.post("/__motia/api/queues/redrive", json={**query, "ids": [dead["id"]]})
-    assert redriven.json() == {"redriven": 1}
-    # Delivered again (and failing again, the item is still broken): two more failed attempts, dead once more.
-    again = eventually(lambda: [m for m in console.get("/__motia/api/queues/messages", params=query).json()["dead"]
-                                if len(m["errors"]) == 4])
-    assert again[0]["id"] == dead["id"]
-
-    assert console.post("/__motia/api/queues/discard", json=query).json() == {"discarded": 1}
-    assert console.get("/__motia/api/queues/messages", params=query).json() == {"pending": [], "dead": []}
-    assert subscription(console, "order.placed")["dead"] == 0
+    redrive_then_discard(console, query, dead)
 
 
 def test_queue_requests_without_a_subscription_are_refused(console):

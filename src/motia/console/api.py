@@ -1,6 +1,7 @@
 """The console's JSON APIs under `/__motia/api/`: the app's steps and flow graph, state, streams, queues and cron.
 
-Reads come from the engine's registries and store; every write goes through the engine function a handler's
+Reads come from the engine's registries, its state and stream backends and its queue module, whichever store keeps
+them (the engine's own, or Redis shared by several nodes); every write goes through the engine function a handler's
 own call reaches (`state::set`, `motia::dlq::redrive`, ...), so its effects are the same: state triggers fire,
 redriven messages are delivered.
 """
@@ -15,8 +16,8 @@ import msgspec
 from .. import errors
 from ..engine.cron import CronJob, CronRun
 from ..engine.embedded import EmbeddedEngine
-from ..engine.queues import AttemptError, QueueModule
-from ..engine.store import QueuedMessage, Store
+from ..engine.queues import AttemptError
+from ..engine.store import QueuedMessage
 from ..model import Step, Trigger, function_ids
 from ..protocol import HttpRequestData, HttpResponseData
 from ..registry import Registry
@@ -100,9 +101,6 @@ class CronChoice(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expression: str
 
 
-NOT_IMPLEMENTED = "NOT_IMPLEMENTED"  # 501
-
-
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -141,15 +139,6 @@ class ConsoleApi:
         return HttpResponseData(200, {"content-type": "application/json", "cache-control": "no-store"},
                                 msgspec.Raw(self._flows))
 
-    def _local(self) -> tuple[Store, QueueModule]:
-        """The engine's own store and queue module, which the state items, stream names and queue views read. Nodes
-        sharing Redis (`--store redis://...`) have neither: those views answer 501 and name the commands to use."""
-        store, queues = self.embedded.store, self.embedded.queues
-        if not isinstance(store, Store) or not isinstance(queues, QueueModule):
-            raise ApiError(501, NOT_IMPLEMENTED, "the console does not show a store shared on Redis yet; use "
-                           "`motia state` and `motia dlq` (they work across nodes)")
-        return store, queues
-
     # --- state ----------------------------------------------------------------------------------------
 
     async def state_groups(self, request: HttpRequestData) -> HttpResponseData:
@@ -158,7 +147,7 @@ class ConsoleApi:
 
     async def state_items(self, request: HttpRequestData) -> HttpResponseData:
         group = request.path_params["group"]
-        return _json({key: msgspec.Raw(value) for key, value in self._local()[0].state_items(group)})
+        return _json({key: msgspec.Raw(value) for key, value in await self.embedded.state.items(group)})
 
     async def state_set(self, request: HttpRequestData) -> HttpResponseData:
         value = _body(request, Any, "the body must be the JSON value to store")
@@ -174,7 +163,7 @@ class ConsoleApi:
     # --- streams --------------------------------------------------------------------------------------
 
     async def streams(self, request: HttpRequestData) -> HttpResponseData:
-        names = sorted({*self.registry.streams, *self._local()[0].stream_names()})
+        names = sorted({*self.registry.streams, *await self.embedded.streams.backend.names()})
         rows = [StreamRow(name=name, groups=list(await self._call("stream::list_groups", {"stream_name": name})))
                 for name in names]
         return _json(rows)
@@ -182,19 +171,11 @@ class ConsoleApi:
     # --- queues ---------------------------------------------------------------------------------------
 
     async def queues(self, request: HttpRequestData) -> HttpResponseData:
-        store, queues = self._local()
-        dead = _count(store.queue_dead_letters())
-        rows = []
-        for topic, subscriptions in sorted(queues.subscriptions.items()):
-            for function_id, subscription in sorted(subscriptions.items()):
-                subscriber = queues.subscribers.get(function_id)
-                pending = _count(store.queue_pending(function_id))
-                rows.append(SubscriptionRow(
-                    topic=topic, function_id=function_id, step=self.steps_by_function.get(function_id),
-                    pending=pending.get((function_id, topic), 0), dead=dead.get((function_id, topic), 0),
-                    in_flight=subscriber.in_flight if subscriber is not None else 0,
-                    connected=subscription.away_since is None,
-                ))
+        queues = self.embedded.queues
+        rows = [SubscriptionRow(topic=row.topic, function_id=row.function_id,
+                                step=self.steps_by_function.get(row.function_id), pending=row.pending,
+                                in_flight=queues.in_flight(row.function_id), dead=row.dead, connected=row.connected)
+                for row in await queues.subscription_counts()]
         return _json(rows)
 
     async def messages(self, request: HttpRequestData) -> HttpResponseData:
@@ -202,14 +183,10 @@ class ConsoleApi:
         topic, function_id = request.query_params.get("topic"), request.query_params.get("function_id")
         if not isinstance(topic, str) or not isinstance(function_id, str):
             raise ApiError(400, errors.VALIDATION_ERROR, "give one ?topic=...&function_id=...")
-        store, queues = self._local()
-        history = queues.attempt_errors
-
-        def rows(messages: list[QueuedMessage]) -> list[MessageRow]:
-            return [_message_row(m, history.get(m.id, [])) for m in messages
-                    if m.topic == topic and m.function_id == function_id]
-
-        return _json({"pending": rows(store.queue_pending(function_id)), "dead": rows(store.queue_dead_letters())})
+        queues = self.embedded.queues
+        pending, dead = await queues.messages(topic, function_id)
+        return _json({"pending": [_message_row(m, queues.attempt_history(m.id)) for m in pending],
+                      "dead": [_message_row(m, queues.attempt_history(m.id)) for m in dead]})
 
     async def redrive(self, request: HttpRequestData) -> HttpResponseData:
         choice = _body(request, Selection, 'expected {"topic", "function_id", "ids"?}')
@@ -220,9 +197,8 @@ class ConsoleApi:
 
     async def discard(self, request: HttpRequestData) -> HttpResponseData:
         choice = _body(request, Selection, 'expected {"topic", "function_id", "ids"?}')
-        chosen = [m.id for m in self._local()[0].queue_dead_letters()
-                  if m.topic == choice.topic and m.function_id == choice.function_id
-                  and (choice.ids is None or m.id in choice.ids)]
+        _, dead = await self.embedded.queues.messages(choice.topic, choice.function_id)
+        chosen = [m.id for m in dead if choice.ids is None or m.id in choice.ids]
         discarded = 0
         for message_id in chosen:
             result = await self._call("motia::dlq::discard", {"id": message_id})
@@ -290,14 +266,6 @@ def _schema(tp: Any) -> dict[str, Any] | None:
         return schema_to_json_schema(tp)
     except (TypeError, ValueError):
         return None
-
-
-def _count(messages: list[QueuedMessage]) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for message in messages:
-        key = (message.function_id, message.topic)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def _message_row(message: QueuedMessage, history: list[AttemptError]) -> MessageRow:

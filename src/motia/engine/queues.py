@@ -57,6 +57,17 @@ class AttemptError(msgspec.Struct, kw_only=True):
     error: str
 
 
+class SubscriptionCount(msgspec.Struct, kw_only=True):
+    """One remembered (topic, function) subscription: its messages waiting and dead, and whether a worker of
+    the function is subscribed (on any node)."""
+
+    topic: str
+    function_id: str
+    pending: int
+    dead: int
+    connected: bool
+
+
 class Queues(Protocol):
     """What the rest of the engine uses of a queue module: `QueueModule` (the engine's store) or
     `redis.queues.RedisQueueModule` (Redis Streams, shared by several nodes)."""
@@ -72,6 +83,11 @@ class Queues(Protocol):
     async def stop(self, timeout: float) -> None: ...
     async def dlq_list(self, data: Any) -> Any: ...
     async def dlq_redrive(self, data: Any) -> Any: ...
+    # What the console reads (console/api.py):
+    def in_flight(self, function_id: str) -> int: ...
+    def attempt_history(self, message_id: int) -> list[AttemptError]: ...
+    async def messages(self, topic: str, function_id: str) -> tuple[list[QueuedMessage], list[QueuedMessage]]: ...
+    async def subscription_counts(self) -> list[SubscriptionCount]: ...
 
 
 class Subscription:
@@ -642,6 +658,31 @@ class QueueModule(QueueFront):
         await self.store.flush()
         return {"discarded": discarded}
 
+    def in_flight(self, function_id: str) -> int:
+        subscriber = self.subscribers.get(function_id)
+        return subscriber.in_flight if subscriber is not None else 0
+
+    def attempt_history(self, message_id: int) -> list[AttemptError]:
+        return list(self.attempt_errors.get(message_id, []))
+
+    async def messages(self, topic: str, function_id: str) -> tuple[list[QueuedMessage], list[QueuedMessage]]:
+        """The pending messages and the dead letters of one subscription, oldest first."""
+        pending = [m for m in self.store.queue_pending(function_id) if m.topic == topic]
+        return pending, self._dead_letters(function_id, topic)
+
+    async def subscription_counts(self) -> list[SubscriptionCount]:
+        """Every remembered subscription with its own counts (`list_topics` counts by function)."""
+        dead = _by_subscription(self.store.queue_dead_letters())
+        rows = []
+        for topic, subscriptions in sorted(self.subscriptions.items()):
+            for function_id, subscription in sorted(subscriptions.items()):
+                pending = _by_subscription(self.store.queue_pending(function_id))
+                rows.append(SubscriptionCount(topic=topic, function_id=function_id,
+                                              pending=pending.get((function_id, topic), 0),
+                                              dead=dead.get((function_id, topic), 0),
+                                              connected=subscription.away_since is None))
+        return rows
+
     async def list_topics(self, data: Any) -> Any:
         """Every remembered subscription, `connected` false while its worker is away."""
         counts = self.store.queue_counts()
@@ -657,6 +698,14 @@ class QueueModule(QueueFront):
 
 _settings_decoder = msgspec.json.Decoder(QueueSettings)
 _NOBODY: dict[str, Subscriber] = {}  # no connected subscriber (shared, never written)
+
+
+def _by_subscription(messages: list[QueuedMessage]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for message in messages:
+        key = (message.function_id, message.topic)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _int(value: Any) -> int:

@@ -34,7 +34,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..._backoff import ReconnectPolicy
 from ..clock import Clock
 from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
-from ..queues import AWAY_RETENTION, Binding, QueueFront, QueueSettings
+from ..queues import AWAY_RETENTION, ERROR_HISTORY, AttemptError, Binding, QueueFront, QueueSettings, SubscriptionCount
+from ..store import QueuedMessage
 from ..tasks import Tasks
 from .batch import ScriptBatch
 from .connection import answering
@@ -272,6 +273,7 @@ class RedisQueueModule(QueueFront):
         self.accepting = True
         self.delivered = 0
         self.failed = 0
+        self.attempt_errors: dict[int, list[AttemptError]] = {}  # message id -> failed attempts made here
         self._topic_keys: dict[str, Keys] = {}  # the keys a publish to each topic uses
         self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
         self._unheard_logged: set[str] = set()
@@ -563,10 +565,12 @@ class RedisQueueModule(QueueFront):
         error = await self._deliver(lane, message)
         self._release(lane, entry_id)
         if error is None:
+            self.attempt_errors.pop(message.id, None)
             await self._settle(self._ack, [keys.stream], [], (entry_id,))
             return
         message.error = error
         now = self.clock.now()
+        self._failed(message, now)
         if message.attempts - 1 >= settings.max_retries:
             dead = _encode(_dead(message, lane.subscriber.function_id, lane.topic, now))
             await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead],
@@ -596,10 +600,12 @@ class RedisQueueModule(QueueFront):
         error = await self._deliver(lane, message)
         self._release(lane, entry_id)
         if error is None:
+            self.attempt_errors.pop(message.id, None)
             await self._settle(self._finish_group, finish_keys, [entry_id, "next", group])
             return
         message.error = error
         now = self.clock.now()
+        self._failed(message, now)
         if message.attempts - 1 >= settings.max_retries:
             dead = _encode(_dead(message, function_id, lane.topic, now))
             await self._settle(self._finish_group, finish_keys, [entry_id, "dead", group, "0", str(message.id), dead])
@@ -608,6 +614,12 @@ class RedisQueueModule(QueueFront):
         await self._settle(self._finish_group, finish_keys,
                            [entry_id, "retry", group, repr(due), due_text + b" " + _encode(message)])
         lane.next_due = min(lane.next_due, due)
+
+    def _failed(self, message: Message, now: float) -> None:
+        """Remember a failed attempt for the console: the attempts this node made (nodes share the last error only)."""
+        history = self.attempt_errors.setdefault(message.id, [])
+        history.append(AttemptError(attempt=message.attempts, at=now, error=message.error or ""))
+        del history[:-ERROR_HISTORY]
 
     async def _deliver(self, lane: Lane, message: Message) -> str | None:
         """One attempt; the error text when it failed."""
@@ -738,31 +750,79 @@ class RedisQueueModule(QueueFront):
             for topic in await self._topics():
                 if await self.client.hdel(topic_prefix(topic) + "dead", str(message_id)):
                     discarded = True
+                    self.attempt_errors.pop(message_id, None)
                     break
         return {"discarded": discarded}
 
     async def list_topics(self, data: Any) -> Any:
         """Every remembered subscription, with what waits for it and its dead letters, on every node."""
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for row in await self.subscription_counts():
+            topics.setdefault(row.topic, []).append(
+                {"function_id": row.function_id, "pending": row.pending, "dead": row.dead,
+                 "connected": row.connected})
+        return {"topics": [{"topic": topic, "subscribers": subscribers} for topic, subscribers in topics.items()]}
+
+    async def subscription_counts(self) -> list[SubscriptionCount]:
+        """Every remembered subscription of every node, topics in order, functions in order within each."""
         now = self.clock.now()
+        rows = []
         with answering(self.url):
             dead: dict[tuple[str, str], int] = {}
             for letter in await self._dead_letters():
                 dead[letter.topic, letter.function_id] = dead.get((letter.topic, letter.function_id), 0) + 1
-            topics = []
             for topic in await self._topics():
                 keys = Keys(topic, "")
                 seen = await self.client.hgetall(keys.seen)
-                subscribers = []
                 for fid in sorted(_str(f) for f in await self.client.hkeys(keys.subs)):
                     held = fid in self.subscribers and topic in self.subscribers[fid].lanes
-                    subscribers.append({
-                        "function_id": fid, "pending": await self._pending(Keys(topic, fid), fid),
-                        "dead": dead.get((topic, fid), 0),
-                        "connected": held or now - float(seen.get(fid.encode(), 0)) <= CONNECTED_WINDOW,
-                    })
-                if subscribers:
-                    topics.append({"topic": topic, "subscribers": subscribers})
-        return {"topics": topics}
+                    rows.append(SubscriptionCount(
+                        topic=topic, function_id=fid, pending=await self._pending(Keys(topic, fid), fid),
+                        dead=dead.get((topic, fid), 0),
+                        connected=held or now - float(seen.get(fid.encode(), 0)) <= CONNECTED_WINDOW,
+                    ))
+        return rows
+
+    def in_flight(self, function_id: str) -> int:
+        """The function's deliveries running on this node now (over all its topics)."""
+        subscriber = self.subscribers.get(function_id)
+        return len(subscriber.in_flight) if subscriber is not None else 0
+
+    def attempt_history(self, message_id: int) -> list[AttemptError]:
+        """The failed attempts of a message that this node made (another node's are not shared)."""
+        return list(self.attempt_errors.get(message_id, []))
+
+    async def messages(self, topic: str, function_id: str) -> tuple[list[QueuedMessage], list[QueuedMessage]]:
+        """The pending messages (in the stream, waiting in the delayed set, or in the FIFO group lists) and the
+        dead letters of one subscription, as every node sees them, oldest first. A message being delivered stays in
+        the stream until it is acknowledged: it is listed (and counted) as pending, where SQLite counts it in flight
+        only."""
+        keys = Keys(topic, function_id)
+        pending: list[QueuedMessage] = []
+        with answering(self.url):
+            groups = [_str(g) for g in await self.client.hkeys(keys.active)]
+            if groups:  # FIFO: the group lists hold the messages, the stream and the set only tokens
+                for group in groups:
+                    for item in await self.client.lrange(keys.group_list(function_id, group), 0, -1):
+                        due, body = item.split(b" ", 1)
+                        pending.append(_queued(_message_decoder.decode(body), function_id, topic, float(due)))
+            else:
+                for _, fields in await self.client.xrange(keys.stream):
+                    entry = fields.get(b"e", b"")
+                    if entry[:1] == b"m":
+                        message = _message_decoder.decode(entry[1:])
+                        pending.append(_queued(message, function_id, topic, message.enqueued_at))
+                for member, due in await self.client.zrange(keys.delayed, 0, -1, withscores=True):
+                    if member[:1] == b"m":
+                        pending.append(_queued(_message_decoder.decode(member[1:]), function_id, topic, due))
+            dead = [
+                QueuedMessage(letter.id, function_id, topic, bytes(letter.data), group_id=letter.group,
+                              attempts=letter.attempts, available_at=letter.failed_at,
+                              traceparent=letter.traceparent, enqueued_at=letter.enqueued_at, error=letter.error,
+                              failed_at=letter.failed_at)
+                for letter in await self._dead_letters(function_id, topic)
+            ]
+        return sorted(pending, key=lambda m: m.id), dead
 
     async def _pending(self, keys: Keys, function_id: str) -> int:
         groups = [_str(g) for g in await self.client.hkeys(keys.active)]
@@ -775,6 +835,12 @@ def _dead(message: Message, function_id: str, topic: str, failed_at: float) -> D
     return DeadLetter(id=message.id, function_id=function_id, topic=topic, data=message.data,
                       attempts=message.attempts, error=message.error, failed_at=failed_at,
                       enqueued_at=message.enqueued_at, group=message.group, traceparent=message.traceparent)
+
+
+def _queued(message: Message, function_id: str, topic: str, available_at: float) -> QueuedMessage:
+    return QueuedMessage(message.id, function_id, topic, bytes(message.data), group_id=message.group,
+                         attempts=message.attempts, available_at=available_at, traceparent=message.traceparent,
+                         enqueued_at=message.enqueued_at, error=message.error)
 
 
 def _str(value: Any) -> str:
