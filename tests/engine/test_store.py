@@ -66,7 +66,7 @@ async def test_queue_lifecycle(store):
     assert [(m.id, m.attempts, m.available_at, m.error) for m in pending] == [(first.id, 2, 50.0, "boom")]
     dead = store.queue_dead_letters()
     assert [(m.id, m.attempts, m.error, m.group_id) for m in dead] == [(second.id, 4, "gave up", "g")]
-    assert store.queue_counts() == {"f": (1, 1)}
+    assert store.queue_counts() == {("f", "topic"): (1, 1)}
     revived = store.queue_revive(second.id, 70.0)
     assert revived is not None and (revived.attempts, revived.available_at, revived.error) == (0, 70.0, None)
     assert store.queue_revive(second.id, 70.0) is None
@@ -148,7 +148,7 @@ async def test_sqlite_published_messages_are_in_the_file_once_flushed_and_acks_d
 async def test_sqlite_reads_and_updates_see_messages_not_committed_yet(tmp_path):
     store, (first, second, third) = published(tmp_path, 3)
     assert [m.id for m in store.queue_pending("f")] == [first.id, second.id, third.id]
-    assert store.queue_counts() == {"f": (3, 0)}
+    assert store.queue_counts() == {("f", "topic"): (3, 0)}
     first.attempts, first.error = 1, "boom"
     store.queue_retry(first)
     second.attempts, second.error, second.failed_at = 3, "gave up", 2.0

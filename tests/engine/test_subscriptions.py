@@ -53,6 +53,17 @@ def receive(worker: RawWorker, count: int) -> list[Any]:
     return received
 
 
+def test_a_function_on_two_topics_has_each_subscriptions_own_counts(engine):
+    subscribe(engine, TOPIC).close()
+    subscribe(engine, "orders.refunded").close()
+    for n in range(3):
+        publish(engine, TOPIC, {"n": n})
+    publish(engine, "orders.refunded", {"n": 9})
+    listed = subscribers(engine)
+    assert [(s["function_id"], s["pending"]) for s in listed[TOPIC]] == [(FUNCTION, 3)]
+    assert [(s["function_id"], s["pending"]) for s in listed["orders.refunded"]] == [(FUNCTION, 1)]
+
+
 def test_messages_published_while_the_subscriber_is_disconnected_wait_for_its_return(engine):
     subscribe(engine).close()
     for n in range(3):

@@ -671,7 +671,7 @@ class QueueModule(QueueFront):
         return pending, self._dead_letters(function_id, topic)
 
     async def subscription_counts(self) -> list[SubscriptionCount]:
-        """Every remembered subscription with its own counts (`list_topics` counts by function)."""
+        """Every remembered subscription with its own counts."""
         dead = _by_subscription(self.store.queue_dead_letters())
         rows = []
         for topic, subscriptions in sorted(self.subscriptions.items()):
@@ -688,8 +688,8 @@ class QueueModule(QueueFront):
         counts = self.store.queue_counts()
         return {"topics": [
             {"topic": topic, "subscribers": [
-                {"function_id": fid, "pending": counts.get(fid, (0, 0))[0], "dead": counts.get(fid, (0, 0))[1],
-                 "connected": subscription.away_since is None}
+                {"function_id": fid, "pending": counts.get((fid, topic), (0, 0))[0],
+                 "dead": counts.get((fid, topic), (0, 0))[1], "connected": subscription.away_since is None}
                 for fid, subscription in sorted(subscriptions.items())
             ]}
             for topic, subscriptions in sorted(self.subscriptions.items())

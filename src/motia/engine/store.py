@@ -141,8 +141,9 @@ class Store(ABC):
     def queue_dead_letters(self) -> list[QueuedMessage]: ...
 
     @abstractmethod
-    def queue_counts(self) -> dict[str, tuple[int, int]]:
-        """function_id -> (pending, dead)."""
+    def queue_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(function_id, topic) -> (pending, dead): one subscription's messages (a function may take several
+        topics)."""
 
     @abstractmethod
     def queue_bury(self, function_id: str, topic: str, error: str, failed_at: float) -> int:
@@ -270,12 +271,12 @@ class MemoryStore(Store):
     def queue_dead_letters(self) -> list[QueuedMessage]:
         return sorted(self.dead.values(), key=lambda m: m.id)
 
-    def queue_counts(self) -> dict[str, tuple[int, int]]:
-        counts: dict[str, list[int]] = {}
+    def queue_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        counts: dict[tuple[str, str], list[int]] = {}
         for message in self.pending.values():
-            counts.setdefault(message.function_id, [0, 0])[0] += 1
+            counts.setdefault((message.function_id, message.topic), [0, 0])[0] += 1
         for message in self.dead.values():
-            counts.setdefault(message.function_id, [0, 0])[1] += 1
+            counts.setdefault((message.function_id, message.topic), [0, 0])[1] += 1
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
     def queue_bury(self, function_id: str, topic: str, error: str, failed_at: float) -> int:
@@ -626,12 +627,13 @@ class SqliteStore(Store):
         rows = self.db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM queue WHERE dead=1 ORDER BY id")
         return [_message(row) for row in rows]
 
-    def queue_counts(self) -> dict[str, tuple[int, int]]:
+    def queue_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         self._read_queue()
-        counts: dict[str, tuple[int, int]] = {}
-        for function_id, dead, count in self.db.execute("SELECT function_id, dead, count(*) FROM queue GROUP BY 1, 2"):
-            pending, dead_count = counts.get(function_id, (0, 0))
-            counts[function_id] = (pending, count) if dead else (count, dead_count)
+        counts: dict[tuple[str, str], tuple[int, int]] = {}
+        for function_id, topic, dead, count in self.db.execute(
+                "SELECT function_id, topic, dead, count(*) FROM queue GROUP BY 1, 2, 3"):
+            pending, dead_count = counts.get((function_id, topic), (0, 0))
+            counts[function_id, topic] = (pending, count) if dead else (count, dead_count)
         return counts
 
     def queue_bury(self, function_id: str, topic: str, error: str, failed_at: float) -> int:
