@@ -182,7 +182,17 @@ class QueueFront(ABC):
     async def dlq_discard(self, data: Any) -> Any: ...
 
     @abstractmethod
-    async def list_topics(self, data: Any) -> Any: ...
+    async def subscription_counts(self) -> list[SubscriptionCount]: ...
+
+    async def list_topics(self, data: Any) -> Any:
+        """`engine::queue::list_topics`: every remembered subscription, by topic, with what waits for it and its
+        dead letters."""
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for row in await self.subscription_counts():
+            topics.setdefault(row.topic, []).append(
+                {"function_id": row.function_id, "pending": row.pending, "dead": row.dead,
+                 "connected": row.connected})
+        return {"topics": [{"topic": topic, "subscribers": subscribers} for topic, subscribers in topics.items()]}
 
     @staticmethod
     def subscription(trigger: TriggerEntry) -> tuple[str, QueueSettings] | str:
@@ -671,41 +681,19 @@ class QueueModule(QueueFront):
         return pending, self._dead_letters(function_id, topic)
 
     async def subscription_counts(self) -> list[SubscriptionCount]:
-        """Every remembered subscription with its own counts."""
-        dead = _by_subscription(self.store.queue_dead_letters())
-        rows = []
-        for topic, subscriptions in sorted(self.subscriptions.items()):
-            for function_id, subscription in sorted(subscriptions.items()):
-                pending = _by_subscription(self.store.queue_pending(function_id))
-                rows.append(SubscriptionCount(topic=topic, function_id=function_id,
-                                              pending=pending.get((function_id, topic), 0),
-                                              dead=dead.get((function_id, topic), 0),
-                                              connected=subscription.away_since is None))
-        return rows
-
-    async def list_topics(self, data: Any) -> Any:
-        """Every remembered subscription, `connected` false while its worker is away."""
+        """Every remembered subscription with its own counts, topics in order, functions in order within each;
+        `connected` false while its worker is away."""
         counts = self.store.queue_counts()
-        return {"topics": [
-            {"topic": topic, "subscribers": [
-                {"function_id": fid, "pending": counts.get((fid, topic), (0, 0))[0],
-                 "dead": counts.get((fid, topic), (0, 0))[1], "connected": subscription.away_since is None}
-                for fid, subscription in sorted(subscriptions.items())
-            ]}
-            for topic, subscriptions in sorted(self.subscriptions.items())
-        ]}
+        return [SubscriptionCount(topic=topic, function_id=function_id,
+                                  pending=counts.get((function_id, topic), (0, 0))[0],
+                                  dead=counts.get((function_id, topic), (0, 0))[1],
+                                  connected=subscription.away_since is None)
+                for topic, subscriptions in sorted(self.subscriptions.items())
+                for function_id, subscription in sorted(subscriptions.items())]
 
 
 _settings_decoder = msgspec.json.Decoder(QueueSettings)
 _NOBODY: dict[str, Subscriber] = {}  # no connected subscriber (shared, never written)
-
-
-def _by_subscription(messages: list[QueuedMessage]) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for message in messages:
-        key = (message.function_id, message.topic)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def _int(value: Any) -> int:

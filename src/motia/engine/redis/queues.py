@@ -754,15 +754,6 @@ class RedisQueueModule(QueueFront):
                     break
         return {"discarded": discarded}
 
-    async def list_topics(self, data: Any) -> Any:
-        """Every remembered subscription, with what waits for it and its dead letters, on every node."""
-        topics: dict[str, list[dict[str, Any]]] = {}
-        for row in await self.subscription_counts():
-            topics.setdefault(row.topic, []).append(
-                {"function_id": row.function_id, "pending": row.pending, "dead": row.dead,
-                 "connected": row.connected})
-        return {"topics": [{"topic": topic, "subscribers": subscribers} for topic, subscribers in topics.items()]}
-
     async def subscription_counts(self) -> list[SubscriptionCount]:
         """Every remembered subscription of every node, topics in order, functions in order within each."""
         now = self.clock.now()
