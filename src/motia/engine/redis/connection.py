@@ -73,6 +73,7 @@ def connect(url: str) -> Any:
     """
     check_url(url)
     try:
+        import hiredis  # noqa: F401 - the held connections' command packer (engine/redis/held.py)
         import redis.asyncio
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hiredis
 from redis.exceptions import ResponseError
 
 
@@ -55,17 +56,6 @@ def _closed_by_server(connection: Any) -> bool:
 
 
 def pack(commands: list[tuple[Any, ...]]) -> bytes:
-    """The commands in the Redis protocol, as one buffer (redis-py's packer checks and converts each argument
-    in Python, a few microseconds per command; these arguments are only bytes, str and int)."""
-    out = bytearray()
-    for command in commands:
-        out += b"*%d\r\n" % len(command)
-        for argument in command:
-            if isinstance(argument, str):
-                argument = argument.encode()
-            elif isinstance(argument, int):
-                argument = b"%d" % argument
-            out += b"$%d\r\n" % len(argument)
-            out += argument
-            out += b"\r\n"
-    return bytes(out)
+    """The commands in the Redis protocol, as one buffer: hiredis's packer (in C; redis-py's checks and converts
+    each argument in Python, a few microseconds per command)."""
+    return b"".join(map(hiredis.pack_command, commands))
