@@ -8,6 +8,7 @@ millisecond precision, so they are kept in buckets instead.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import types
 import weakref
@@ -97,7 +98,7 @@ async def with_timeout(awaitable: Awaitable[Any], seconds: float | None) -> Any:
         waiting = awaitable.send(None)
     except StopIteration as stop:
         return stop.value
-    return await _limited(_resume(awaitable, waiting), seconds, due)
+    return await _limited(resume(awaitable, waiting), seconds, due)
 
 
 async def _limited(awaitable: Awaitable[Any], seconds: float, due: float) -> Any:
@@ -120,23 +121,26 @@ async def _limited(awaitable: Awaitable[Any], seconds: float, due: float) -> Any
 
 
 @types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
-    """The rest of a coroutine already stepped once, awaitable again: what it waits on goes up to the task,
-    the task's wake-ups and cancellations down to it."""
+def resume(call: Coroutine[Any, Any, Any], suspended: Any,
+           context: contextvars.Context | None = None) -> Generator[Any, Any, Any]:
+    """The rest of a coroutine already stepped by hand (up to `suspended`, what it waits on), awaitable again: what
+    it waits on goes up to the task driving this, the task's wake-ups and cancellations down to it. With
+    `context`, every step runs in it (a call started in a copy of its caller's context stays in that copy)."""
+    value = suspended
     while True:
         try:
-            value = yield waiting
+            sent = yield value
         except GeneratorExit:
-            coro.close()
+            call.close()
             raise
-        except BaseException as exc:  # a cancellation thrown into the task
+        except BaseException as exc:  # a cancellation or an error thrown in by the task
             try:
-                waiting = coro.throw(exc)
+                value = call.throw(exc) if context is None else context.run(call.throw, exc)
             except StopIteration as stop:
                 return stop.value
         else:
             try:
-                waiting = coro.send(value)
+                value = call.send(sent) if context is None else context.run(call.send, sent)
             except StopIteration as stop:
                 return stop.value
 

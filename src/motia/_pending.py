@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from ._deadlines import resume
 from .errors import MotiaError
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ def _run_eagerly(name: str, call: Coroutine[Any, Any, T]) -> _Pending[T]:
         return _Pending(name, value=stop.value)
     except Exception as exc:  # handed to whoever awaits it, or to settle()
         return _Pending(name, error=exc)
-    return _Pending(name, asyncio.get_running_loop().create_task(_resume(call, suspended, context)))
+    return _Pending(name, asyncio.get_running_loop().create_task(resume(call, suspended, context)))
 
 
 def run_eagerly(call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
@@ -182,28 +182,6 @@ def run_eagerly(call: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
     if pending._error is not None:
         log.error("%s failed", pending._name, exc_info=pending._error)
     return pending._future  # type: ignore[return-value]
-
-
-@types.coroutine
-def _resume(call: Coroutine[Any, Any, T], suspended: Any, context: contextvars.Context) -> Generator[Any, Any, T]:
-    """Go on with a coroutine first run by hand: what it awaits is handed to the task driving this."""
-    value = suspended
-    while True:
-        try:
-            sent = yield value
-        except GeneratorExit:
-            call.close()
-            raise
-        except BaseException as exc:  # a cancellation or an error thrown in by the task
-            try:
-                value = context.run(call.throw, exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                value = context.run(call.send, sent)
-            except StopIteration as stop:
-                return stop.value
 
 
 async def _after(previous: asyncio.Future[Any], call: Coroutine[Any, Any, T]) -> T:
