@@ -330,3 +330,35 @@ async def test_an_emit_after_redis_restarted_while_the_node_was_idle_is_stored_a
     await asyncio.sleep(0.1)  # the node notices the closed connections while idle
     await one.publish("signups", {"n": 2})  # not refused: the connection Redis closed is not used
     await eventually_async(lambda: handled == [1, 2], timeout=20)
+
+
+async def test_entries_read_ahead_by_a_node_that_stops_are_delivered_by_another_at_once_exactly_once(nodes):
+    """A node reads ahead of its free workers when its handlers are fast (redis/queues.py, PREFETCH_WINDOW).
+    Stopped gracefully, it gives back what it read and did not start: the other node delivers those within a
+    second, not after the (here 30 s) visibility timeout, and nothing is delivered twice. A graceful stop also
+    records the acks of what it finished: none stays pending."""
+    handled: Counter[int] = Counter()
+
+    async def handle(data: Any) -> None:
+        await asyncio.sleep(0.002)
+        handled[data["n"]] += 1
+
+    one, two = nodes(2)
+    one.subscribe("index", "docs", handle, concurrency=2, visibilityTimeout=30)
+    for n in range(5):  # the node learns the handler's pace: from now on it reads ahead
+        await one.publish("docs", {"n": n})
+    await eventually_async(lambda: len(handled) == 5)
+    for n in range(5, 400):
+        await one.publish("docs", {"n": n})
+    await eventually_async(lambda: len(one.queues.subscribers["index"].ready) > 0, timeout=5)
+    ahead = len(one.queues.subscribers["index"].ready)
+    await one.close()  # the read-ahead entries go back to Redis
+    pending = await two.queues.client.xpending(Keys("docs", "index").stream, GROUP)
+    assert 0 < pending["pending"] <= ahead + 2  # what it gave back (and what its two workers had not finished)
+    two.subscribe("index", "docs", handle, concurrency=2, visibilityTimeout=30)
+    started = time.monotonic()
+    await eventually_async(lambda: len(handled) == 400, timeout=10)
+    assert time.monotonic() - started < 5  # not the visibility timeout
+    await two.queues.wait_idle()
+    assert set(handled.values()) == {1}
+    assert ahead > 2  # it did read ahead (more than its two workers)

@@ -20,6 +20,8 @@ from .held import HeldConnection
 
 # Items merged into one script call at most (the script's argument list stays small for Lua's stack).
 MAX_ITEMS = 256
+# Batches in flight at once: a call waits for a round trip of its own, not for the one before it to end too.
+IN_FLIGHT = 2
 
 
 class Call:
@@ -45,9 +47,12 @@ class ScriptBatch:
         self._pending: list[Call] = []
         self._merging: dict[tuple[Any, ...], Call] = {}  # the calls of this batch that take more items
         self._sender: asyncio.Task[None] | None = None
-        # One batch is in flight at a time: a connection of its own, rather than a pipeline taking and giving
-        # back a pooled one per batch.
-        self._connection = HeldConnection(client.connection_pool)
+        # Up to IN_FLIGHT batches at a time, each on a connection of its own (rather than a pipeline taking and
+        # giving back a pooled one per batch).
+        self._connections = [HeldConnection(client.connection_pool) for _ in range(IN_FLIGHT)]
+        self._idle = list(self._connections)
+        self._running: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()
 
     def call(self, script: AsyncScript, keys: list[Any], args: list[Any],
              items: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
@@ -71,29 +76,55 @@ class ScriptBatch:
             self._sender = self.tasks.spawn(self._send(), name="redis:batch")
         return future
 
+    async def drain(self) -> None:
+        """Return once every call made so far (and those made meanwhile) has its reply."""
+        while self._sender is not None or self._running:
+            await asyncio.wait([self._sender] if self._sender is not None else set(self._running))
+
+    async def close(self) -> None:
+        """Close the batch's connections (after `drain`: a round trip still waiting fails)."""
+        for connection in self._connections:
+            await connection.release()
+
     async def _send(self) -> None:
-        """One batch in flight at a time: what is called meanwhile goes in the next one (the busier, the
-        bigger the batches, the fewer the round trips)."""
+        """The calls of this loop turn go out together once a connection is free: what is called while every
+        connection has a batch in flight goes in the next one (the busier, the bigger the batches, the fewer
+        the round trips)."""
         try:
             await asyncio.sleep(0)  # the calls of this turn of the loop
             while self._pending:
+                while not self._idle:
+                    self._freed.clear()
+                    await self._freed.wait()
                 batch, self._pending, self._merging = self._pending, [], {}
-                await self._run(batch)
+                connection = self._idle.pop()
+                run = self.tasks.spawn(self._run(batch, connection), name="redis:batch:run")
+                self._running.add(run)
+                run.add_done_callback(self._running.discard)
         finally:
             self._sender = None
 
-    async def _run(self, batch: list[Call]) -> None:
+    async def _run(self, batch: list[Call], connection: HeldConnection) -> None:
         try:
-            replies = await self._execute(batch)
+            await self._run_on(batch, connection)
+        finally:
+            self._idle.append(connection)
+            self._freed.set()
+
+    async def _run_on(self, batch: list[Call], connection: HeldConnection) -> None:
+        try:
+            replies = await connection.round_trip([call.command() for call in batch])
             missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if missing:  # a restarted Redis forgot the scripts: load them, then run those calls again
                 scripts = list({batch[n].script for n in missing})
-                loaded = await self._connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
+                loaded = await connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
                 for script, sha in zip(scripts, loaded, strict=True):
                     if isinstance(sha, Exception):
                         raise sha
                     script.sha = sha.decode() if isinstance(sha, bytes) else sha
-                for n, reply in zip(missing, await self._execute([batch[n] for n in missing]), strict=True):
+                again = [batch[n] for n in missing]
+                for n, reply in zip(missing, await connection.round_trip([call.command() for call in again]),
+                                    strict=True):
                     replies[n] = reply
         except Exception as exc:
             for call in batch:
@@ -114,6 +145,3 @@ class ScriptBatch:
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
-
-    async def _execute(self, batch: list[Call]) -> list[Any]:
-        return await self._connection.round_trip([call.command() for call in batch])

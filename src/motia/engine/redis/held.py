@@ -1,58 +1,123 @@
-"""A connection taken from a pool once and kept for a loop that talks to Redis all the time (the script batch,
-each queue subscription's reader): a command through the client takes a pooled connection and gives it back
-each time, and redis-py's command path (retry, observability hooks, reply callbacks) costs more than the
-round trip's own work. Commands go out as they are; replies come back raw."""
+"""A connection of its own for a loop that talks to Redis all the time (the script batch, each queue
+subscription's reader).
+
+redis-py opens it as its pool would (address, TLS, AUTH, SELECT, the protocol version: everything the URL
+says) but it is not the pool's: from then on its socket is read by a protocol of our own. Commands go out
+packed by hiredis in one write; replies are parsed by hiredis's reader as they arrive and handed to their
+round trip in order. A command through the client takes a pooled connection and gives it back each time, and
+redis-py's reading path (a stream reader, a timeout and several coroutines per reply) costs more than the
+round trip's own work. Round trips may overlap: replies come back in the order the commands went out.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from typing import Any
 
 import hiredis
-from redis.exceptions import ResponseError
+from redis._parsers.base import BaseParser
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+
+_PUSH = getattr(hiredis, "PushNotification", None)  # RESP3 out-of-band messages (none are asked for here)
+
+
+class _Replies(asyncio.Protocol):
+    """The reading end of a held connection: each round trip waits for its count of replies, in order."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+        self.waiting: deque[tuple[asyncio.Future[list[Any]], int, list[Any]]] = deque()
+        self.lost: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiting = self.reader, self.waiting
+        reader.feed(data)
+        while (reply := reader.gets()) is not False:
+            if _PUSH is not None and isinstance(reply, _PUSH):
+                continue
+            if not waiting:  # a reply nobody asked for: the stream is out of step, so drop the connection
+                self._fail(InvalidResponse("a reply arrived that no command asked for"))
+                return
+            future, count, replies = waiting[0]
+            replies.append(reply)
+            if len(replies) == count:
+                waiting.popleft()
+                if not future.done():  # a cancelled round trip's replies are read all the same
+                    future.set_result(replies)
+
+    def close(self) -> None:
+        self._fail(RedisConnectionError("connection released"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(RedisConnectionError(f"Connection closed by server: {exc}" if exc else
+                                        "Connection closed by server."))
+
+    def _fail(self, error: Exception) -> None:
+        if self.lost is None:
+            self.lost = error
+        while self.waiting:
+            future = self.waiting.popleft()[0]
+            if not future.done():
+                future.set_exception(self.lost)
+        if self.transport is not None:
+            self.transport.close()
 
 
 class HeldConnection:
     def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self._connection: Any = None
+        self.pool = pool  # what the connection is made like (its URL and options); it does not hand it out
+        self._connection: Any = None  # redis-py's connection object, which opened the socket
+        self._replies: _Replies | None = None
 
     async def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send the commands at once and read their replies (an error reply is returned in its place, not
-        raised). When the connection breaks (or the call is cancelled half-way) it goes back to the pool,
-        which checks it before handing it out again: the next call takes a fresh one."""
-        connection = self._connection
-        if connection is not None and _closed_by_server(connection):
-            await self.release(disconnect=True)  # Redis restarted while this was idle: nothing was sent on it
-            connection = None
-        if connection is None:
-            connection = self._connection = await self.pool.get_connection()
-        replies: list[Any] = []
+        """Send the commands at once and wait for their replies (an error reply is returned in its place, not
+        raised). A broken connection fails every round trip waiting on it; the next call opens a new one."""
+        replies = self._replies
+        if replies is not None and replies.lost is not None:  # Redis closed it (restarted while this was idle)
+            await self.release()
+            replies = None
+        if replies is None:
+            replies = await self._open()
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        replies.waiting.append((future, len(commands), []))
+        assert replies.transport is not None
+        replies.transport.write(pack(commands))
         try:
-            await connection.send_packed_command(pack(commands))
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            await self.release(disconnect=True)
+            return await future
+        except RedisConnectionError:
+            if self._replies is replies:
+                await self.release()
             raise
+
+    async def _open(self) -> _Replies:
+        connection = self.pool.make_connection()
+        try:
+            await connection.connect()
+            # redis-py's stream writer (private) holds the transport it connected: its reading goes to us.
+            transport = connection._writer.transport
+            replies = _Replies()
+            transport.set_protocol(replies)
+            replies.connection_made(transport)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        self._connection, self._replies = connection, replies
         return replies
 
-    async def release(self, *, disconnect: bool = False) -> None:
-        """Give the connection back to the pool (closing the client closes it otherwise)."""
-        connection, self._connection = self._connection, None
+    async def release(self) -> None:
+        """Close the connection (round trips waiting on it fail); the next round trip opens a new one."""
+        connection, replies = self._connection, self._replies
+        self._connection = self._replies = None
+        if replies is not None:
+            replies.close()
         if connection is not None:
-            if disconnect:
-                await connection.disconnect()
-            await self.pool.release(connection)
-
-
-def _closed_by_server(connection: Any) -> bool:
-    """Whether the server closed the connection (its end of stream arrived while nothing was asked): what the
-    pool checks before it hands a connection out, done here without a round trip."""
-    reader = getattr(connection, "_reader", None)  # redis-py's asyncio.StreamReader of the connection
-    return reader is not None and reader.at_eof()
+            await connection.disconnect(nowait=True)  # the socket's protocol is ours: no close to wait for
 
 
 def pack(commands: list[tuple[Any, ...]]) -> bytes:

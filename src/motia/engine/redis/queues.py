@@ -18,11 +18,14 @@ a retry is one atomic script on one Redis Cluster slot; no command spans two top
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import random
 import socket
 import time
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -54,6 +57,14 @@ CONNECTED_WINDOW = 3 * SEEN_INTERVAL
 # Redis gone: how the readers and the acks wait for it to come back.
 OUTAGE_BACKOFF = ReconnectPolicy(initial_delay=0.05, max_delay=2.0)
 READ_BLOCK = 250  # ms a read waits for new entries (a retry coming due sooner shortens it)
+# Prefetch: a read takes, beyond the free delivery slots, as many entries as the subscription's handlers get
+# through in PREFETCH_WINDOW seconds at the pace they have shown (none until a first delivery finished, none
+# for handlers slower than the window), at most READ_MAX in all. Each read and each ack is a round trip; a
+# read of only the free slots makes a fast subscription pay one of each per `concurrency` messages. The
+# window keeps a taken entry waiting here far below the visibility timeout (one that still waited half of it
+# is left for the visibility timeout to hand out again), and a node from sitting on work another could do.
+PREFETCH_WINDOW = 0.1
+READ_MAX = 256
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -221,15 +232,70 @@ class Keys:
         return f"{self.prefix}g:{len(function_id)}:{function_id}:{group}"
 
 
+class Ready:
+    """The entries read from Redis that wait for a worker (lane, entry id, entry, when read), oldest first; a
+    worker waiting for one is handed the next directly."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[Lane, bytes, bytes, float]] = deque()
+        self._waiters: deque[asyncio.Future[tuple[Lane, bytes, bytes, float]]] = deque()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def put(self, item: tuple[Lane, bytes, bytes, float]) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        self.items.append(item)
+
+    async def get(self) -> tuple[Lane, bytes, bytes, float]:
+        if self.items:
+            return self.items.popleft()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed an entry as the worker was cancelled
+                self.items.appendleft(waiter.result())
+            raise
+
+    def take(self, lane: Lane) -> list[bytes]:
+        """Remove the lane's entries; their ids."""
+        taken = [entry_id for owner, entry_id, _, _ in self.items if owner is lane]
+        if taken:
+            self.items = deque(item for item in self.items if item[0] is not lane)
+        return taken
+
+
 class Subscriber(Binding):
-    """The deliveries of one function on this node: up to `concurrency` at once, over all its topics."""
+    """The deliveries of one function on this node: `concurrency` workers taking the entries its lanes read
+    (over all its topics), some read ahead of a free worker."""
 
     def __init__(self, function_id: str, settings: QueueSettings) -> None:
         super().__init__(function_id, settings)
         self.lanes: dict[str, Lane] = {}
-        self.free = settings.concurrency
-        self.slot_freed = asyncio.Event()
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.ready = Ready()
+        self.reading = 0  # room reserved by the reads in flight
+        self.room_made = asyncio.Event()  # a worker took an entry or finished one
+        self.workers: list[asyncio.Task[None]] = []
+        self.busy_workers: set[asyncio.Task[None]] = set()
+        self.pace = 0.0  # seconds a delivery takes, a moving average (0: none finished yet)
+        self.window = min(PREFETCH_WINDOW, settings.visibility_timeout / 10)
+
+    def room(self) -> int:
+        """How many entries a read may take now: the free workers plus the read-ahead the pace allows."""
+        ahead = 0
+        if self.pace > 0:
+            ahead = int(self.settings.concurrency * self.window / self.pace)
+        free = self.settings.concurrency - len(self.busy_workers)
+        return min(free + ahead, READ_MAX) - len(self.ready) - self.reading
+
+    def timed(self, seconds: float) -> None:
+        self.pace = seconds if self.pace == 0 else self.pace * 0.9 + seconds * 0.1
 
 
 class Lane:
@@ -248,8 +314,9 @@ class Lane:
         self.next_due = 0.0  # when the delayed set may next hold something due (0: look now)
         self.next_claim = 0.0
         self.next_seen = 0.0
-        self.handling: set[bytes] = set()  # entry ids delivered here right now (not to be claimed from us)
-        self.slots: set[bytes] = set()  # those of them whose handler has not returned yet
+        # Entry ids taken here and not settled yet (read ahead, delivered, or being acknowledged): not to be
+        # claimed from us.
+        self.handling: set[bytes] = set()
 
 
 class RedisQueueModule(QueueFront):
@@ -280,6 +347,7 @@ class RedisQueueModule(QueueFront):
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
         # right after the steps registered reaches them.
         self._subscribing: set[asyncio.Task[bool]] = set()
+        self._acking: set[asyncio.Task[None]] = set()  # acks tried again after a failed round trip
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
         self._ack = client.register_script(ACK)
@@ -301,7 +369,12 @@ class RedisQueueModule(QueueFront):
         return None
 
     def _open(self, lane: Lane) -> None:
-        """Write the subscription to Redis, then read its stream."""
+        """Write the subscription to Redis, then read its stream (the subscriber's workers start with its first
+        lane)."""
+        subscriber = lane.subscriber
+        if not subscriber.workers:
+            subscriber.workers = [self.tasks.spawn(self._work(subscriber), name=f"queue:{subscriber.function_id}:{n}")
+                                  for n in range(subscriber.settings.concurrency)]
         subscribing = self.tasks.spawn(self._first_subscribe(lane), name=f"queue:subscribe:{lane.topic}")
         self._subscribing.add(subscribing)
         subscribing.add_done_callback(self._subscribing.discard)
@@ -316,10 +389,14 @@ class RedisQueueModule(QueueFront):
         lane = subscriber.lanes.pop(topic, None) if topic is not None else None
         if lane is not None:  # the subscription stays in Redis (away); this node stops reading it
             lane.reading = False  # the reader marks the subscription away as it ends
+            subscriber.room_made.set()  # a reader waiting for room sees it
         if not subscriber.trigger_ids:
             del self.subscribers[subscriber.function_id]
             for lane in subscriber.lanes.values():
                 lane.reading = False
+            for worker in subscriber.workers:  # a busy one ends after its delivery
+                if worker not in subscriber.busy_workers:
+                    worker.cancel()
 
     async def _mark_away(self, keys: Keys, function_id: str) -> None:
         # Backdated so that it counts as away at once unless another node still refreshes it.
@@ -463,6 +540,9 @@ class RedisQueueModule(QueueFront):
             await self._read_while_held(lane, reads, subscribed)
         finally:
             await reads.release()
+        ahead = lane.subscriber.ready.take(lane)
+        if ahead:  # read ahead and not started: another node (or the next start) delivers them
+            await self._hand_back(lane, ahead)
         if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
             await self._mark_away(keys, subscriber.function_id)
 
@@ -475,23 +555,26 @@ class RedisQueueModule(QueueFront):
                     await self._subscribe(lane)
                     subscribed = True
                 await self._maintain(lane)
-                while subscriber.free <= 0:
-                    subscriber.slot_freed.clear()
-                    await subscriber.slot_freed.wait()
-                count = subscriber.free
-                subscriber.free -= count  # reserved before the await: the function's other lanes see it
+                while (count := subscriber.room()) <= 0 and self.accepting and lane.reading:
+                    subscriber.room_made.clear()
+                    await subscriber.room_made.wait()
+                if not (self.accepting and lane.reading):
+                    break
+                subscriber.reading += count  # reserved before the await: the function's other lanes see it
                 try:
                     block = max(10, min(READ_BLOCK, int((lane.next_due - self.clock.now()) * 1000)))
                     [reply] = await reads.round_trip([("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count,
                                                        "BLOCK", block, "STREAMS", keys.stream, ">")])
                 finally:
-                    subscriber.free += count
+                    subscriber.reading -= count
                 if isinstance(reply, ResponseError):
                     raise reply
                 # {stream: [[id, [field, value, ...]], ...]} (RESP3), [[stream, [...]]] (RESP2) or nil.
+                now = self.clock.now()
                 for _, entries in reply.items() if isinstance(reply, dict) else reply or ():
                     for entry_id, fields in entries:
-                        self._dispatch(lane, entry_id, fields[1] if fields and fields[0] == b"e" else b"")
+                        lane.handling.add(entry_id)
+                        subscriber.ready.put((lane, entry_id, fields[1] if fields and fields[0] == b"e" else b"", now))
                 if outage:
                     log.warning("Redis at %s is back: deliveries of %s resume", self.url, subscriber.function_id)
                     outage = 0
@@ -522,52 +605,102 @@ class RedisQueueModule(QueueFront):
             visibility = subscriber.settings.visibility_timeout
             lane.next_claim = now + min(1.0, visibility / 2)
             reply = await self.client.xautoclaim(keys.stream, GROUP, self.consumer, int(visibility * 1000),
-                                                 "0-0", count=max(1, subscriber.free))
+                                                 "0-0", count=max(1, subscriber.room()))
+            claimed = 0
             for entry_id, fields in reply[1]:
                 if fields and entry_id not in lane.handling:
-                    log.warning("message %s on %s to %s sat unacknowledged for %ss: delivering it again",
-                                _str(entry_id), lane.topic, subscriber.function_id, visibility)
-                    self._dispatch(lane, entry_id, fields.get(b"e", b""))
+                    claimed += 1
+                    lane.handling.add(entry_id)
+                    subscriber.ready.put((lane, entry_id, fields.get(b"e", b""), now))
+            if claimed:
+                log.warning("%d messages on %s to %s were taken and not finished (a node died, or ran past the "
+                            "%ss visibility timeout, or stopped with them read ahead): delivering them", claimed,
+                            lane.topic, subscriber.function_id, visibility)
         if lane.remembered and now >= lane.next_seen:
             lane.next_seen = now + SEEN_INTERVAL
             await self.client.hset(keys.seen, subscriber.function_id, repr(now))
 
-    def _dispatch(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
-        subscriber = lane.subscriber
-        subscriber.free -= 1
-        lane.handling.add(entry_id)
-        lane.slots.add(entry_id)
-        task = self.tasks.spawn(self._handle(lane, entry_id, entry), name="queue:delivery")
-        subscriber.in_flight.add(task)
+    async def _work(self, subscriber: Subscriber) -> None:
+        """One of the subscriber's `concurrency` workers: deliver the entries its lanes read, one at a time."""
+        worker = asyncio.current_task()
+        assert worker is not None
+        ready, visibility = subscriber.ready, subscriber.settings.visibility_timeout
+        while self.accepting and self.subscribers.get(subscriber.function_id) is subscriber:
+            lane, entry_id, entry, read_at = await ready.get()
+            subscriber.room_made.set()
+            if not self.accepting or not lane.reading or read_at < self.clock.now() - visibility / 2:
+                # Stopping, or unsubscribed here, or read ahead so long ago that the visibility timeout may
+                # hand it out again soon (a delivery now could overlap that one): give it back.
+                self.tasks.spawn(self._hand_back(lane, [entry_id]), name="queue:hand-back")
+                continue
+            subscriber.busy_workers.add(worker)
+            try:
+                await self._handle(lane, entry_id, entry)
+            except Exception:  # a bug here must not take the worker with it: the entry is delivered again
+                log.exception("delivering %s on %s to %s failed", _str(entry_id), lane.topic, subscriber.function_id)
+                lane.handling.discard(entry_id)
+            finally:
+                subscriber.busy_workers.discard(worker)
+                subscriber.room_made.set()
 
-        def done(task: asyncio.Task[None]) -> None:
-            subscriber.in_flight.discard(task)
+    async def _hand_back(self, lane: Lane, entry_ids: list[bytes]) -> None:
+        """Entries read ahead that this node will not deliver (its reader stopped, or they waited too long) go
+        back at once: marked idle for the visibility timeout, the next claim of any node takes them (the
+        retry count stays). If that fails, the visibility timeout hands them out in time all the same."""
+        visibility = int(lane.subscriber.settings.visibility_timeout * 1000)
+        with _quiet_outage():
+            try:
+                await self.client.execute_command("XCLAIM", lane.keys.stream, GROUP, self.consumer, 0, *entry_ids,
+                                                  "IDLE", visibility, "JUSTID")
+            except ResponseError as exc:  # the stream is gone (Redis lost its data): nothing to give back
+                log.debug("handing back %d entries of %s failed: %s", len(entry_ids), lane.topic, exc)
+        for entry_id in entry_ids:
             lane.handling.discard(entry_id)
-            self._release(lane, entry_id)
-
-        task.add_done_callback(done)
-
-    def _release(self, lane: Lane, entry_id: bytes) -> None:
-        """The handler is done with the entry: its slot takes the next one while the outcome is recorded (a
-        slot held for that round trip too would cap a subscription at `concurrency` round trips at a time)."""
-        if entry_id in lane.slots:
-            lane.slots.discard(entry_id)
-            lane.subscriber.free += 1
-            lane.subscriber.slot_freed.set()
 
     async def _handle(self, lane: Lane, entry_id: bytes, entry: bytes) -> None:
+        """Deliver one entry and record its outcome. A success is acknowledged in the background (the worker
+        goes on with the next entry; the entry stays ours in `handling` until the ack is in Redis)."""
         kind, body = entry[:1], entry[1:]
         if kind == b"g":
-            await self._handle_group(lane, entry_id, body.decode())
+            try:
+                await self._handle_group(lane, entry_id, body.decode())
+            finally:
+                lane.handling.discard(entry_id)
             return
         message = _message_decoder.decode(body)
-        settings, keys = lane.subscriber.settings, lane.keys
+        keys = lane.keys
         error = await self._deliver(lane, message)
-        self._release(lane, entry_id)
         if error is None:
             self.attempt_errors.pop(message.id, None)
-            await self._settle(self._ack, [keys.stream], [], (entry_id,))
+            self._batch.call(self._ack, [keys.stream], [], (entry_id,)).add_done_callback(
+                functools.partial(self._acked, lane, entry_id))
             return
+        try:
+            await self._settle_failure(lane, entry_id, message, error)
+        finally:
+            lane.handling.discard(entry_id)
+
+    def _acked(self, lane: Lane, entry_id: bytes, ack: asyncio.Future[Any]) -> None:
+        """An ack's round trip ended: done, or (Redis away) tried again until it is recorded."""
+        if ack.cancelled() or ack.exception() is None:
+            lane.handling.discard(entry_id)
+            return
+        retry = self.tasks.spawn(self._ack_again(lane, entry_id, ack.exception()), name="queue:ack")
+        self._acking.add(retry)
+        retry.add_done_callback(self._acking.discard)
+
+    async def _ack_again(self, lane: Lane, entry_id: bytes, error: BaseException | None) -> None:
+        try:
+            if isinstance(error, UNREACHABLE) and self.accepting:
+                await self._settle(self._ack, [lane.keys.stream], [], (entry_id,))
+            else:  # left pending: the visibility timeout delivers it again
+                log.error("acknowledging %s on %s failed: %s", _str(entry_id), lane.topic, error)
+        finally:
+            lane.handling.discard(entry_id)
+
+    async def _settle_failure(self, lane: Lane, entry_id: bytes, message: Message, error: str) -> None:
+        """A delivery failed: retry later or, out of retries, dead-letter."""
+        settings, keys = lane.subscriber.settings, lane.keys
         message.error = error
         now = self.clock.now()
         self._failed(message, now)
@@ -598,7 +731,6 @@ class RedisQueueModule(QueueFront):
             return
         message = _message_decoder.decode(body)
         error = await self._deliver(lane, message)
-        self._release(lane, entry_id)
         if error is None:
             self.attempt_errors.pop(message.id, None)
             await self._settle(self._finish_group, finish_keys, [entry_id, "next", group])
@@ -625,6 +757,7 @@ class RedisQueueModule(QueueFront):
         """One attempt; the error text when it failed."""
         message.attempts += 1
         subscriber = lane.subscriber
+        started = time.perf_counter()
         try:
             async with self.clock.deadline(subscriber.settings.visibility_timeout):
                 result = await self.engine.invoke(subscriber.function_id, message.data,
@@ -632,6 +765,8 @@ class RedisQueueModule(QueueFront):
         except TimeoutError:
             self.failed += 1
             return "visibility_timeout: no result within the visibility timeout"
+        finally:
+            subscriber.timed(time.perf_counter() - started)
         if result.error is None:
             self.delivered += 1
             return None
@@ -666,7 +801,7 @@ class RedisQueueModule(QueueFront):
 
     def busy(self, *, count_waiting: bool = True) -> bool:
         """Deliveries running on this node (what waits in Redis is the business of every node)."""
-        return any(s.in_flight for s in self.subscribers.values())
+        return any(s.busy_workers or s.ready for s in self.subscribers.values())
 
     async def wait_idle(self) -> None:
         """Return when nothing this node reads waits in Redis or runs here (retries and delays included)."""
@@ -690,12 +825,31 @@ class RedisQueueModule(QueueFront):
         """Read no more; give deliveries in flight `timeout` seconds, then cancel them (their entries stay
         pending, and the visibility timeout hands them to another node or to the next start)."""
         self.accepting = False
+        for subscriber in self.subscribers.values():
+            subscriber.room_made.set()  # a reader waiting for room sees it
         readers = {lane.task for s in self.subscribers.values() for lane in s.lanes.values() if lane.task}
         if readers:  # each ends after its current read (at most READ_BLOCK), delivering what it took
             _, late = await asyncio.wait(readers, timeout=timeout)
             for reader in late:
                 reader.cancel()
-        await self.finish_deliveries({task for s in self.subscribers.values() for task in s.in_flight}, timeout)
+        busy: set[asyncio.Task[None]] = set()
+        for subscriber in self.subscribers.values():
+            for worker in subscriber.workers:
+                if worker in subscriber.busy_workers:
+                    busy.add(worker)
+                else:
+                    worker.cancel()
+        await self.finish_deliveries(busy, timeout)
+        # The acks of the deliveries that finished: recorded before the store closes (else each is delivered
+        # again after the visibility timeout).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._settled(), timeout)
+        await self._batch.close()
+
+    async def _settled(self) -> None:
+        await self._batch.drain()
+        if self._acking:
+            await asyncio.wait(set(self._acking))
 
     # --- dead letters -------------------------------------------------------------------------------
 
@@ -777,7 +931,7 @@ class RedisQueueModule(QueueFront):
     def in_flight(self, function_id: str) -> int:
         """The function's deliveries running on this node now (over all its topics)."""
         subscriber = self.subscribers.get(function_id)
-        return len(subscriber.in_flight) if subscriber is not None else 0
+        return len(subscriber.busy_workers) if subscriber is not None else 0
 
     def attempt_history(self, message_id: int) -> list[AttemptError]:
         """The failed attempts of a message that this node made (another node's are not shared)."""
