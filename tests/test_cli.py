@@ -185,3 +185,26 @@ def test_a_missing_config_file_is_a_clear_error(tmp_path):
     result = motia("engine", "--config", "nowhere.yaml", cwd=tmp_path)
     assert result.returncode == 1
     assert "cannot read nowhere.yaml" in result.stderr
+
+
+def test_a_serving_app_keeps_what_start_up_made_out_of_the_garbage_collectors_walks(tmp_path):
+    """Once `motia run` serves, the modules, classes, steps and engine it built are frozen (`gc.freeze`): the
+    collections a busy server makes do not walk them each time. A request's own garbage is still collected."""
+    root = project(tmp_path, {"steps/gc_step.py": """
+        import gc
+
+        from motia import get
+
+
+        @get("/gc")
+        async def collected():
+            loop = []
+            loop.append(loop)  # cyclic garbage made while serving
+            del loop
+            return {"frozen": gc.get_freeze_count(), "collected": gc.collect()}
+    """})
+    process = MotiaProcess(root, "--stream-port", "0", "--memory")
+    reply = process.client.get("/gc").json()
+    process.stop()
+    assert reply["frozen"] > 10_000  # what start-up made (the engine, uvicorn, msgspec types, the step)
+    assert reply["collected"] >= 1  # the request's cycle was not frozen with them

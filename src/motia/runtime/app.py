@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..registry import Registry
@@ -56,8 +56,9 @@ class RemoteApp:
         await self.transport.close()
         self.worker.detach()
 
-    async def serve(self) -> None:
-        """Work until SIGINT or SIGTERM (or until the engine refuses this worker), then leave gracefully."""
+    async def serve(self, on_started: Callable[[], None] | None = None) -> None:
+        """Work until SIGINT or SIGTERM (or until the engine refuses this worker), then leave gracefully;
+        `on_started` is called once the worker is registered."""
         stop = asyncio.Event()
         with stop_on_signals(stop), parent_watch(stop):
             try:
@@ -66,6 +67,8 @@ class RemoteApp:
                 await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
                 if starting.done():
                     starting.result()
+                    if on_started is not None:
+                        on_started()
                     assert self.transport.stopped is not None
                     await asyncio.wait({waiter, self.transport.stopped}, return_when=asyncio.FIRST_COMPLETED)
                     if self.transport.stopped.done():
