@@ -40,7 +40,7 @@ from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from ..queues import AWAY_RETENTION, ERROR_HISTORY, AttemptError, Binding, QueueFront, QueueSettings, SubscriptionCount
 from ..store import QueuedMessage
 from ..tasks import Tasks
-from .batch import ScriptBatch
+from .batch import MAX_ITEMS, ScriptBatch
 from .connection import answering
 from .held import HeldConnection
 from .keys import PREFIX as ROOT
@@ -164,7 +164,7 @@ enqueue(prefix, fid, fifo, 0, now, msg, group)
 return 1
 """
 
-# Standard deliveries that succeeded, of one stream in one loop turn (`batch.py` merges them): acknowledged
+# Standard deliveries that succeeded, of one stream in one loop turn (`_acknowledge` gathers them): acknowledged
 # and deleted at once. KEYS: stream. ARGV: entry ids.
 ACK = """
 redis.call('XACK', KEYS[1], 'motia', unpack(ARGV))
@@ -347,6 +347,7 @@ class RedisQueueModule(QueueFront):
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
         # right after the steps registered reaches them.
         self._subscribing: set[asyncio.Task[bool]] = set()
+        self._unacked: dict[Lane, list[bytes]] = {}  # entries delivered in this loop turn, to acknowledge
         self._acking: set[asyncio.Task[None]] = set()  # acks tried again after a failed round trip
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
@@ -668,35 +669,51 @@ class RedisQueueModule(QueueFront):
                 lane.handling.discard(entry_id)
             return
         message = _message_decoder.decode(body)
-        keys = lane.keys
         error = await self._deliver(lane, message)
         if error is None:
             self.attempt_errors.pop(message.id, None)
-            self._batch.call(self._ack, [keys.stream], [], (entry_id,)).add_done_callback(
-                functools.partial(self._acked, lane, entry_id))
+            self._acknowledge(lane, entry_id)
             return
         try:
             await self._settle_failure(lane, entry_id, message, error)
         finally:
             lane.handling.discard(entry_id)
 
-    def _acked(self, lane: Lane, entry_id: bytes, ack: asyncio.Future[Any]) -> None:
+    def _acknowledge(self, lane: Lane, entry_id: bytes) -> None:
+        """Acknowledge (and delete) a delivered entry, with the others of this loop turn: one script call per
+        lane, one future per call (not per entry)."""
+        ids = self._unacked.get(lane)
+        if ids is None:
+            if not self._unacked:
+                asyncio.get_running_loop().call_soon(self._send_acks)
+            ids = self._unacked[lane] = []
+        ids.append(entry_id)
+
+    def _send_acks(self) -> None:
+        unacked, self._unacked = self._unacked, {}
+        for lane, ids in unacked.items():
+            for start in range(0, len(ids), MAX_ITEMS):
+                chunk = ids[start:start + MAX_ITEMS]
+                self._batch.call(self._ack, [lane.keys.stream], chunk).add_done_callback(
+                    functools.partial(self._acked, lane, chunk))
+
+    def _acked(self, lane: Lane, ids: list[bytes], ack: asyncio.Future[Any]) -> None:
         """An ack's round trip ended: done, or (Redis away) tried again until it is recorded."""
         if ack.cancelled() or ack.exception() is None:
-            lane.handling.discard(entry_id)
+            lane.handling.difference_update(ids)
             return
-        retry = self.tasks.spawn(self._ack_again(lane, entry_id, ack.exception()), name="queue:ack")
+        retry = self.tasks.spawn(self._ack_again(lane, ids, ack.exception()), name="queue:ack")
         self._acking.add(retry)
         retry.add_done_callback(self._acking.discard)
 
-    async def _ack_again(self, lane: Lane, entry_id: bytes, error: BaseException | None) -> None:
+    async def _ack_again(self, lane: Lane, ids: list[bytes], error: BaseException | None) -> None:
         try:
             if isinstance(error, UNREACHABLE) and self.accepting:
-                await self._settle(self._ack, [lane.keys.stream], [], (entry_id,))
-            else:  # left pending: the visibility timeout delivers it again
-                log.error("acknowledging %s on %s failed: %s", _str(entry_id), lane.topic, error)
+                await self._settle(self._ack, [lane.keys.stream], ids)
+            else:  # left pending: the visibility timeout delivers them again
+                log.error("acknowledging %d entries on %s failed: %s", len(ids), lane.topic, error)
         finally:
-            lane.handling.discard(entry_id)
+            lane.handling.difference_update(ids)
 
     async def _settle_failure(self, lane: Lane, entry_id: bytes, message: Message, error: str) -> None:
         """A delivery failed: retry later or, out of retries, dead-letter."""
@@ -847,6 +864,8 @@ class RedisQueueModule(QueueFront):
         await self._batch.close()
 
     async def _settled(self) -> None:
+        if self._unacked:
+            self._send_acks()
         await self._batch.drain()
         if self._acking:
             await asyncio.wait(set(self._acking))
