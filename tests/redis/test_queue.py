@@ -348,17 +348,14 @@ async def test_entries_read_ahead_by_a_node_that_stops_are_delivered_by_another_
     for n in range(5):  # the node learns the handler's pace: from now on it reads ahead
         await one.publish("docs", {"n": n})
     await eventually_async(lambda: len(handled) == 5)
-    for n in range(5, 400):
-        await one.publish("docs", {"n": n})
-    await eventually_async(lambda: len(one.queues.subscribers["index"].ready) > 0, timeout=5)
+    await asyncio.gather(*(one.publish("docs", {"n": n}) for n in range(5, 400)))
+    await eventually_async(lambda: len(one.queues.subscribers["index"].ready) > 0, timeout=10)
     ahead = len(one.queues.subscribers["index"].ready)
     await one.close()  # the read-ahead entries go back to Redis
     pending = await two.queues.client.xpending(Keys("docs", "index").stream, GROUP)
     assert 0 < pending["pending"] <= ahead + 2  # what it gave back (and what its two workers had not finished)
     two.subscribe("index", "docs", handle, concurrency=2, visibilityTimeout=30)
-    started = time.monotonic()
-    await eventually_async(lambda: len(handled) == 400, timeout=10)
-    assert time.monotonic() - started < 5  # not the visibility timeout
+    await eventually_async(lambda: len(handled) == 400, timeout=12)  # well within the visibility timeout
     await two.queues.wait_idle()
     assert set(handled.values()) == {1}
     assert ahead > 2  # it did read ahead (more than its two workers)

@@ -1,15 +1,19 @@
-"""Scripts called in one turn of the event loop go to Redis together: one round trip on a connection of their
-own (`held.py`) (the queue's publishes and acks, dozens at once under load, each would otherwise take a connection and a
-round trip of its own). The Redis analogue of the SQLite store's group commit.
+"""Scripts called in one turn of the event loop go to Redis together, on a connection of their own
+(`held.py`): the queue's publishes and acks, dozens at once under load, would otherwise each take a pooled
+connection and a round trip of their own. The Redis analogue of the SQLite store's group commit.
 
-Calls of one script with the same keys and arguments plus `items` (the publishes to one topic, the acks of
-one stream) are merged into one script call whose arguments end with every call's items: Redis runs the
-script once for all of them, and each caller gets its one reply.
+Calls of one script with the same keys and arguments plus `items` (the publishes to one topic) are merged
+into one script call whose arguments end with every call's items: Redis runs the script once for all of
+them, and each caller gets its one reply.
+
+A batch goes out at the end of its loop turn whether or not the ones before it have their replies: batches
+overlap on the connection (replies come back in order).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -20,8 +24,6 @@ from .held import HeldConnection
 
 # Items merged into one script call at most (the script's argument list stays small for Lua's stack).
 MAX_ITEMS = 256
-# Batches in flight at once: a call waits for a round trip of its own, not for the one before it to end too.
-IN_FLIGHT = 2
 
 
 class Call:
@@ -47,12 +49,8 @@ class ScriptBatch:
         self._pending: list[Call] = []
         self._merging: dict[tuple[Any, ...], Call] = {}  # the calls of this batch that take more items
         self._sender: asyncio.Task[None] | None = None
-        # Up to IN_FLIGHT batches at a time, each on a connection of its own (rather than a pipeline taking and
-        # giving back a pooled one per batch).
-        self._connections = [HeldConnection(client.connection_pool) for _ in range(IN_FLIGHT)]
-        self._idle = list(self._connections)
-        self._running: set[asyncio.Task[None]] = set()
-        self._freed = asyncio.Event()
+        self._connection = HeldConnection(client.connection_pool)
+        self._in_flight: set[asyncio.Future[Any]] = set()  # round trips, and the reloads of forgotten scripts
 
     def call(self, script: AsyncScript, keys: list[Any], args: list[Any],
              items: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
@@ -78,70 +76,93 @@ class ScriptBatch:
 
     async def drain(self) -> None:
         """Return once every call made so far (and those made meanwhile) has its reply."""
-        while self._sender is not None or self._running:
-            await asyncio.wait([self._sender] if self._sender is not None else set(self._running))
+        while self._sender is not None or self._in_flight:
+            await asyncio.wait([self._sender] if self._sender is not None else set(self._in_flight))
 
     async def close(self) -> None:
-        """Close the batch's connections (after `drain`: a round trip still waiting fails)."""
-        for connection in self._connections:
-            await connection.release()
+        """Close the batch's connection (after `drain`: a round trip still waiting fails)."""
+        await self._connection.release()
 
     async def _send(self) -> None:
-        """The calls of this loop turn go out together once a connection is free: what is called while every
-        connection has a batch in flight goes in the next one (the busier, the bigger the batches, the fewer
-        the round trips)."""
+        """Send what was called in this turn of the loop (opening the connection first if need be)."""
         try:
-            await asyncio.sleep(0)  # the calls of this turn of the loop
-            while self._pending:
-                while not self._idle:
-                    self._freed.clear()
-                    await self._freed.wait()
-                batch, self._pending, self._merging = self._pending, [], {}
-                connection = self._idle.pop()
-                run = self.tasks.spawn(self._run(batch, connection), name="redis:batch:run")
-                self._running.add(run)
-                run.add_done_callback(self._running.discard)
+            await asyncio.sleep(0)
+            if self._pending and not self._connection.ready():
+                try:
+                    await self._connection.open()
+                except Exception as exc:  # Redis unreachable: every caller gets the error
+                    batch, self._pending, self._merging = self._pending, [], {}
+                    _fail(batch, exc)
+                    return
+            if self._pending:
+                self._flush()
         finally:
             self._sender = None
 
-    async def _run(self, batch: list[Call], connection: HeldConnection) -> None:
-        try:
-            await self._run_on(batch, connection)
-        finally:
-            self._idle.append(connection)
-            self._freed.set()
+    def _flush(self) -> None:
+        batch, self._pending, self._merging = self._pending, [], {}
+        replied = self._connection.send([call.command() for call in batch])
+        self._in_flight.add(replied)
+        replied.add_done_callback(functools.partial(self._replied, batch))
 
-    async def _run_on(self, batch: list[Call], connection: HeldConnection) -> None:
+    def _replied(self, batch: list[Call], replied: asyncio.Future[list[Any]]) -> None:
+        self._in_flight.discard(replied)
+        if replied.cancelled():
+            _fail(batch, None)
+            return
+        error = replied.exception()
+        if error is not None:
+            _fail(batch, error)
+            return
+        replies = replied.result()
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            reload = self.tasks.spawn(self._reload(batch, replies), name="redis:batch:reload")
+            self._in_flight.add(reload)
+            reload.add_done_callback(self._in_flight.discard)
+            return
+        _settle(batch, replies)
+
+    async def _reload(self, batch: list[Call], replies: list[Any]) -> None:
+        """A restarted Redis forgot the scripts: load them, then run those calls again."""
+        missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         try:
-            replies = await connection.round_trip([call.command() for call in batch])
-            missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-            if missing:  # a restarted Redis forgot the scripts: load them, then run those calls again
-                scripts = list({batch[n].script for n in missing})
-                loaded = await connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
-                for script, sha in zip(scripts, loaded, strict=True):
-                    if isinstance(sha, Exception):
-                        raise sha
-                    script.sha = sha.decode() if isinstance(sha, bytes) else sha
-                again = [batch[n] for n in missing]
-                for n, reply in zip(missing, await connection.round_trip([call.command() for call in again]),
-                                    strict=True):
-                    replies[n] = reply
+            scripts = list({batch[n].script for n in missing})
+            loaded = await self._connection.round_trip([("SCRIPT", "LOAD", script.script) for script in scripts])
+            for script, sha in zip(scripts, loaded, strict=True):
+                if isinstance(sha, Exception):
+                    raise sha
+                script.sha = sha.decode() if isinstance(sha, bytes) else sha
+            again = [batch[n] for n in missing]
+            for n, reply in zip(missing, await self._connection.round_trip([call.command() for call in again]),
+                                strict=True):
+                replies[n] = reply
         except Exception as exc:
-            for call in batch:
-                for future in call.futures:
-                    if not future.done():
-                        future.set_exception(exc)
+            _fail(batch, exc)
             return
         except BaseException:
-            for call in batch:
-                for future in call.futures:
-                    future.cancel()
+            _fail(batch, None)
             raise
-        for call, reply in zip(batch, replies, strict=True):
-            for future in call.futures:
-                if future.done():
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+        _settle(batch, replies)
+
+
+def _settle(batch: list[Call], replies: list[Any]) -> None:
+    for call, reply in zip(batch, replies, strict=True):
+        for future in call.futures:
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
+def _fail(batch: list[Call], error: BaseException | None) -> None:
+    """Every caller of the batch gets the error (None: cancelled)."""
+    for call in batch:
+        for future in call.futures:
+            if future.done():
+                continue
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(error)

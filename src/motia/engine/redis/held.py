@@ -74,22 +74,38 @@ class HeldConnection:
         self.pool = pool  # what the connection is made like (its URL and options); it does not hand it out
         self._connection: Any = None  # redis-py's connection object, which opened the socket
         self._replies: _Replies | None = None
+        self._opening = asyncio.Lock()
+
+    def ready(self) -> bool:
+        """Whether the connection is open and unbroken: `send` may be called."""
+        return self._replies is not None and self._replies.lost is None
+
+    async def open(self) -> None:
+        """Make the connection `ready` (a broken one is closed and a new one opened)."""
+        async with self._opening:
+            if not self.ready():
+                if self._connection is not None:
+                    await self.release()
+                await self._open()
+
+    def send(self, commands: list[tuple[Any, ...]]) -> asyncio.Future[list[Any]]:
+        """Write the commands now, in one write (the connection must be `ready`); the future gets their replies
+        in order (an error reply in its place), or the connection's failure."""
+        replies = self._replies
+        assert replies is not None and replies.transport is not None
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        replies.waiting.append((future, len(commands), []))
+        replies.transport.write(pack(commands))
+        return future
 
     async def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send the commands at once and wait for their replies (an error reply is returned in its place, not
         raised). A broken connection fails every round trip waiting on it; the next call opens a new one."""
+        if not self.ready():  # not opened yet, or Redis closed it (restarted while this was idle)
+            await self.open()
         replies = self._replies
-        if replies is not None and replies.lost is not None:  # Redis closed it (restarted while this was idle)
-            await self.release()
-            replies = None
-        if replies is None:
-            replies = await self._open()
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        replies.waiting.append((future, len(commands), []))
-        assert replies.transport is not None
-        replies.transport.write(pack(commands))
         try:
-            return await future
+            return await self.send(commands)
         except RedisConnectionError:
             if self._replies is replies:
                 await self.release()
