@@ -1,13 +1,17 @@
 """Emit -> handler across `motia run` processes sharing one Redis (`--store redis://...`), next to one
 `motia run` on SQLite measured in the same run.
 
-    python bench/redis_events.py [--events 10000] [--nodes 1,2]
+    python bench/redis_events.py [--events 20000] [--nodes 1,2] [--rounds 3]
 
-Each node is a `motia run` process; a redis-server (AOF on, `appendfsync everysec`) runs in a temp directory.
-Throughput: the nodes' steps emit `--events` events (`POST /emit` of 20 events each, 32 requests at a time spread
-over the nodes on kept-alive connections: 32 handler runs emitting at once) and the time runs until every
-handler ran (the nodes count what they handled). Latency: each node emits at its share of half the measured
-rate for 2 s; handler start minus emit time (`time.time()`, the nodes share the machine's clock).
+Each node is a `motia run` process; each Redis setup has a redis-server of its own (AOF on, `appendfsync
+everysec`) in a temp directory. Every setup (the SQLite node, then 1 and 2 Redis nodes) is started first and
+the bursts go round them `--rounds` times, so that a machine whose speed drifts (a shared VM's stolen time
+moves these figures by half from one minute to the next) slows every setup alike: each row is the median of
+its rounds, and the ratio is taken between medians. Throughput: the nodes' steps emit `--events` events
+(`POST /emit` of 20 events each, 32 requests at a time spread over the nodes on kept-alive connections: 32
+handler runs emitting at once) and the time runs until every handler ran (the nodes count what they handled).
+Latency (after the rounds): each node emits at its share of half the median rate for 2 s; handler start minus
+emit time (`time.time()`, the nodes share the machine's clock).
 """
 
 from __future__ import annotations
@@ -152,7 +156,7 @@ async def burst(ports: list[int], events: int) -> None:
     await asyncio.gather(*(emitter(ports[n % len(ports)], batches[n::clients]) for n in range(clients)))
 
 
-def measure(ports: list[int], events: int) -> dict[str, float]:
+def throughput(ports: list[int], events: int) -> float:
     handled(ports, reset=True)
     started = time.perf_counter()
     asyncio.run(burst(ports, events))
@@ -160,6 +164,11 @@ def measure(ports: list[int], events: int) -> dict[str, float]:
         time.sleep(0.01)
     rate = events / (time.perf_counter() - started)
     handled(ports, reset=True)
+    return rate
+
+
+def latency(ports: list[int], rate: float) -> dict[str, float]:
+    """p50 and p99 (ms) of handler start minus emit, emitting at half `rate` for 2 s."""
     share = rate / 2 / len(ports)
     pacers = [threading.Thread(target=post, args=(port, "/emit", {"rate": share, "seconds": 2})) for port in ports]
     for pacer in pacers:
@@ -170,37 +179,48 @@ def measure(ports: list[int], events: int) -> dict[str, float]:
     deadline = time.monotonic() + 30
     while handled(ports)[0] < expected and time.monotonic() < deadline:
         time.sleep(0.05)
-    ordered = sorted(handled(ports, latencies=True)[1])
-    return {"events_per_s": rate, "p50_ms": statistics.median(ordered) * 1000,
+    ordered = sorted(handled(ports, reset=True, latencies=True)[1])
+    return {"p50_ms": statistics.median(ordered) * 1000,
             "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--nodes", default="1,2")
+    parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
     if shutil.which("redis-server") is None:
         print("redis-server is not installed: no Redis rows")
         return
-    print("| store | nodes | events/s (emit→handled) | vs SQLite | p50 at half rate | p99 at half rate |")
-    print("|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
+    counts = [int(n) for n in options.nodes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         project = Path(tmp) / "app"
         (project / "steps").mkdir(parents=True)
         (project / "steps" / "bench_step.py").write_text(STEPS)
-        with nodes(project, 1, "--data-dir", str(Path(tmp) / "data")) as ports:
-            sqlite = measure(ports, options.events)
-        print(f"| SQLite | 1 | {sqlite['events_per_s']:,.0f} | 1.00x | {sqlite['p50_ms']:.2f} ms | "
-              f"{sqlite['p99_ms']:.2f} ms |")
-        for count in (int(n) for n in options.nodes.split(",")):
+        setups = {"SQLite": stack.enter_context(nodes(project, 1, "--data-dir", str(Path(tmp) / "data")))}
+        for count in counts:
             directory = Path(tmp) / f"redis-{count}"
             directory.mkdir()
-            with redis_server(directory) as url, nodes(project, count, "--store", url) as ports:
-                result = measure(ports, options.events)
-            print(f"| Redis | {count} | {result['events_per_s']:,.0f} | "
-                  f"{result['events_per_s'] / sqlite['events_per_s']:.2f}x | {result['p50_ms']:.2f} ms | "
-                  f"{result['p99_ms']:.2f} ms |", flush=True)
+            url = stack.enter_context(redis_server(directory))
+            setups[f"Redis {count}"] = stack.enter_context(nodes(project, count, "--store", url))
+        for ports in setups.values():  # warm up: imports, connections, the handlers' first runs
+            throughput(ports, 1000)
+        rates: dict[str, list[float]] = {name: [] for name in setups}
+        for _ in range(options.rounds):
+            for name, ports in setups.items():
+                rates[name].append(throughput(ports, options.events))
+        medians = {name: statistics.median(found) for name, found in rates.items()}
+        print("| store | nodes | events/s (emit→handled), median | vs SQLite | p50 at half rate | p99 at half rate |")
+        print("|---|---|---|---|---|---|")
+        for name, ports in setups.items():
+            waits = latency(ports, medians[name])
+            store, count = ("SQLite", 1) if name == "SQLite" else ("Redis", len(ports))
+            print(f"| {store} | {count} | {medians[name]:,.0f} | {medians[name] / medians['SQLite']:.2f}x | "
+                  f"{waits['p50_ms']:.2f} ms | {waits['p99_ms']:.2f} ms |", flush=True)
+        print()
+        print("Rounds (events/s): " + "; ".join(f"{name} " + ", ".join(f"{rate:,.0f}" for rate in found)
+                                                for name, found in rates.items()) + ".")
 
 
 if __name__ == "__main__":

@@ -38,12 +38,16 @@ class SpreadBurst(Burst):
 
 
 def in_flight_of(client: redis.Redis, pid: int) -> int:
-    """Entries the consumers of process `pid` had read and not acknowledged (its deliveries in flight)."""
+    """Entries the consumers of process `pid` had read and not acknowledged, and the messages held for a local
+    delivery (a node delivering what it published itself: redis/queues.py, `Local`; the held copy does not
+    name the node, so those of every node count): the deliveries that may have been in flight in `pid`."""
     count = 0
     for stream in client.scan_iter(match="motia:q:*:s:*", count=1000):
         for consumer in client.xinfo_consumers(stream, GROUP):
             if f":{pid}:" in consumer["name"].decode():
                 count += int(consumer["pending"])
+    for delayed in client.scan_iter(match="motia:q:*:d:*", count=1000):
+        count += sum(1 for member in client.zrange(delayed, 0, -1) if member[:1] == b"h")
     return count
 
 

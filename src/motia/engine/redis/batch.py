@@ -26,10 +26,19 @@ from .held import HeldConnection
 MAX_ITEMS = 256
 
 
+class Deferred:
+    """An item whose value is known only when its batch goes out: `render` gives it then."""
+
+    __slots__ = ()
+
+    def render(self) -> Any:
+        raise NotImplementedError
+
+
 class Call:
     """One script call of a batch: the callers merged into it and their items."""
 
-    __slots__ = ("arguments", "futures", "items", "key_count", "script")
+    __slots__ = ("arguments", "deferred", "futures", "items", "key_count", "script")
 
     def __init__(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> None:
         self.script = script
@@ -37,9 +46,13 @@ class Call:
         self.arguments = [*keys, *args]
         self.futures: list[asyncio.Future[Any]] = []
         self.items = 0
+        self.deferred = False  # some items are Deferred
 
     def command(self) -> tuple[Any, ...]:
-        return ("EVALSHA", self.script.sha, self.key_count, *self.arguments)
+        arguments = self.arguments
+        if self.deferred:
+            arguments = [a.render() if isinstance(a, Deferred) else a for a in arguments]
+        return ("EVALSHA", self.script.sha, self.key_count, *arguments)
 
 
 class ScriptBatch:
@@ -53,10 +66,11 @@ class ScriptBatch:
         self._in_flight: set[asyncio.Future[Any]] = set()  # round trips, and the reloads of forgotten scripts
 
     def call(self, script: AsyncScript, keys: list[Any], args: list[Any],
-             items: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
+             items: tuple[Any, ...] = (), *, deferred: bool = False) -> asyncio.Future[Any]:
         """The script's reply, or the client's error (a failed round trip fails every call that shared it:
         like a single command whose reply was lost, each may or may not have been applied). With `items`,
-        the call may share one script call with others of the same script, keys and args (see above)."""
+        the call may share one script call with others of the same script, keys and args (see above);
+        `deferred` when some of them are `Deferred`."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if items:
             merge = (script.sha, *keys, *args)
@@ -66,6 +80,7 @@ class ScriptBatch:
                 self._pending.append(call)
             call.arguments += items
             call.items += 1
+            call.deferred = call.deferred or deferred
         else:
             call = Call(script, keys, args)
             self._pending.append(call)
@@ -73,6 +88,10 @@ class ScriptBatch:
         if self._sender is None:
             self._sender = self.tasks.spawn(self._send(), name="redis:batch")
         return future
+
+    def ready(self) -> bool:
+        """Whether the batch's connection is open and unbroken (Redis answered lately)."""
+        return self._connection.ready()
 
     async def drain(self) -> None:
         """Return once every call made so far (and those made meanwhile) has its reply."""

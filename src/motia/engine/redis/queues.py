@@ -40,7 +40,7 @@ from ..engine import CALL_TRACEPARENT, BuiltinError, Engine, TriggerEntry
 from ..queues import AWAY_RETENTION, ERROR_HISTORY, AttemptError, Binding, QueueFront, QueueSettings, SubscriptionCount
 from ..store import QueuedMessage
 from ..tasks import Tasks
-from .batch import MAX_ITEMS, ScriptBatch
+from .batch import MAX_ITEMS, Deferred, ScriptBatch
 from .connection import answering
 from .held import HeldConnection
 from .keys import PREFIX as ROOT
@@ -113,7 +113,8 @@ def message_id() -> int:
 
 # --- the scripts: each touches the keys of one topic only --------------------------------------------------
 
-# Stream entries and delayed members are 'm' + a Message (standard) or 'g' + a group name (a FIFO token).
+# Stream entries and delayed members are 'm' + a Message (standard), 'h' + a Message (held for the local
+# delivery of the node that published it: `Local`) or 'g' + a group name (a FIFO token).
 # FIFO list items are '<due> <Message>'. `ga:<fid>` holds the groups that have their one token out.
 _ENQUEUE_LUA = """
 local function enqueue(prefix, fid, fifo, delay, now, msg, group)
@@ -136,10 +137,23 @@ end
 """
 
 # The publishes to one topic of one loop turn (`batch.py` merges them). KEYS: subs, seen. ARGV: prefix,
-# retention, then (message, group, now) per message. -> {subscribers reached, expired fid...}
+# retention, then (message, group, now, here) per message, `here` naming the function the publishing node
+# delivers the message to itself (`Local`): '' for none; 'S' .. fid when that delivery succeeded before the
+# publish went out (nothing to store for it); 'H' .. due .. ' ' .. #fid .. ' ' .. fid .. member while it may
+# not have (held in the delayed set until due: the node removes it when the delivery ends; should the node
+# die first, it comes due and another node delivers it). -> {subscribers reached, expired fid...}
 PUBLISH = _ENQUEUE_LUA + """
+local function local_fid(here)
+  local kind = string.sub(here, 1, 1)
+  if kind == 'S' then return string.sub(here, 2) end
+  if kind ~= 'H' then return nil end
+  local a = string.find(here, ' ', 2, true)
+  local b = string.find(here, ' ', a + 1, true)
+  local n = tonumber(string.sub(here, a + 1, b - 1))
+  return string.sub(here, b + 1, b + n), tonumber(string.sub(here, 2, a - 1)), string.sub(here, b + n + 1)
+end
 local prefix, retention = ARGV[1], tonumber(ARGV[2])
-local last = tonumber(ARGV[#ARGV])
+local last = tonumber(ARGV[#ARGV - 1])
 local subs = redis.call('HKEYS', KEYS[1])
 local result = {0}
 for _, fid in ipairs(subs) do
@@ -147,7 +161,11 @@ for _, fid in ipairs(subs) do
   if last - seen > retention then table.insert(result, fid)
   else
     local fifo, delay = settings(prefix, fid)
-    for i = 3, #ARGV, 3 do enqueue(prefix, fid, fifo, delay, tonumber(ARGV[i + 2]), ARGV[i], ARGV[i + 1]) end
+    for i = 3, #ARGV, 4 do
+      local here, due, member = local_fid(ARGV[i + 3])
+      if here ~= fid then enqueue(prefix, fid, fifo, delay, tonumber(ARGV[i + 2]), ARGV[i], ARGV[i + 1])
+      elseif member then redis.call('ZADD', prefix .. 'd:' .. fid, due, member) end
+    end
     result[1] = result[1] + 1
   end
 end
@@ -179,6 +197,22 @@ redis.call('XACK', KEYS[1], 'motia', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 if ARGV[2] == 'retry' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 elseif ARGV[2] == 'dead' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
+return 1
+"""
+
+# The failed delivery of a message held for its local delivery (`Local`): the held copy goes; the message is
+# retried (or made due at once: given back) or dead-lettered. KEYS: delayed, dead. ARGV: held member, outcome
+# ('retry'|'dead'), due, member or dead id, dead record.
+FINISH_HELD = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] == 'retry' then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+elseif ARGV[2] == 'dead' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+return 1
+"""
+
+# The held copies of local deliveries that succeeded after their publish went out. KEYS: delayed. ARGV: members.
+UNHOLD = """
+redis.call('ZREM', KEYS[1], unpack(ARGV))
 return 1
 """
 
@@ -232,18 +266,52 @@ class Keys:
         return f"{self.prefix}g:{len(function_id)}:{function_id}:{group}"
 
 
+class Local(Deferred):
+    """A message this node publishes and gives at once to a free worker of its own of one subscribing function
+    (a standard queue without delay): the Redis analogue of the SQLite store's group commit, which never
+    writes a message delivered and acknowledged before its publish was committed. When the publish goes out
+    (`render`, the item `here` of PUBLISH), a delivery that has succeeded is not stored for that function at
+    all; one that has not is stored held: in the delayed set, due after the visibility timeout, removed when
+    the delivery ends (a failure makes it the retry), so that another node delivers it should this one die.
+    A worker that cannot take it any more (stopping) gives it back: written as any message if the publish has
+    not gone out, else made due at once."""
+
+    __slots__ = ("abandoned", "due", "function_id", "held", "lane", "message", "publish", "rendered", "succeeded")
+
+    def __init__(self, lane: Lane, message: Message, due: float) -> None:
+        self.lane = lane
+        self.message = message
+        self.function_id = lane.subscriber.function_id.encode()
+        self.due = due  # of the held copy
+        self.succeeded = False
+        self.abandoned = False
+        self.rendered = False
+        self.held: bytes | None = None  # the delayed-set member of the held copy, once the publish went out
+        self.publish: asyncio.Future[Any] | None = None  # the publish's reply
+
+    def render(self) -> bytes:
+        self.rendered = True
+        if self.abandoned:
+            return b""
+        if self.succeeded:
+            return b"S" + self.function_id
+        self.held = b"h" + _encode(msgspec.structs.replace(self.message, attempts=1, error=None))
+        return b"H%r %d %s%s" % (self.due, len(self.function_id), self.function_id, self.held)
+
+
 class Ready:
-    """The entries read from Redis that wait for a worker (lane, entry id, entry, when read), oldest first; a
-    worker waiting for one is handed the next directly."""
+    """The entries read from Redis that wait for a worker (lane, entry id, entry, when read), oldest first, and
+    the messages this node published for its own workers (lane, None, `Local`, when published); a worker
+    waiting for one is handed the next directly."""
 
     def __init__(self) -> None:
-        self.items: deque[tuple[Lane, bytes, bytes, float]] = deque()
-        self._waiters: deque[asyncio.Future[tuple[Lane, bytes, bytes, float]]] = deque()
+        self.items: deque[Item] = deque()
+        self._waiters: deque[asyncio.Future[Item]] = deque()
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def put(self, item: tuple[Lane, bytes, bytes, float]) -> None:
+    def put(self, item: Item) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -251,7 +319,7 @@ class Ready:
                 return
         self.items.append(item)
 
-    async def get(self) -> tuple[Lane, bytes, bytes, float]:
+    async def get(self) -> Item:
         if self.items:
             return self.items.popleft()
         waiter = asyncio.get_running_loop().create_future()
@@ -263,12 +331,16 @@ class Ready:
                 self.items.appendleft(waiter.result())
             raise
 
-    def take(self, lane: Lane) -> list[bytes]:
-        """Remove the lane's entries; their ids."""
-        taken = [entry_id for owner, entry_id, _, _ in self.items if owner is lane]
+    def take(self, lane: Lane) -> list[Item]:
+        """Remove the lane's items."""
+        taken = [item for item in self.items if item[0] is lane]
         if taken:
             self.items = deque(item for item in self.items if item[0] is not lane)
         return taken
+
+
+# (lane, stream entry id, entry, when read) or (lane, None, Local, when published)
+Item = tuple["Lane", "bytes | None", "bytes | Local", float]
 
 
 class Subscriber(Binding):
@@ -285,6 +357,10 @@ class Subscriber(Binding):
         self.busy_workers: set[asyncio.Task[None]] = set()
         self.pace = 0.0  # seconds a delivery takes, a moving average (0: none finished yet)
         self.window = min(PREFETCH_WINDOW, settings.visibility_timeout / 10)
+
+    def idle_worker(self) -> bool:
+        """Whether a worker would take an item at once."""
+        return len(self.busy_workers) + len(self.ready) < self.settings.concurrency
 
     def room(self) -> int:
         """How many entries a read may take now: the free workers plus the read-ahead the pace allows."""
@@ -342,12 +418,14 @@ class RedisQueueModule(QueueFront):
         self.failed = 0
         self.attempt_errors: dict[int, list[AttemptError]] = {}  # message id -> failed attempts made here
         self._topic_keys: dict[str, Keys] = {}  # the keys a publish to each topic uses
+        self._local_lanes: dict[str, list[Lane]] = {}  # topic -> this node's lanes that may take its publishes
         self._heard: dict[str, bool] = {}  # topic -> did the last publish reach a subscription
         self._unheard_logged: set[str] = set()
         # Subscriptions being written to Redis: a publish from this node waits for them, so that an emit
         # right after the steps registered reaches them.
         self._subscribing: set[asyncio.Task[bool]] = set()
-        self._unacked: dict[Lane, list[bytes]] = {}  # entries delivered in this loop turn, to acknowledge
+        # Entries delivered in this loop turn, to acknowledge; held copies of local deliveries, to remove.
+        self._unacked: dict[tuple[Lane, bool], list[bytes]] = {}
         self._acking: set[asyncio.Task[None]] = set()  # acks tried again after a failed round trip
         self._batch = ScriptBatch(client, tasks)
         self._publish = client.register_script(PUBLISH)
@@ -355,6 +433,8 @@ class RedisQueueModule(QueueFront):
         self._enqueue_one = client.register_script(ENQUEUE_ONE)
         self._finish = client.register_script(FINISH)
         self._finish_group = client.register_script(FINISH_GROUP)
+        self._finish_held = client.register_script(FINISH_HELD)
+        self._unhold = client.register_script(UNHOLD)
         self._promote = client.register_script(PROMOTE)
         self._install(engine)
 
@@ -373,6 +453,7 @@ class RedisQueueModule(QueueFront):
         """Write the subscription to Redis, then read its stream (the subscriber's workers start with its first
         lane)."""
         subscriber = lane.subscriber
+        self._local_lanes.clear()
         if not subscriber.workers:
             subscriber.workers = [self.tasks.spawn(self._work(subscriber), name=f"queue:{subscriber.function_id}:{n}")
                                   for n in range(subscriber.settings.concurrency)]
@@ -388,6 +469,7 @@ class RedisQueueModule(QueueFront):
             return
         topic = self.unbind(subscriber.trigger_ids, subscriber.topic_triggers, trigger)
         lane = subscriber.lanes.pop(topic, None) if topic is not None else None
+        self._local_lanes.clear()
         if lane is not None:  # the subscription stays in Redis (away); this node stops reading it
             lane.reading = False  # the reader marks the subscription away as it ends
             subscriber.room_made.set()  # a reader waiting for room sees it
@@ -459,10 +541,10 @@ class RedisQueueModule(QueueFront):
         waiting: list[Message] = []
         for _, fields in await self.client.xrange(keys.stream):
             entry = fields.get(b"e", b"")
-            if entry[:1] == b"m":
+            if entry[:1] in (b"m", b"h"):
                 waiting.append(_message_decoder.decode(entry[1:]))
         for member in await self.client.zrange(keys.delayed, 0, -1):
-            if member[:1] == b"m":
+            if member[:1] in (b"m", b"h"):
                 waiting.append(_message_decoder.decode(member[1:]))
         for group in await self.client.hkeys(keys.active):
             for item in await self.client.lrange(keys.group_list(function_id, _str(group)), 0, -1):
@@ -503,17 +585,37 @@ class RedisQueueModule(QueueFront):
             keys = self._topic_keys[topic] = Keys(topic, "")
         if self._subscribing:
             await asyncio.wait(set(self._subscribing))
+        local = self._local(topic, message, now)
+        published = self._batch.call(self._publish, [keys.subs, keys.seen], [keys.prefix, repr(self.away_retention)],
+                                     (_encode(message), message.group or "", repr(now), local or ""),
+                                     deferred=local is not None)
+        if local is not None:
+            local.publish = published
+            local.lane.subscriber.ready.put((local.lane, None, local, now))
         with answering(self.url):
-            reached, *expired = await self._batch.call(
-                self._publish, [keys.subs, keys.seen], [keys.prefix, repr(self.away_retention)],
-                (_encode(message), message.group or "", repr(now)),
-            )
+            reached, *expired = await published
         self._heard[topic] = bool(reached)
         if not reached and not expired and topic not in self._unheard_logged:
             self._unheard_logged.add(topic)
             log.warning("%s (logged once per topic)", self.unheard(topic))
         for function_id in expired:
             await self._forget(topic, _str(function_id), now, f"away for more than {self.away_retention:g}s")
+        return None
+
+    def _local(self, topic: str, message: Message, now: float) -> Local | None:
+        """A `Local` delivery of the message when a function subscribed here (a standard queue without delay)
+        has a worker free now."""
+        if not self.accepting or message.group is not None or not self._batch.ready():
+            return None  # (with Redis away, the publish is refused: a delivery here would surprise its caller)
+        lanes = self._local_lanes.get(topic)
+        if lanes is None:
+            lanes = self._local_lanes[topic] = [
+                s.lanes[topic] for s in self.subscribers.values()
+                if topic in s.lanes and s.lanes[topic].remembered and not s.fifo and not s.settings.delay_seconds
+            ]
+        for lane in lanes:
+            if lane.reading and lane.subscriber.idle_worker():
+                return Local(lane, message, now + lane.subscriber.settings.visibility_timeout)
         return None
 
     async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None) -> str:
@@ -542,8 +644,12 @@ class RedisQueueModule(QueueFront):
         finally:
             await reads.release()
         ahead = lane.subscriber.ready.take(lane)
-        if ahead:  # read ahead and not started: another node (or the next start) delivers them
-            await self._hand_back(lane, ahead)
+        for _, _, local, _ in ahead:  # published here for this lane and not started: given back
+            if isinstance(local, Local):
+                self._give_back(local)
+        ids = [entry_id for _, entry_id, _, _ in ahead if entry_id is not None]
+        if ids:  # read ahead and not started: another node (or the next start) delivers them
+            await self._hand_back(lane, ids)
         if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
             await self._mark_away(keys, subscriber.function_id)
 
@@ -629,6 +735,21 @@ class RedisQueueModule(QueueFront):
         while self.accepting and self.subscribers.get(subscriber.function_id) is subscriber:
             lane, entry_id, entry, read_at = await ready.get()
             subscriber.room_made.set()
+            if isinstance(entry, Local):
+                if not self.accepting or not lane.reading:
+                    self._give_back(entry)
+                    continue
+                subscriber.busy_workers.add(worker)
+                try:
+                    await self._handle_local(lane, entry)
+                except Exception:  # a bug here must not take the worker with it
+                    log.exception("delivering message %s on %s to %s failed", entry.message.id, lane.topic,
+                                  subscriber.function_id)
+                finally:
+                    subscriber.busy_workers.discard(worker)
+                    subscriber.room_made.set()
+                continue
+            assert entry_id is not None
             if not self.accepting or not lane.reading or read_at < self.clock.now() - visibility / 2:
                 # Stopping, or unsubscribed here, or read ahead so long ago that the visibility timeout may
                 # hand it out again soon (a delivery now could overlap that one): give it back.
@@ -679,41 +800,83 @@ class RedisQueueModule(QueueFront):
         finally:
             lane.handling.discard(entry_id)
 
-    def _acknowledge(self, lane: Lane, entry_id: bytes) -> None:
-        """Acknowledge (and delete) a delivered entry, with the others of this loop turn: one script call per
-        lane, one future per call (not per entry)."""
-        ids = self._unacked.get(lane)
+    def _acknowledge(self, lane: Lane, entry_id: bytes, *, held: bool = False) -> None:
+        """Acknowledge (and delete) a delivered entry, or remove the held copy of a local delivery (`held`),
+        with the others of this loop turn: one script call per lane, one future per call (not per entry)."""
+        ids = self._unacked.get((lane, held))
         if ids is None:
             if not self._unacked:
                 asyncio.get_running_loop().call_soon(self._send_acks)
-            ids = self._unacked[lane] = []
+            ids = self._unacked[lane, held] = []
         ids.append(entry_id)
 
     def _send_acks(self) -> None:
         unacked, self._unacked = self._unacked, {}
-        for lane, ids in unacked.items():
+        for (lane, held), ids in unacked.items():
+            script, key = (self._unhold, lane.keys.delayed) if held else (self._ack, lane.keys.stream)
             for start in range(0, len(ids), MAX_ITEMS):
                 chunk = ids[start:start + MAX_ITEMS]
-                self._batch.call(self._ack, [lane.keys.stream], chunk).add_done_callback(
-                    functools.partial(self._acked, lane, chunk))
+                self._batch.call(script, [key], chunk).add_done_callback(
+                    functools.partial(self._acked, lane, held, chunk))
 
-    def _acked(self, lane: Lane, ids: list[bytes], ack: asyncio.Future[Any]) -> None:
+    def _acked(self, lane: Lane, held: bool, ids: list[bytes], ack: asyncio.Future[Any]) -> None:
         """An ack's round trip ended: done, or (Redis away) tried again until it is recorded."""
         if ack.cancelled() or ack.exception() is None:
-            lane.handling.difference_update(ids)
+            if not held:
+                lane.handling.difference_update(ids)
             return
-        retry = self.tasks.spawn(self._ack_again(lane, ids, ack.exception()), name="queue:ack")
+        retry = self.tasks.spawn(self._ack_again(lane, held, ids, ack.exception()), name="queue:ack")
         self._acking.add(retry)
         retry.add_done_callback(self._acking.discard)
 
-    async def _ack_again(self, lane: Lane, ids: list[bytes], error: BaseException | None) -> None:
+    async def _ack_again(self, lane: Lane, held: bool, ids: list[bytes], error: BaseException | None) -> None:
         try:
             if isinstance(error, UNREACHABLE) and self.accepting:
-                await self._settle(self._ack, [lane.keys.stream], ids)
-            else:  # left pending: the visibility timeout delivers them again
-                log.error("acknowledging %d entries on %s failed: %s", len(ids), lane.topic, error)
+                script, key = (self._unhold, lane.keys.delayed) if held else (self._ack, lane.keys.stream)
+                await self._settle(script, [key], ids)
+            else:  # left pending (or held): the visibility timeout delivers them again
+                log.error("acknowledging %d messages on %s failed: %s", len(ids), lane.topic, error)
         finally:
-            lane.handling.difference_update(ids)
+            if not held:
+                lane.handling.difference_update(ids)
+
+    async def _handle_local(self, lane: Lane, local: Local) -> None:
+        """Deliver a message this node published (`Local`) and record its outcome."""
+        message = local.message
+        error = await self._deliver(lane, message)
+        if error is None:
+            if not local.rendered:
+                local.succeeded = True  # its publish stores nothing for this function
+            elif local.held is not None:
+                self._acknowledge(lane, local.held, held=True)
+            return
+        if local.publish is not None and not local.publish.done():
+            await asyncio.wait([local.publish])  # the held copy is in Redis once the publish is
+        if local.held is None:  # the publish failed before it went out: its caller was told, nothing is stored
+            return
+        settings, keys = lane.subscriber.settings, lane.keys
+        message.error = error
+        now = self.clock.now()
+        self._failed(message, now)
+        if message.attempts - 1 >= settings.max_retries:
+            dead = _encode(_dead(message, lane.subscriber.function_id, lane.topic, now))
+            await self._settle(self._finish_held, [keys.delayed, keys.dead],
+                               [local.held, "dead", "0", str(message.id), dead])
+            return
+        due = now + settings.backoff(message.attempts)
+        await self._settle(self._finish_held, [keys.delayed, keys.dead],
+                           [local.held, "retry", repr(due), b"m" + _encode(message)])
+        lane.next_due = min(lane.next_due, due)
+
+    def _give_back(self, local: Local) -> None:
+        """A local delivery this node will not make (stopping, or unsubscribed): the message is stored as any
+        other if its publish has not gone out yet, else its held copy comes due at once."""
+        if not local.rendered:
+            local.abandoned = True
+        elif local.held is not None:
+            keys = local.lane.keys
+            self._batch.call(self._finish_held, [keys.delayed, keys.dead],
+                             [local.held, "retry", repr(self.clock.now()), local.held])
 
     async def _settle_failure(self, lane: Lane, entry_id: bytes, message: Message, error: str) -> None:
         """A delivery failed: retry later or, out of retries, dead-letter."""
@@ -973,12 +1136,15 @@ class RedisQueueModule(QueueFront):
             else:
                 for _, fields in await self.client.xrange(keys.stream):
                     entry = fields.get(b"e", b"")
-                    if entry[:1] == b"m":
+                    if entry[:1] in (b"m", b"h"):
                         message = _message_decoder.decode(entry[1:])
                         pending.append(_queued(message, function_id, topic, message.enqueued_at))
                 for member, due in await self.client.zrange(keys.delayed, 0, -1, withscores=True):
                     if member[:1] == b"m":
                         pending.append(_queued(_message_decoder.decode(member[1:]), function_id, topic, due))
+                    elif member[:1] == b"h":  # being delivered by the node that published it (`Local`)
+                        message = _message_decoder.decode(member[1:])
+                        pending.append(_queued(message, function_id, topic, message.enqueued_at))
             dead = [
                 QueuedMessage(letter.id, function_id, topic, bytes(letter.data), group_id=letter.group,
                               attempts=letter.attempts, available_at=letter.failed_at,
