@@ -448,3 +448,25 @@ async def test_a_failing_local_delivery_is_retried_from_its_held_copy_then_dead_
     assert await one.queues.client.zcard(Keys("orders", "charge").delayed) == 0
     # the first attempt was local (the message never went to the stream), the retries came from its held copy
     assert (await one.queues.client.xinfo_stream(stream))["entries-added"] == stored + 2
+
+
+async def test_a_message_handed_to_a_local_worker_of_a_node_that_stops_first_is_stored_for_another_node(nodes):
+    handled: list[tuple[str, int]] = []
+
+    def recorder(node: str) -> Any:
+        async def handle(data: Any) -> None:
+            handled.append((node, data["n"]))
+        return handle
+
+    one, two = nodes(2)
+    one.subscribe("index", "docs", recorder(one.name))
+    await one.publish("docs", {"n": 0})  # the node's first publish opens its connection: through Redis
+    await eventually_async(lambda: handled == [(one.name, 0)])
+    await one.queues.wait_idle()
+    publishing = asyncio.ensure_future(one.publish("docs", {"n": 1}))
+    await asyncio.sleep(0)  # the publish handed the message to an idle worker of its own, and waits for Redis
+    await one.engine.stop(drain_timeout=1)  # before that worker ran: the message is given back
+    await publishing
+    assert handled == [(one.name, 0)]
+    two.subscribe("index", "docs", recorder(two.name))
+    await eventually_async(lambda: handled == [(one.name, 0), (two.name, 1)])
