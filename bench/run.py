@@ -252,7 +252,8 @@ def subprocess_section(title: str, command: list[str], note: str, *, verbatim: b
     if verbatim:
         return [f"## {title}", "", note, "", "```", out.stdout.strip(), "```", ""]
     table = [line for line in out.stdout.splitlines() if line.startswith("|")]
-    return [f"## {title}", "", note, "", *table, ""]
+    notes = [line for line in out.stdout.splitlines() if line.startswith("Rounds ")]  # redis_events.py's rounds
+    return [f"## {title}", "", note, "", *table, "", *notes, *([""] if notes else [])]
 
 
 def startup_section() -> list[str]:
