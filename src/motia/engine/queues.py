@@ -19,7 +19,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -238,6 +238,19 @@ class QueueFront(ABC):
             subscriber = subscribers[function_id] = make(function_id, settings)
             subscriber.trigger_ids.add(f"enqueue:{queue}")
         return payload, subscriber, created
+
+    @classmethod
+    async def finish_workers(cls, subscribers: Iterable[Any], timeout: float) -> None:
+        """At a stop: cancel the idle workers of `subscribers` (each has `workers` and `busy_workers`), and give
+        the busy ones `timeout` seconds (`finish_deliveries`)."""
+        busy: set[asyncio.Task[None]] = set()
+        for subscriber in subscribers:
+            for worker in subscriber.workers:
+                if worker in subscriber.busy_workers:
+                    busy.add(worker)
+                else:
+                    worker.cancel()
+        await cls.finish_deliveries(busy, timeout)
 
     @staticmethod
     async def finish_deliveries(busy: set[asyncio.Task[None]], timeout: float) -> None:
@@ -528,14 +541,7 @@ class QueueModule(QueueFront):
         """Take no new deliveries; give those in flight `timeout` seconds, then cancel them (they stay
         stored, so they are delivered again after a restart)."""
         self.accepting = False
-        busy: set[asyncio.Task[None]] = set()
-        for subscriber in self.subscribers.values():
-            for worker in subscriber.workers:
-                if worker in subscriber.busy_workers:
-                    busy.add(worker)
-                else:
-                    worker.cancel()
-        await self.finish_deliveries(busy, timeout)
+        await self.finish_workers(self.subscribers.values(), timeout)
 
     async def _work_group(self, subscriber: Subscriber, group: str) -> None:
         queue = subscriber.groups.get(group)

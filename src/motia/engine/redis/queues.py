@@ -795,8 +795,10 @@ class RedisQueueModule(QueueFront):
             self.attempt_errors.pop(message.id, None)
             self._acknowledge(lane, entry_id)
             return
+        keys = lane.keys
         try:
-            await self._settle_failure(lane, entry_id, message, error)
+            await self._settle_failure(lane, message, error, self._finish, [keys.stream, keys.delayed, keys.dead],
+                                       entry_id)
         finally:
             lane.handling.discard(entry_id)
 
@@ -854,19 +856,8 @@ class RedisQueueModule(QueueFront):
             await asyncio.wait([local.publish])  # the held copy is in Redis once the publish is
         if local.held is None:  # the publish failed before it went out: its caller was told, nothing is stored
             return
-        settings, keys = lane.subscriber.settings, lane.keys
-        message.error = error
-        now = self.clock.now()
-        self._failed(message, now)
-        if message.attempts - 1 >= settings.max_retries:
-            dead = _encode(_dead(message, lane.subscriber.function_id, lane.topic, now))
-            await self._settle(self._finish_held, [keys.delayed, keys.dead],
-                               [local.held, "dead", "0", str(message.id), dead])
-            return
-        due = now + settings.backoff(message.attempts)
-        await self._settle(self._finish_held, [keys.delayed, keys.dead],
-                           [local.held, "retry", repr(due), b"m" + _encode(message)])
-        lane.next_due = min(lane.next_due, due)
+        keys = lane.keys
+        await self._settle_failure(lane, message, error, self._finish_held, [keys.delayed, keys.dead], local.held)
 
     def _give_back(self, local: Local) -> None:
         """A local delivery this node will not make (stopping, or unsubscribed): the message is stored as any
@@ -878,20 +869,20 @@ class RedisQueueModule(QueueFront):
             self._batch.call(self._finish_held, [keys.delayed, keys.dead],
                              [local.held, "retry", repr(self.clock.now()), local.held])
 
-    async def _settle_failure(self, lane: Lane, entry_id: bytes, message: Message, error: str) -> None:
-        """A delivery failed: retry later or, out of retries, dead-letter."""
-        settings, keys = lane.subscriber.settings, lane.keys
+    async def _settle_failure(self, lane: Lane, message: Message, error: str, script: Any, keys: list[str],
+                              taken: bytes) -> None:
+        """A delivery failed: retry later or, out of retries, dead-letter. `script` (FINISH or FINISH_HELD) with
+        `keys` ends the way the message was taken: `taken` is its stream entry id, or its held copy."""
+        settings = lane.subscriber.settings
         message.error = error
         now = self.clock.now()
         self._failed(message, now)
         if message.attempts - 1 >= settings.max_retries:
             dead = _encode(_dead(message, lane.subscriber.function_id, lane.topic, now))
-            await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead],
-                               [entry_id, "dead", "0", str(message.id), dead])
+            await self._settle(script, keys, [taken, "dead", "0", str(message.id), dead])
             return
         due = now + settings.backoff(message.attempts)
-        await self._settle(self._finish, [keys.stream, keys.delayed, keys.dead],
-                           [entry_id, "retry", repr(due), b"m" + _encode(message)])
+        await self._settle(script, keys, [taken, "retry", repr(due), b"m" + _encode(message)])
         lane.next_due = min(lane.next_due, due)
 
     async def _handle_group(self, lane: Lane, entry_id: bytes, group: str) -> None:
@@ -1012,14 +1003,7 @@ class RedisQueueModule(QueueFront):
             _, late = await asyncio.wait(readers, timeout=timeout)
             for reader in late:
                 reader.cancel()
-        busy: set[asyncio.Task[None]] = set()
-        for subscriber in self.subscribers.values():
-            for worker in subscriber.workers:
-                if worker in subscriber.busy_workers:
-                    busy.add(worker)
-                else:
-                    worker.cancel()
-        await self.finish_deliveries(busy, timeout)
+        await self.finish_workers(self.subscribers.values(), timeout)
         # The acks of the deliveries that finished: recorded before the store closes (else each is delivered
         # again after the visibility timeout).
         with contextlib.suppress(asyncio.TimeoutError):
