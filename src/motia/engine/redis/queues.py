@@ -201,10 +201,11 @@ return 1
 """
 
 # The failed delivery of a message held for its local delivery (`Local`): the held copy goes; the message is
-# retried (or made due at once: given back) or dead-lettered. KEYS: delayed, dead. ARGV: held member, outcome
-# ('retry'|'dead'), due, member or dead id, dead record.
+# retried (or made due at once: given back) or dead-lettered. Unless the held copy is gone already: it came due
+# (the delivery outlasted the visibility timeout) and another delivery has it. KEYS: delayed, dead. ARGV: held
+# member, outcome ('retry'|'dead'), due, member or dead id, dead record.
 FINISH_HELD = """
-redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 if ARGV[2] == 'retry' then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 elseif ARGV[2] == 'dead' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
 return 1
