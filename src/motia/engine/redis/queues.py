@@ -359,8 +359,11 @@ class Subscriber(Binding):
         self.pace = 0.0  # seconds a delivery takes, a moving average (0: none finished yet)
         self.window = min(PREFETCH_WINDOW, settings.visibility_timeout / 10)
 
-    def idle_worker(self) -> bool:
-        """Whether a worker would take an item at once."""
+    def takes_local(self) -> bool:
+        """Whether a message published here may go to these workers (`Local`): fewer are running and waiting
+        than `concurrency` (items handed to a waiting worker in this loop turn do not count yet, so up to
+        twice `concurrency` may be taken in one turn; those past the free workers wait here, held in Redis,
+        as read-ahead entries do)."""
         return len(self.busy_workers) + len(self.ready) < self.settings.concurrency
 
     def room(self) -> int:
@@ -604,8 +607,8 @@ class RedisQueueModule(QueueFront):
         return None
 
     def _local(self, topic: str, message: Message, now: float) -> Local | None:
-        """A `Local` delivery of the message when a function subscribed here (a standard queue without delay)
-        has a worker free now."""
+        """A `Local` delivery of the message when the workers of a function subscribed here (a standard queue
+        without delay) may take it (`Subscriber.takes_local`)."""
         if not self.accepting or message.group is not None or not self._batch.ready():
             return None  # (with Redis away, the publish is refused: a delivery here would surprise its caller)
         lanes = self._local_lanes.get(topic)
@@ -615,7 +618,7 @@ class RedisQueueModule(QueueFront):
                 if topic in s.lanes and s.lanes[topic].remembered and not s.fifo and not s.settings.delay_seconds
             ]
         for lane in lanes:
-            if lane.reading and lane.subscriber.idle_worker():
+            if lane.reading and lane.subscriber.takes_local():
                 return Local(lane, message, now + lane.subscriber.settings.visibility_timeout)
         return None
 
