@@ -470,3 +470,35 @@ async def test_a_message_handed_to_a_local_worker_of_a_node_that_stops_first_is_
     assert handled == [(one.name, 0)]
     two.subscribe("index", "docs", recorder(two.name))
     await eventually_async(lambda: handled == [(one.name, 0), (two.name, 1)])
+
+
+async def test_a_burst_of_local_deliveries_past_the_free_workers_is_handled_once_each_and_leaves_nothing_held(
+        nodes):
+    """Publishes faster than the node's own workers handle them: some go to its workers and outlast their
+    publish (held in Redis while they wait and run, then removed), the rest go through the stream to either
+    node. Each is handled once; nothing stays held, pending or unacknowledged."""
+    handled: Counter[int] = Counter()
+
+    async def handle(data: Any) -> None:
+        await asyncio.sleep(0.01)
+        handled[data["n"]] += 1
+
+    one, two = nodes(2)
+    one.subscribe("index", "docs", handle, concurrency=2)
+    two.subscribe("index", "docs", handle, concurrency=2)
+    await one.publish("docs", {"n": -1})  # the node's first publish opens its connection: through Redis
+    await eventually_async(lambda: handled[-1] == 1)
+    client = one.queues.client
+    await client.config_resetstat()
+    await asyncio.gather(*(one.publish("docs", {"n": n}) for n in range(200)))
+    await eventually_async(lambda: len(handled) == 201, timeout=20)
+    await one.queues.wait_idle()
+    await two.queues.wait_idle()
+    assert set(handled.values()) == {1}
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_zadd"]["calls"] >= 1 and stats["cmdstat_zrem"]["calls"] >= 1  # some were held
+    assert stats["cmdstat_xadd"]["calls"] >= 1  # some went through the stream
+    keys = Keys("docs", "index")
+    assert await client.zcard(keys.delayed) == 0
+    assert (await client.xpending(keys.stream, GROUP))["pending"] == 0
+    assert await client.xlen(keys.stream) == 0
