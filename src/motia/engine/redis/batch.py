@@ -110,16 +110,20 @@ class ScriptBatch:
                 try:
                     await self._connection.open()
                 except Exception as exc:  # Redis unreachable: every caller gets the error
-                    batch, self._pending, self._merging = self._pending, [], {}
-                    _fail(batch, exc)
+                    _fail(self._take(), exc)
                     return
             if self._pending:
                 self._flush()
         finally:
             self._sender = None
 
-    def _flush(self) -> None:
+    def _take(self) -> list[Call]:
+        """The calls made so far, as a batch; the next calls start another."""
         batch, self._pending, self._merging = self._pending, [], {}
+        return batch
+
+    def _flush(self) -> None:
+        batch = self._take()
         replied = self._connection.send([call.command() for call in batch])
         self._in_flight.add(replied)
         replied.add_done_callback(functools.partial(self._replied, batch))

@@ -101,17 +101,11 @@ class HeldConnection:
     async def round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send the commands at once and wait for their replies (an error reply is returned in its place, not
         raised). A broken connection fails every round trip waiting on it; the next call opens a new one."""
-        if not self.ready():  # not opened yet, or Redis closed it (restarted while this was idle)
+        if not self.ready():  # not opened yet, or broken (Redis restarted, perhaps while this was idle)
             await self.open()
-        replies = self._replies
-        try:
-            return await self.send(commands)
-        except RedisConnectionError:
-            if self._replies is replies:
-                await self.release()
-            raise
+        return await self.send(commands)
 
-    async def _open(self) -> _Replies:
+    async def _open(self) -> None:
         connection = self.pool.make_connection()
         try:
             await connection.connect()
@@ -124,7 +118,6 @@ class HeldConnection:
             await connection.disconnect(nowait=True)
             raise
         self._connection, self._replies = connection, replies
-        return replies
 
     async def release(self) -> None:
         """Close the connection (round trips waiting on it fail); the next round trip opens a new one."""

@@ -26,6 +26,7 @@ import random
 import socket
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -277,12 +278,11 @@ class Local(Deferred):
     A worker that cannot take it any more (stopping) gives it back: written as any message if the publish has
     not gone out, else made due at once."""
 
-    __slots__ = ("abandoned", "due", "function_id", "held", "lane", "message", "publish", "rendered", "succeeded")
+    __slots__ = ("abandoned", "due", "held", "lane", "message", "publish", "rendered", "succeeded")
 
     def __init__(self, lane: Lane, message: Message, due: float) -> None:
         self.lane = lane
         self.message = message
-        self.function_id = lane.subscriber.function_id.encode()
         self.due = due  # of the held copy
         self.succeeded = False
         self.abandoned = False
@@ -294,10 +294,11 @@ class Local(Deferred):
         self.rendered = True
         if self.abandoned:
             return b""
+        function_id = self.lane.subscriber.function_id.encode()
         if self.succeeded:
-            return b"S" + self.function_id
+            return b"S" + function_id
         self.held = b"h" + _encode(msgspec.structs.replace(self.message, attempts=1, error=None))
-        return b"H%r %d %s%s" % (self.due, len(self.function_id), self.function_id, self.held)
+        return b"H%r %d %s%s" % (self.due, len(function_id), function_id, self.held)
 
 
 class Ready:
@@ -647,12 +648,13 @@ class RedisQueueModule(QueueFront):
             await self._read_while_held(lane, reads, subscribed)
         finally:
             await reads.release()
-        ahead = lane.subscriber.ready.take(lane)
-        for _, _, local, _ in ahead:  # published here for this lane and not started: given back
-            if isinstance(local, Local):
-                self._give_back(local)
-        ids = [entry_id for _, entry_id, _, _ in ahead if entry_id is not None]
-        if ids:  # read ahead and not started: another node (or the next start) delivers them
+        ids: list[bytes] = []
+        for _, entry_id, entry, _ in lane.subscriber.ready.take(lane):  # not started: given back
+            if isinstance(entry, Local):
+                self._give_back(entry)  # published here for this lane
+            elif entry_id is not None:
+                ids.append(entry_id)  # read ahead: another node (or the next start) delivers them
+        if ids:
             await self._hand_back(lane, ids)
         if not lane.reading and lane.remembered:  # unsubscribed here (not a shutdown, which leaves it held)
             await self._mark_away(keys, subscriber.function_id)
@@ -739,32 +741,28 @@ class RedisQueueModule(QueueFront):
         while self.accepting and self.subscribers.get(subscriber.function_id) is subscriber:
             lane, entry_id, entry, read_at = await ready.get()
             subscriber.room_made.set()
+            delivery: Coroutine[Any, Any, None]
             if isinstance(entry, Local):
                 if not self.accepting or not lane.reading:
                     self._give_back(entry)
                     continue
-                subscriber.busy_workers.add(worker)
-                try:
-                    await self._handle_local(lane, entry)
-                except Exception:  # a bug here must not take the worker with it
-                    log.exception("delivering message %s on %s to %s failed", entry.message.id, lane.topic,
-                                  subscriber.function_id)
-                finally:
-                    subscriber.busy_workers.discard(worker)
-                    subscriber.room_made.set()
-                continue
-            assert entry_id is not None
-            if not self.accepting or not lane.reading or read_at < self.clock.now() - visibility / 2:
-                # Stopping, or unsubscribed here, or read ahead so long ago that the visibility timeout may
-                # hand it out again soon (a delivery now could overlap that one): give it back.
-                self.tasks.spawn(self._hand_back(lane, [entry_id]), name="queue:hand-back")
-                continue
+                delivery = self._handle_local(lane, entry)
+            else:
+                assert entry_id is not None
+                if not self.accepting or not lane.reading or read_at < self.clock.now() - visibility / 2:
+                    # Stopping, or unsubscribed here, or read ahead so long ago that the visibility timeout may
+                    # hand it out again soon (a delivery now could overlap that one): give it back.
+                    self.tasks.spawn(self._hand_back(lane, [entry_id]), name="queue:hand-back")
+                    continue
+                delivery = self._handle(lane, entry_id, entry)
             subscriber.busy_workers.add(worker)
             try:
-                await self._handle(lane, entry_id, entry)
-            except Exception:  # a bug here must not take the worker with it: the entry is delivered again
-                log.exception("delivering %s on %s to %s failed", _str(entry_id), lane.topic, subscriber.function_id)
-                lane.handling.discard(entry_id)
+                await delivery
+            except Exception:  # a bug here must not take the worker with it: the message is delivered again
+                shown = f"message {entry.message.id}" if isinstance(entry, Local) else f"entry {_str(entry_id)}"
+                log.exception("delivering %s on %s to %s failed", shown, lane.topic, subscriber.function_id)
+                if entry_id is not None:
+                    lane.handling.discard(entry_id)
             finally:
                 subscriber.busy_workers.discard(worker)
                 subscriber.room_made.set()
@@ -819,11 +817,15 @@ class RedisQueueModule(QueueFront):
     def _send_acks(self) -> None:
         unacked, self._unacked = self._unacked, {}
         for (lane, held), ids in unacked.items():
-            script, key = (self._unhold, lane.keys.delayed) if held else (self._ack, lane.keys.stream)
+            script, keys = self._ack_script(lane, held)
             for start in range(0, len(ids), MAX_ITEMS):
                 chunk = ids[start:start + MAX_ITEMS]
-                self._batch.call(script, [key], chunk).add_done_callback(
+                self._batch.call(script, keys, chunk).add_done_callback(
                     functools.partial(self._acked, lane, held, chunk))
+
+    def _ack_script(self, lane: Lane, held: bool) -> tuple[Any, list[str]]:
+        """The script and keys that acknowledge the lane's entries, or remove its held copies (`held`)."""
+        return (self._unhold, [lane.keys.delayed]) if held else (self._ack, [lane.keys.stream])
 
     def _acked(self, lane: Lane, held: bool, ids: list[bytes], ack: asyncio.Future[Any]) -> None:
         """An ack's round trip ended: done, or (Redis away) tried again until it is recorded."""
@@ -838,8 +840,7 @@ class RedisQueueModule(QueueFront):
     async def _ack_again(self, lane: Lane, held: bool, ids: list[bytes], error: BaseException | None) -> None:
         try:
             if isinstance(error, UNREACHABLE) and self.accepting:
-                script, key = (self._unhold, lane.keys.delayed) if held else (self._ack, lane.keys.stream)
-                await self._settle(script, [key], ids)
+                await self._settle(*self._ack_script(lane, held), ids)
             else:  # left pending (or held): the visibility timeout delivers them again
                 log.error("acknowledging %d messages on %s failed: %s", len(ids), lane.topic, error)
         finally:
